@@ -1,0 +1,16 @@
+// Public face of the generated protobuf contracts (ts-proto; regenerate with `npm run gen`).
+
+export type { IngestServiceServer } from './gen/footfall/ingest/v1/ingest.ts';
+export {
+  Activity,
+  EnrollRequest,
+  EnrollResponse,
+  IngestServiceClient,
+  IngestServiceService,
+  Ping,
+  RejectedPing,
+  RejectReason,
+  UploadRequest,
+  UploadResponse,
+} from './gen/footfall/ingest/v1/ingest.ts';
+export { AggregateRecord, Occupancy, PingRecord, Visit } from './gen/footfall/pipeline/v1/pipeline.ts';

@@ -1,0 +1,158 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import Postgrator from 'postgrator';
+
+const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../migrations');
+
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+/**
+ * The slice of a SQL client the services use. Both the real server (`pg.Pool`) and the embedded
+ * PGlite implement it, so every query and migration runs unchanged on either.
+ */
+export interface Database {
+  readonly kind: 'postgres' | 'pglite';
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  /** Runs `fn` in one transaction on one connection; rolls back if it throws. */
+  transaction<T>(fn: (tx: Pick<Database, 'query'>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** `postgres://…`; when absent an embedded PGlite database is used (dev only). */
+  url?: string | undefined;
+  /** Where PGlite keeps its files. Default `<repo>/.cache/pglite`. Use `memory://` for in-memory. */
+  pgliteDir?: string;
+  /** Max pool connections for the real server. Default 10. */
+  poolSize?: number;
+  /** Applied to every connection; e.g. 'footfall-api'. */
+  applicationName?: string;
+  /** Skip migrations (read-only replicas, or when another process owns the schema). */
+  skipMigrations?: boolean;
+}
+
+class PgDatabase implements Database {
+  readonly kind = 'postgres' as const;
+  readonly pool: pg.Pool;
+  constructor(pool: pg.Pool) {
+    this.pool = pool;
+  }
+  async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    const result = await this.pool.query(sql, params as unknown[]);
+    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+  }
+  async transaction<T>(fn: (tx: Pick<Database, 'query'>) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const tx = {
+        query: async <R>(sql: string, params?: readonly unknown[]) => {
+          const r = await client.query(sql, params as unknown[]);
+          return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+        },
+      };
+      const result = await fn(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+type PGliteLike = {
+  query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }>;
+  exec(sql: string): Promise<unknown>;
+  transaction<T>(fn: (tx: { query: PGliteLike['query'] }) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+};
+
+class PgliteDatabase implements Database {
+  readonly kind = 'pglite' as const;
+  readonly #db: PGliteLike;
+  constructor(db: PGliteLike) {
+    this.#db = db;
+  }
+  async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    const r = await this.#db.query<R>(sql, params as unknown[]);
+    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+  }
+  async exec(sql: string): Promise<void> {
+    await this.#db.exec(sql);
+  }
+  transaction<T>(fn: (tx: Pick<Database, 'query'>) => Promise<T>): Promise<T> {
+    return this.#db.transaction((tx) =>
+      fn({
+        query: async <R>(sql: string, params?: readonly unknown[]) => {
+          const r = await tx.query<R>(sql, params as unknown[]);
+          return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+        },
+      }),
+    );
+  }
+  async close(): Promise<void> {
+    await this.#db.close();
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+// int8/numeric come back as strings from pg by default; our counts and epoch-ms fit in doubles.
+pg.types.setTypeParser(20, (value) => Number(value));
+pg.types.setTypeParser(1700, (value) => Number(value));
+
+/** Opens the database named by `url` (or embedded PGlite) and applies pending migrations. */
+export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
+  let db: Database;
+  if (options.url) {
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      application_name: options.applicationName ?? 'footfall',
+    });
+    // An idle client erroring (server restart) must not crash the process; the next query reconnects.
+    pool.on('error', () => {});
+    db = new PgDatabase(pool);
+  } else {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const dir = options.pgliteDir ?? resolve(MIGRATIONS, '../../../.cache/pglite');
+    if (!dir.startsWith('memory://')) await mkdir(dir, { recursive: true });
+    db = new PgliteDatabase((await PGlite.create(dir)) as unknown as PGliteLike);
+  }
+  try {
+    if (!options.skipMigrations) await migrate(db);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return db;
+}
+
+/** Applies the versioned SQL migrations in `packages/db/migrations` (postgrator, `NNN.do.name.sql`). */
+export async function migrate(db: Database): Promise<string[]> {
+  const postgrator = new Postgrator({
+    migrationPattern: `${MIGRATIONS}/*`,
+    driver: 'pg',
+    schemaTable: 'schema_migrations',
+    execQuery: (sql: string) => db.query(sql),
+    ...(db instanceof PgliteDatabase ? { execSqlScript: (sql: string) => db.exec(sql) } : {}),
+  });
+  const applied = await postgrator.migrate();
+  return applied.map((m) => m.filename);
+}

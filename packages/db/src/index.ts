@@ -1,0 +1,4 @@
+export type { Database, OpenDatabaseOptions, QueryResult } from './database.ts';
+export { migrate, openDatabase } from './database.ts';
+export type { TemporaryDatabase } from './test-database.ts';
+export { createTemporaryDatabase, DEFAULT_ADMIN_URL } from './test-database.ts';

@@ -1,0 +1,664 @@
+import { gridDisk } from 'h3-js';
+import { regionOf } from './cells.ts';
+
+/** Options of a {@link PartitionAggregator}. See docs/insights.md for the definitions. */
+export interface AggregatorOptions {
+  /** Occupancy bucket length in ms (`BUCKET_MS`, default 60 000). */
+  readonly bucketMs: number;
+  /** Max gap in ms between two pings of one stay; presence is carried across it (default 600 000). */
+  readonly presenceMaxGapMs: number;
+  /** Watermark = max event time − this, in ms; older pings are dropped as late (default 3 600 000). */
+  readonly allowedLatenessMs: number;
+  /** Visits shorter than this (end − start, ms) are not reported (default 300 000). */
+  readonly minVisitMs: number;
+  /** Pings with a worse (larger) accuracy radius, in metres, are ignored (default 100). */
+  readonly maxAccuracyM: number;
+  /** H3 grid distance (rings) within which a ping is attributed to the stay's anchor cell (default 1). */
+  readonly jitterRing: number;
+  /** H3 resolution of the region of a cell (default 5). */
+  readonly regionResolution: number;
+}
+
+/** Defaults of {@link AggregatorOptions}. */
+export const DEFAULT_AGGREGATOR_OPTIONS: AggregatorOptions = Object.freeze({
+  bucketMs: 60_000,
+  presenceMaxGapMs: 600_000,
+  allowedLatenessMs: 3_600_000,
+  minVisitMs: 300_000,
+  maxAccuracyM: 100,
+  jitterRing: 1,
+  regionResolution: 5,
+});
+
+/** One ping as consumed from `ingestion` (the cell at CELL_RESOLUTION is computed at ingestion). */
+export interface PingEvent {
+  pingId: string;
+  deviceId: string;
+  /** Event time, ms since the epoch. */
+  eventTimeMs: number;
+  /** H3 cell at CELL_RESOLUTION. */
+  cell: string;
+  /** Horizontal accuracy radius, metres. */
+  accuracyM: number;
+}
+
+/** Outcome of {@link PartitionAggregator.add}. */
+export type AddResult = 'accepted' | 'duplicate' | 'late' | 'inaccurate';
+
+/** Latest value of occupancy(cell, bucket); may go down after an out-of-order ping (upsert, not max). */
+export interface OccupancyUpdate {
+  cell: string;
+  region: string;
+  bucketStartMs: number;
+  /** Distinct devices present. */
+  devices: number;
+  /** Accepted pings attributed to this cell and bucket (diagnostics). */
+  pings: number;
+}
+
+/** Latest value of a visit keyed by (deviceId, cell, startMs). */
+export interface VisitUpdate {
+  deviceId: string;
+  cell: string;
+  region: string;
+  startMs: number;
+  endMs: number;
+  pings: number;
+  /** True once the visit can no longer change; emitted once, then never again. */
+  closed: boolean;
+  /**
+   * True when a previously emitted (open) visit no longer exists after re-deriving the device's stays
+   * (out-of-order ping): delete the key (Kafka tombstone). endMs/pings repeat the last emitted values.
+   */
+  retracted: boolean;
+}
+
+/** Everything that changed since the previous drain, in the order it happened (latest per key wins). */
+export interface AggregatorUpdates {
+  occupancy: OccupancyUpdate[];
+  visits: VisitUpdate[];
+}
+
+/** Counters and state sizes of a {@link PartitionAggregator}. */
+export interface AggregatorStats {
+  /** Devices with state. */
+  devices: number;
+  /** Distinct bucket starts held. */
+  openBuckets: number;
+  /** (cell, bucket) entries held. */
+  openCellBuckets: number;
+  /** Accepted pings held in per-device histories (within lateness). */
+  windowPings: number;
+  dedupIds: number;
+  accepted: number;
+  lateDropped: number;
+  duplicates: number;
+  inaccurate: number;
+  /** Max event time − allowed lateness, ms; null before the first ping. */
+  watermarkMs: number | null;
+}
+
+class CellBucket {
+  readonly cell: string;
+  readonly region: string;
+  readonly bucketStartMs: number;
+  /** device number → number of contributions (segments) of that device. */
+  readonly devs = new Map<number, number>();
+  pings = 0;
+  emittedDevices = 0;
+  emittedPings = 0;
+  dirty = false;
+  constructor(cell: string, region: string, bucketStartMs: number) {
+    this.cell = cell;
+    this.region = region;
+    this.bucketStartMs = bucketStartMs;
+  }
+}
+
+interface EmittedVisit {
+  cell: string;
+  startMs: number;
+  endMs: number;
+  pings: number;
+  /** Collect pass in which the stay was last seen (retraction check). */
+  seen: number;
+}
+
+class DeviceState {
+  readonly id: string;
+  readonly num: number;
+  // Base: derivation state after the last folded ping (all folded pings have event time < watermark).
+  bAnchor: string | null = null;
+  bStart = 0;
+  bLastT = 0;
+  bPings = 0;
+  // Window: accepted pings with event time >= watermark, sorted by (t, id), and their derivation.
+  readonly ts: number[] = [];
+  readonly ids: string[] = [];
+  readonly cells: string[] = [];
+  /** Attributed (anchor) cell of each ping. */
+  readonly anchors: string[] = [];
+  /** Start time of the stay each ping belongs to. */
+  readonly starts: number[] = [];
+  /** Pings of the stay up to and including this one; 1 = the ping starts a new stay. */
+  readonly counts: number[] = [];
+  readonly dedup = new Set<string>();
+  // Inaccurate pings within lateness (only for dedup).
+  readonly inaccT: number[] = [];
+  readonly inaccIds: string[] = [];
+  /** Open visits emitted so far (usually 0–2; searched linearly by cell and startMs). */
+  emitted: EmittedVisit[] = [];
+  /** Smallest window index whose derivation changed since the last collect (Infinity = clean). */
+  dirtyFrom = Number.POSITIVE_INFINITY;
+  /** An out-of-order insert happened: stays may have been retracted. */
+  rederived = false;
+  constructor(id: string, num: number) {
+    this.id = id;
+    this.num = num;
+  }
+}
+
+const CACHE_LIMIT = 100_000;
+
+function checkOptions(o: AggregatorOptions): void {
+  const positive = ['bucketMs', 'presenceMaxGapMs', 'allowedLatenessMs', 'maxAccuracyM'] as const;
+  for (const k of positive) {
+    if (!(Number.isFinite(o[k]) && o[k] > 0)) throw new RangeError(`${k} must be > 0, got ${o[k]}`);
+  }
+  if (!(Number.isFinite(o.minVisitMs) && o.minVisitMs >= 0)) throw new RangeError('minVisitMs must be >= 0');
+  if (!(Number.isInteger(o.jitterRing) && o.jitterRing >= 0)) throw new RangeError('jitterRing must be >= 0');
+  if (!(Number.isInteger(o.regionResolution) && o.regionResolution >= 0 && o.regionResolution <= 15)) {
+    throw new RangeError('regionResolution must be 0..15');
+  }
+}
+
+/**
+ * Stream aggregation state of one Kafka partition: occupancy per (cell, bucket) and visits per device,
+ * following docs/insights.md. Pure (no I/O). Feed pings with {@link add}, emit {@link drainUpdates}.
+ * State is a deterministic function of the accepted ping multiset (arrival order within lateness does
+ * not change the final values).
+ */
+export class PartitionAggregator {
+  readonly options: AggregatorOptions;
+  readonly #bucketMs: number;
+  readonly #gapMs: number;
+  readonly #minVisitMs: number;
+  readonly #maxAccuracyM: number;
+  readonly #latenessMs: number;
+
+  readonly #devices = new Map<string, DeviceState>();
+  readonly #buckets = new Map<number, Map<string, CellBucket>>();
+  readonly #disks = new Map<string, Set<string>>();
+  readonly #regions = new Map<string, string>();
+  #nextDeviceNum = 0;
+  #pass = 0;
+
+  readonly #dirtyCells: CellBucket[] = [];
+  readonly #dirtyDevices: DeviceState[] = [];
+  #pendingOccupancy: OccupancyUpdate[] = [];
+  #pendingVisits: VisitUpdate[] = [];
+
+  #maxEventMs = Number.NEGATIVE_INFINITY;
+  #watermarkMs = Number.NEGATIVE_INFINITY;
+  #lastEvictWatermarkMs = Number.NEGATIVE_INFINITY;
+  #dedupCount = 0;
+  #windowPings = 0;
+  #accepted = 0;
+  #late = 0;
+  #duplicates = 0;
+  #inaccurate = 0;
+
+  constructor(options: Partial<AggregatorOptions> = {}) {
+    const o: AggregatorOptions = Object.freeze({ ...DEFAULT_AGGREGATOR_OPTIONS, ...options });
+    checkOptions(o);
+    this.options = o;
+    this.#bucketMs = o.bucketMs;
+    this.#gapMs = o.presenceMaxGapMs;
+    this.#minVisitMs = o.minVisitMs;
+    this.#maxAccuracyM = o.maxAccuracyM;
+    this.#latenessMs = o.allowedLatenessMs;
+  }
+
+  /** Current watermark (ms); -Infinity before the first ping. */
+  get watermarkMs(): number {
+    return this.#watermarkMs;
+  }
+
+  /** Adds one ping. Evicts old state automatically when the watermark has advanced by a bucket. */
+  add(ping: PingEvent): AddResult {
+    const t = ping.eventTimeMs;
+    if (!(t >= this.#watermarkMs)) {
+      this.#late++;
+      return 'late';
+    }
+    let dev = this.#devices.get(ping.deviceId);
+    if (dev === undefined) {
+      dev = new DeviceState(ping.deviceId, this.#nextDeviceNum++);
+      this.#devices.set(ping.deviceId, dev);
+    }
+    const id = ping.pingId;
+    if (dev.dedup.has(id)) {
+      this.#duplicates++;
+      return 'duplicate';
+    }
+    dev.dedup.add(id);
+    this.#dedupCount++;
+    if (t > this.#maxEventMs) {
+      this.#maxEventMs = t;
+      this.#watermarkMs = t - this.#latenessMs;
+    }
+    let result: AddResult;
+    if (!(ping.accuracyM <= this.#maxAccuracyM)) {
+      this.#inaccurate++;
+      dev.inaccT.push(t);
+      dev.inaccIds.push(id);
+      result = 'inaccurate';
+    } else {
+      this.#accepted++;
+      this.#insert(dev, t, id, ping.cell);
+      result = 'accepted';
+    }
+    if (this.#watermarkMs - this.#lastEvictWatermarkMs >= this.#bucketMs) this.evict();
+    return result;
+  }
+
+  /** Occupancy and visit updates since the previous drain (only entries whose value changed). */
+  drainUpdates(): AggregatorUpdates {
+    this.#collect();
+    const out = { occupancy: this.#pendingOccupancy, visits: this.#pendingVisits };
+    this.#pendingOccupancy = [];
+    this.#pendingVisits = [];
+    return out;
+  }
+
+  /**
+   * Folds per-device history older than the watermark, closes visits that can no longer change (their
+   * closed update is queued for the next drain), drops buckets ending at or before
+   * `watermark − presenceMaxGapMs`, and deletes idle devices. Called automatically by {@link add}.
+   */
+  evict(): void {
+    const w = this.#watermarkMs;
+    if (w === Number.NEGATIVE_INFINITY) return;
+    for (const dev of this.#devices.values()) this.#fold(dev, w);
+    const limit = w - this.#gapMs;
+    for (const [b, cells] of this.#buckets) {
+      if (b + this.#bucketMs > limit) continue;
+      for (const e of cells.values()) this.#flushCell(e);
+      this.#buckets.delete(b);
+    }
+    this.#lastEvictWatermarkMs = w;
+  }
+
+  /** Current distinct-device count of a live (not evicted) cell bucket; undefined if unknown. */
+  occupancyAt(cell: string, bucketStartMs: number): number | undefined {
+    return this.#buckets.get(bucketStartMs)?.get(cell)?.devs.size;
+  }
+
+  stats(): AggregatorStats {
+    let cellBuckets = 0;
+    for (const m of this.#buckets.values()) cellBuckets += m.size;
+    return {
+      devices: this.#devices.size,
+      openBuckets: this.#buckets.size,
+      openCellBuckets: cellBuckets,
+      windowPings: this.#windowPings,
+      dedupIds: this.#dedupCount,
+      accepted: this.#accepted,
+      lateDropped: this.#late,
+      duplicates: this.#duplicates,
+      inaccurate: this.#inaccurate,
+      watermarkMs: this.#watermarkMs === Number.NEGATIVE_INFINITY ? null : this.#watermarkMs,
+    };
+  }
+
+  // ---- derivation -------------------------------------------------------------------------------
+
+  #insert(dev: DeviceState, t: number, id: string, cell: string): void {
+    const ts = dev.ts;
+    const n = ts.length;
+    this.#windowPings++;
+    const lastT = n > 0 ? (ts[n - 1] as number) : Number.NEGATIVE_INFINITY;
+    if (n === 0 || t > lastT || (t === lastT && id > (dev.ids[n - 1] as string))) {
+      ts.push(t);
+      dev.ids.push(id);
+      dev.cells.push(cell);
+      dev.anchors.push(cell);
+      dev.starts.push(t);
+      dev.counts.push(1);
+      this.#derive(dev, n);
+      this.#contribute(dev, n, 1);
+      this.#markDevice(dev, n, false);
+      return;
+    }
+    // Out of order: find the position, undo the tail's contributions, re-derive the tail.
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const mt = ts[mid] as number;
+      if (t > mt || (t === mt && id > (dev.ids[mid] as string))) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let j = lo; j < n; j++) this.#contribute(dev, j, -1);
+    ts.splice(lo, 0, t);
+    dev.ids.splice(lo, 0, id);
+    dev.cells.splice(lo, 0, cell);
+    dev.anchors.splice(lo, 0, cell);
+    dev.starts.splice(lo, 0, t);
+    dev.counts.splice(lo, 0, 1);
+    for (let j = lo; j <= n; j++) {
+      this.#derive(dev, j);
+      this.#contribute(dev, j, 1);
+    }
+    this.#markDevice(dev, lo, true);
+  }
+
+  /** Derives anchor/start/count of window ping j from the state after ping j-1 (or the base). */
+  #derive(dev: DeviceState, j: number): void {
+    let anchor: string | null;
+    let start: number;
+    let lastT: number;
+    let count: number;
+    if (j > 0) {
+      anchor = dev.anchors[j - 1] as string;
+      start = dev.starts[j - 1] as number;
+      lastT = dev.ts[j - 1] as number;
+      count = dev.counts[j - 1] as number;
+    } else {
+      anchor = dev.bAnchor;
+      start = dev.bStart;
+      lastT = dev.bLastT;
+      count = dev.bPings;
+    }
+    const t = dev.ts[j] as number;
+    const cell = dev.cells[j] as string;
+    if (anchor !== null && t - lastT <= this.#gapMs && (anchor === cell || this.#disk(anchor).has(cell))) {
+      dev.anchors[j] = anchor;
+      dev.starts[j] = start;
+      dev.counts[j] = count + 1;
+    } else {
+      dev.anchors[j] = cell;
+      dev.starts[j] = t;
+      dev.counts[j] = 1;
+    }
+  }
+
+  /**
+   * Adds (delta 1) or removes (delta -1) the contribution of window ping j: presence of the device in its
+   * attributed cell over [previous ping, this ping] if it continues a stay, else at this ping only; and
+   * one ping in the bucket of its time.
+   */
+  #contribute(dev: DeviceState, j: number, delta: 1 | -1): void {
+    const cell = dev.anchors[j] as string;
+    const t = dev.ts[j] as number;
+    const from = (dev.counts[j] as number) > 1 ? (j > 0 ? (dev.ts[j - 1] as number) : dev.bLastT) : t;
+    const bms = this.#bucketMs;
+    const last = Math.floor(t / bms) * bms;
+    const num = dev.num;
+    for (let b = Math.floor(from / bms) * bms; b <= last; b += bms) {
+      let m = this.#buckets.get(b);
+      if (m === undefined) {
+        if (delta < 0) continue;
+        m = new Map();
+        this.#buckets.set(b, m);
+      }
+      let e = m.get(cell);
+      if (e === undefined) {
+        if (delta < 0) continue;
+        e = new CellBucket(cell, this.#region(cell), b);
+        m.set(cell, e);
+      }
+      const c = (e.devs.get(num) ?? 0) + delta;
+      if (c > 0) e.devs.set(num, c);
+      else e.devs.delete(num);
+      if (b === last) e.pings += delta;
+      if (!e.dirty) {
+        e.dirty = true;
+        this.#dirtyCells.push(e);
+      }
+    }
+  }
+
+  #markDevice(dev: DeviceState, index: number, rederived: boolean): void {
+    if (dev.dirtyFrom === Number.POSITIVE_INFINITY) this.#dirtyDevices.push(dev);
+    if (index < dev.dirtyFrom) dev.dirtyFrom = index;
+    if (rederived) dev.rederived = true;
+  }
+
+  #disk(cell: string): Set<string> {
+    let s = this.#disks.get(cell);
+    if (s === undefined) {
+      try {
+        s = new Set(gridDisk(cell, this.options.jitterRing));
+      } catch {
+        s = new Set([cell]);
+      }
+      if (this.#disks.size >= CACHE_LIMIT) this.#disks.clear();
+      this.#disks.set(cell, s);
+    }
+    return s;
+  }
+
+  #region(cell: string): string {
+    let r = this.#regions.get(cell);
+    if (r === undefined) {
+      try {
+        r = regionOf(cell, this.options.regionResolution);
+      } catch {
+        r = '';
+      }
+      if (this.#regions.size >= CACHE_LIMIT) this.#regions.clear();
+      this.#regions.set(cell, r);
+    }
+    return r;
+  }
+
+  // ---- emission ---------------------------------------------------------------------------------
+
+  /** Moves every dirty cell bucket and dirty device's visit changes into the pending updates. */
+  #collect(): void {
+    for (const e of this.#dirtyCells) this.#flushCell(e);
+    this.#dirtyCells.length = 0;
+    for (const dev of this.#dirtyDevices) this.#flushDevice(dev);
+    this.#dirtyDevices.length = 0;
+  }
+
+  #flushCell(e: CellBucket): void {
+    if (!e.dirty) return;
+    e.dirty = false;
+    const d = e.devs.size;
+    if (d !== e.emittedDevices || e.pings !== e.emittedPings) {
+      this.#pendingOccupancy.push({
+        cell: e.cell,
+        region: e.region,
+        bucketStartMs: e.bucketStartMs,
+        devices: d,
+        pings: e.pings,
+      });
+      e.emittedDevices = d;
+      e.emittedPings = e.pings;
+    }
+  }
+
+  /** Queues the visit changes of a dirty device (no-op if clean). */
+  #flushDevice(dev: DeviceState): void {
+    if (dev.dirtyFrom === Number.POSITIVE_INFINITY && !dev.rederived) return;
+    const n = dev.ts.length;
+    const full = dev.rederived;
+    const lo = full ? 0 : Math.max(0, dev.dirtyFrom - 1);
+    const seen = full ? ++this.#pass : 0;
+    if (lo === 0 && dev.bAnchor !== null && (n === 0 || dev.counts[0] === 1)) {
+      this.#emitStay(dev, dev.bAnchor, dev.bStart, dev.bLastT, dev.bPings, seen);
+    }
+    for (let j = lo; j < n; j++) {
+      if (j === n - 1 || dev.counts[j + 1] === 1) {
+        this.#emitStay(
+          dev,
+          dev.anchors[j] as string,
+          dev.starts[j] as number,
+          dev.ts[j] as number,
+          dev.counts[j] as number,
+          seen,
+        );
+      }
+    }
+    if (full && dev.emitted.length > 0) {
+      const kept: EmittedVisit[] = [];
+      for (const v of dev.emitted) {
+        if (v.seen === seen) kept.push(v);
+        else this.#pushVisit(dev, v.cell, v.startMs, v.endMs, v.pings, false, true);
+      }
+      dev.emitted = kept;
+    }
+    dev.dirtyFrom = Number.POSITIVE_INFINITY;
+    dev.rederived = false;
+  }
+
+  #emitStay(
+    dev: DeviceState,
+    cell: string,
+    startMs: number,
+    endMs: number,
+    pings: number,
+    seen: number,
+  ): void {
+    const emitted = dev.emitted;
+    const long = endMs - startMs >= this.#minVisitMs;
+    if (!long && emitted.length === 0) return;
+    let i = 0;
+    while (
+      i < emitted.length &&
+      !((emitted[i] as EmittedVisit).startMs === startMs && (emitted[i] as EmittedVisit).cell === cell)
+    )
+      i++;
+    const prev = emitted[i];
+    if (prev !== undefined) prev.seen = seen;
+    if (long) {
+      if (prev === undefined) {
+        emitted.push({ cell, startMs, endMs, pings, seen });
+      } else if (prev.endMs !== endMs || prev.pings !== pings) {
+        prev.endMs = endMs;
+        prev.pings = pings;
+      } else {
+        return;
+      }
+      this.#pushVisit(dev, cell, startMs, endMs, pings, false, false);
+    } else if (prev !== undefined) {
+      emitted.splice(i, 1);
+      this.#pushVisit(dev, cell, startMs, prev.endMs, prev.pings, false, true);
+    }
+  }
+
+  /** A stay that can no longer change: emit it closed (if reported) and forget it. */
+  #finalizeStay(dev: DeviceState, cell: string, startMs: number, endMs: number, pings: number): void {
+    const emitted = dev.emitted;
+    let i = 0;
+    while (
+      i < emitted.length &&
+      !((emitted[i] as EmittedVisit).startMs === startMs && (emitted[i] as EmittedVisit).cell === cell)
+    )
+      i++;
+    const prev = emitted[i];
+    if (prev !== undefined) emitted.splice(i, 1);
+    if (endMs - startMs >= this.#minVisitMs) this.#pushVisit(dev, cell, startMs, endMs, pings, true, false);
+    else if (prev !== undefined) this.#pushVisit(dev, cell, startMs, prev.endMs, prev.pings, false, true);
+  }
+
+  #pushVisit(
+    dev: DeviceState,
+    cell: string,
+    startMs: number,
+    endMs: number,
+    pings: number,
+    closed: boolean,
+    retracted: boolean,
+  ): void {
+    this.#pendingVisits.push({
+      deviceId: dev.id,
+      cell,
+      region: this.#region(cell),
+      startMs,
+      endMs,
+      pings,
+      closed,
+      retracted,
+    });
+  }
+
+  // ---- eviction ---------------------------------------------------------------------------------
+
+  /** Folds window pings older than `w` into the base state; closes stays that can no longer change. */
+  #fold(dev: DeviceState, w: number): void {
+    const ts = dev.ts;
+    const n = ts.length;
+    let k = 0;
+    while (k < n && (ts[k] as number) < w) k++;
+    // Folding splices the window arrays (O(n)): do it when the whole window or a quarter of it is
+    // folded, so the cost per ping stays O(1). Pings below the watermark left in the window are harmless
+    // (no ping can be inserted before them); only the closing of their stays is deferred.
+    if (k < n && k * 4 < n) k = 0;
+    // After folding, the base stay closes if no acceptable ping can continue it: its last ping is more than
+    // a gap before the watermark and no (deferred) window ping below the watermark follows it.
+    const baseAnchor = k > 0 ? (dev.anchors[k - 1] as string) : dev.bAnchor;
+    const baseLastT = k > 0 ? (ts[k - 1] as number) : dev.bLastT;
+    const closeBase =
+      baseAnchor !== null && w - baseLastT > this.#gapMs && (k === n || (ts[k] as number) >= w);
+    if (k > 0 || closeBase) this.#flushDevice(dev);
+    if (k > 0) {
+      for (let j = 0; j < k; j++) {
+        if (dev.counts[j] !== 1) continue;
+        // Ping j starts a new stay: the previous one (base or ending at j-1) is final.
+        if (j === 0) {
+          if (dev.bAnchor !== null) this.#finalizeStay(dev, dev.bAnchor, dev.bStart, dev.bLastT, dev.bPings);
+        } else {
+          this.#finalizeStay(
+            dev,
+            dev.anchors[j - 1] as string,
+            dev.starts[j - 1] as number,
+            ts[j - 1] as number,
+            dev.counts[j - 1] as number,
+          );
+        }
+      }
+      dev.bAnchor = dev.anchors[k - 1] as string;
+      dev.bStart = dev.starts[k - 1] as number;
+      dev.bLastT = ts[k - 1] as number;
+      dev.bPings = dev.counts[k - 1] as number;
+      for (let j = 0; j < k; j++) dev.dedup.delete(dev.ids[j] as string);
+      this.#dedupCount -= k;
+      this.#windowPings -= k;
+      ts.splice(0, k);
+      dev.ids.splice(0, k);
+      dev.cells.splice(0, k);
+      dev.anchors.splice(0, k);
+      dev.starts.splice(0, k);
+      dev.counts.splice(0, k);
+    }
+    if (closeBase && dev.bAnchor !== null) {
+      this.#finalizeStay(dev, dev.bAnchor, dev.bStart, dev.bLastT, dev.bPings);
+      dev.bAnchor = null;
+    }
+    if (dev.inaccT.length > 0) {
+      for (let j = dev.inaccT.length - 1; j >= 0; j--) {
+        if ((dev.inaccT[j] as number) < w) {
+          dev.dedup.delete(dev.inaccIds[j] as string);
+          this.#dedupCount--;
+          dev.inaccT.splice(j, 1);
+          dev.inaccIds.splice(j, 1);
+        }
+      }
+    }
+    // Forget an idle device only once the buckets of its last presence are evicted too, so that a device
+    // that comes back (with a new number) can never be counted twice in one bucket.
+    const bms = this.#bucketMs;
+    if (
+      ts.length === 0 &&
+      dev.bAnchor === null &&
+      dev.inaccT.length === 0 &&
+      dev.emitted.length === 0 &&
+      Math.floor(dev.bLastT / bms) * bms + bms <= w - this.#gapMs
+    ) {
+      this.#devices.delete(dev.id);
+    }
+  }
+}

@@ -1,0 +1,24 @@
+export {
+  type AddResult,
+  type AggregatorOptions,
+  type AggregatorStats,
+  type AggregatorUpdates,
+  DEFAULT_AGGREGATOR_OPTIONS,
+  type OccupancyUpdate,
+  PartitionAggregator,
+  type PingEvent,
+  type VisitUpdate,
+} from './aggregator.ts';
+export { bucketStart, bucketsOverlapping, DEFAULT_BUCKET_MS } from './buckets.ts';
+export {
+  cellOf,
+  DEFAULT_CELL_RESOLUTION,
+  DEFAULT_REGION_RESOLUTION,
+  isValidCell,
+  regionOf,
+  rollUpCell,
+} from './cells.ts';
+export { javaPartition, murmur2 } from './partition.ts';
+export { DEFAULT_K_ANONYMITY, kAnonymize } from './privacy.ts';
+export { type CellCount, compareCellCounts, mergeTopK, topK } from './top-k.ts';
+export { mergeOverlappingVisits, timeSpentMs, type VisitInterval } from './visits.ts';

@@ -1,0 +1,2 @@
+export { kafkaBootstrap, uniqueTopics } from './kafka.ts';
+export { waitFor } from './wait-for.ts';
