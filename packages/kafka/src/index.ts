@@ -1,3 +1,4 @@
+export { javaPartition } from '@footfall/domain';
 export type { BrokerTimings, LocalBrokerOptions, TopicSpec } from './local-broker.ts';
 export {
   checkJavaAndMaven,
@@ -8,4 +9,6 @@ export {
   LocalBrokerError,
   startLocalBroker,
 } from './local-broker.ts';
+export type { ConsumerPerfResult, ProducerPerfResult } from './perf-tools.ts';
+export { consumerPerformance, producerPerformance } from './perf-tools.ts';
 export { footfallTopics, TOPIC_AGGREGATED, TOPIC_INGESTION } from './topics.ts';

@@ -33,7 +33,8 @@ export interface PingRecord {
 
 /**
  * Distinct devices present in `cell` during [bucket_start_ms, bucket_start_ms + bucket_ms).
- * Latest value per (cell, bucket_start_ms) is the truth; counts only grow.
+ * Latest value per (cell, bucket_start_ms) is the truth. A late ping can move earlier pings to another
+ * cell (jitter rule), so a count may also go down, even to 0.
  */
 export interface Occupancy {
   cell: string;
@@ -45,8 +46,9 @@ export interface Occupancy {
 }
 
 /**
- * A stay of one device at one location. Keyed by (device_id, cell, start_ms); `end_ms` only grows.
- * Overlapping visits of the same device and cell are the same stay and are merged by the sink.
+ * A stay of one device at one location (docs/insights.md). Keyed by (device_id, cell, start_ms); the
+ * latest value per key is the truth. A late ping that re-derives the stays may shorten a visit or
+ * withdraw it: a withdrawn visit is a Kafka tombstone (null value) on its key.
  */
 export interface Visit {
   deviceId: string;
