@@ -32,7 +32,9 @@ for (const overlay of OVERLAYS) {
       t.skip('kubectl is not installed: cannot cross-check render.ts against real kustomize');
       return;
     }
-    const out = execFileSync('kubectl', ['kustomize', join(k8sDir, 'overlays', overlay)], { encoding: 'utf8' });
+    const out = execFileSync('kubectl', ['kustomize', join(k8sDir, 'overlays', overlay)], {
+      encoding: 'utf8',
+    });
     const theirs = parseAllDocuments(out).map((d) => d.toJS() as K8sObject);
     const mine = new Map(renderOverlay(overlay).map((o) => [key(o), JSON.parse(JSON.stringify(o))]));
     assert.deepEqual([...mine.keys()].sort(), theirs.map(key).sort());
@@ -44,7 +46,13 @@ test('kustomizeHash reproduces kustomize name suffixes', () => {
   // Values taken from `kubectl kustomize` (kustomize v5.5.0) output.
   const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { B: 'two', A: '1' } };
   assert.equal(kustomizeHash(cm), '6b56fdfggc');
-  const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { X: 'eQ==' }, type: 'Opaque' };
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 's' },
+    data: { X: 'eQ==' },
+    type: 'Opaque',
+  };
   assert.equal(kustomizeHash(secret), 't6b9c4h296');
 });
 
@@ -68,7 +76,10 @@ test('render.ts refuses kustomize features it does not implement', () => {
       join(dir, 'd.yaml'),
       'apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports: [{port: 1}]\n',
     );
-    writeFileSync(join(dir, 'p.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports: [{port: 2}]\n');
+    writeFileSync(
+      join(dir, 'p.yaml'),
+      'apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports: [{port: 2}]\n',
+    );
     assert.throws(() => render(dir), /patching the list \/spec\/ports is not supported/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

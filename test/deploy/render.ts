@@ -206,14 +206,17 @@ function finalizeGeneratedNames(objects: K8sObject[]): void {
 
 const WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'ReplicaSet']);
 
-export function podSpecOf(o: K8sObject): JsonObject | undefined {
+// biome-ignore lint/suspicious/noExplicitAny: pod specs are untyped YAML; callers read nested fields
+export type PodSpec = Record<string, any>;
+
+export function podSpecOf(o: K8sObject): PodSpec | undefined {
   if (!WORKLOADS.has(o.kind)) return undefined;
   const spec = o.spec as JsonObject | undefined;
   const template = spec?.template as JsonObject | undefined;
   return template?.spec as JsonObject | undefined;
 }
 
-export function containersOf(podSpec: JsonObject): JsonObject[] {
+export function containersOf(podSpec: PodSpec): PodSpec[] {
   return [
     ...((podSpec.initContainers as JsonObject[] | undefined) ?? []),
     ...((podSpec.containers as JsonObject[] | undefined) ?? []),

@@ -30,7 +30,9 @@ export const MODEL_PACKAGE_NAMES = [...new Set(Object.values(MODEL_PACKAGES))];
 
 function split(apiVersion: string): { group: string; version: string } {
   const parts = apiVersion.split('/');
-  return parts.length === 1 ? { group: '', version: parts[0] ?? '' } : { group: parts[0] ?? '', version: parts[1] ?? '' };
+  return parts.length === 1
+    ? { group: '', version: parts[0] ?? '' }
+    : { group: parts[0] ?? '', version: parts[1] ?? '' };
 }
 
 export function vendoredSchemaPath(o: K8sObject): string | undefined {
@@ -52,11 +54,16 @@ export function validateVendored(o: K8sObject, file: string): string[] {
     compiled.set(file, validate);
   }
   if (validate(o)) return [];
-  return (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message} ${JSON.stringify(e.params)}`);
+  return (validate.errors ?? []).map(
+    (e) => `${e.instancePath || '/'} ${e.message} ${JSON.stringify(e.params)}`,
+  );
 }
 
 type ModelClass = new (data: unknown) => { validate(): void };
-export type ModelLookup = { status: 'ok'; model: ModelClass } | { status: 'missing'; pkg: string } | { status: 'unknown' };
+export type ModelLookup =
+  | { status: 'ok'; model: ModelClass }
+  | { status: 'missing'; pkg: string }
+  | { status: 'unknown' };
 
 async function importOptional(specifier: string): Promise<Record<string, unknown> | undefined> {
   try {

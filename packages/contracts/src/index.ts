@@ -8,6 +8,7 @@ export {
   IngestServiceClient,
   IngestServiceService,
   Ping,
+  PingBatch,
   RejectedPing,
   RejectReason,
   UploadRequest,

@@ -93,15 +93,30 @@ export interface Ping {
   activity: Activity;
 }
 
-export interface UploadRequest {
-  /** Device id issued at enrollment. */
+/**
+ * What the device signs: encoded once by the client, carried verbatim as `UploadRequest.batch`, and
+ * decoded by the server only after the signature over those exact bytes checked out. Signing bytes
+ * (not a re-encoding of parsed fields) means no two protobuf encoders ever have to agree byte-for-byte.
+ */
+export interface PingBatch {
+  /** Must equal UploadRequest.device_id (binds the signed bytes to the identity that signed them). */
   deviceId: string;
-  /** Unique per upload (16-64 chars); with sent_at_ms it protects against replays. */
+  /**
+   * Unique per upload (16-64 url-safe chars); with sent_at_ms it protects against replays. A retry of
+   * the same pings must use a fresh nonce and sent_at_ms (ping ids stay the same).
+   */
   nonce: string;
-  /** The device clock when the upload was signed, ms since epoch; must be within the server's window. */
+  /** The device clock when the batch was signed, ms since epoch; must be within the server's window. */
   sentAtMs: number;
   pings: Ping[];
-  /** HMAC-SHA256(device_secret, canonical bytes) -- see docs/ingest.md for the canonical form. */
+}
+
+export interface UploadRequest {
+  /** Device id issued at enrollment (outside the signed bytes so the server can derive the key first). */
+  deviceId: string;
+  /** An encoded PingBatch. */
+  batch: Buffer;
+  /** HMAC-SHA256(device_secret, batch): exactly the bytes of field 2. See docs/ingest.md. */
   signature: Buffer;
 }
 
@@ -299,12 +314,12 @@ export const Ping: MessageFns<Ping> = {
   },
 };
 
-function createBaseUploadRequest(): UploadRequest {
-  return { deviceId: "", nonce: "", sentAtMs: 0, pings: [], signature: Buffer.alloc(0) };
+function createBasePingBatch(): PingBatch {
+  return { deviceId: "", nonce: "", sentAtMs: 0, pings: [] };
 }
 
-export const UploadRequest: MessageFns<UploadRequest> = {
-  encode(message: UploadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const PingBatch: MessageFns<PingBatch> = {
+  encode(message: PingBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.deviceId !== "") {
       writer.uint32(10).string(message.deviceId);
     }
@@ -317,13 +332,10 @@ export const UploadRequest: MessageFns<UploadRequest> = {
     for (const v of message.pings) {
       Ping.encode(v!, writer.uint32(34).fork()).join();
     }
-    if (message.signature.length !== 0) {
-      writer.uint32(42).bytes(message.signature);
-    }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): UploadRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): PingBatch {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -332,7 +344,7 @@ export const UploadRequest: MessageFns<UploadRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseUploadRequest();
+      const message = createBasePingBatch();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -368,8 +380,80 @@ export const UploadRequest: MessageFns<UploadRequest> = {
             message.pings.push(Ping.decode(reader, reader.uint32()));
             continue;
           }
-          case 5: {
-            if (tag !== 42) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PingBatch>): PingBatch {
+    return PingBatch.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PingBatch>): PingBatch {
+    const message = createBasePingBatch();
+    message.deviceId = object.deviceId ?? "";
+    message.nonce = object.nonce ?? "";
+    message.sentAtMs = object.sentAtMs ?? 0;
+    message.pings = object.pings?.map((e) => Ping.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseUploadRequest(): UploadRequest {
+  return { deviceId: "", batch: Buffer.alloc(0), signature: Buffer.alloc(0) };
+}
+
+export const UploadRequest: MessageFns<UploadRequest> = {
+  encode(message: UploadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deviceId !== "") {
+      writer.uint32(10).string(message.deviceId);
+    }
+    if (message.batch.length !== 0) {
+      writer.uint32(18).bytes(message.batch);
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(26).bytes(message.signature);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.batch = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
               break;
             }
 
@@ -394,9 +478,7 @@ export const UploadRequest: MessageFns<UploadRequest> = {
   fromPartial(object: DeepPartial<UploadRequest>): UploadRequest {
     const message = createBaseUploadRequest();
     message.deviceId = object.deviceId ?? "";
-    message.nonce = object.nonce ?? "";
-    message.sentAtMs = object.sentAtMs ?? 0;
-    message.pings = object.pings?.map((e) => Ping.fromPartial(e)) || [];
+    message.batch = object.batch ?? Buffer.alloc(0);
     message.signature = object.signature ?? Buffer.alloc(0);
     return message;
   },

@@ -1,0 +1,43 @@
+// `npm run bench`: runs every benchmark as its own process (each brings up its own broker and
+// services, so one cannot warm or starve the next), then prints one summary.
+// BENCH_ONLY=ingest,api runs a subset; BENCH_SECONDS scales the measured phases.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { assertNodeVersion } from '@footfall/config';
+
+assertNodeVersion();
+const here = import.meta.dirname;
+const all = ['ingest', 'processor', 'api', 'pipeline'];
+const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+const selected = all.filter((name) => !only || only.includes(name));
+
+const summary: Record<string, unknown> = { startedAt: new Date().toISOString(), machine: machineInfo() };
+let failed = 0;
+for (const name of selected) {
+  const script = join(here, `${name}.ts`);
+  if (!existsSync(script)) {
+    console.error(`\n=== ${name}: ${script} missing, skipped`);
+    continue;
+  }
+  console.error(`\n=== bench ${name} ===`);
+  const started = Date.now();
+  const result = spawnSync(process.execPath, [script], { stdio: 'inherit', env: process.env });
+  const seconds = ((Date.now() - started) / 1000).toFixed(0);
+  if (result.status !== 0) {
+    failed++;
+    console.error(`=== ${name} FAILED (exit ${result.status}) after ${seconds} s`);
+    continue;
+  }
+  const file = join(here, 'results', `${name}.json`);
+  if (existsSync(file)) summary[name] = JSON.parse(readFileSync(file, 'utf8'));
+  console.error(`=== ${name} done in ${seconds} s → ${file}`);
+}
+writeFileSync(join(here, 'results', 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+console.error(`\nsummary → bench/results/summary.json`);
+process.exit(failed ? 1 : 0);
+
+function machineInfo() {
+  const cpus = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1];
+  return { node: process.version, cpus: (globalThis.navigator?.hardwareConcurrency ?? 0), cpuModel: cpus };
+}
