@@ -1,4 +1,6 @@
 export { javaPartition } from '@footfall/domain';
+export type { KafkaConnectionConfig } from './connection.ts';
+export { kafkaClientOptions } from './connection.ts';
 export type { BrokerTimings, LocalBrokerOptions, TopicSpec } from './local-broker.ts';
 export {
   checkJavaAndMaven,
