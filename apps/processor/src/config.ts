@@ -1,0 +1,47 @@
+import { hostname } from 'node:os';
+import { type ConfigOf, commonSpec, loadConfig, topicSpec, v } from '@footfall/config';
+
+/** Every variable of the processor, with its default and unit (docs/processor.md has the table). */
+export const processorSpec = {
+  ...commonSpec,
+  ...topicSpec,
+  opsPort: v.int('OPS_PORT', 9102, 'ops HTTP port (/metrics /healthz /readyz); 0 = any free port', 0, 65_535),
+  groupId: v.string('GROUP_ID', 'footfall-processor', 'Kafka consumer group of the processors'),
+  instanceId: v.string(
+    'INSTANCE_ID',
+    hostname(),
+    'stable id of this instance; transactional id = footfall-processor-<INSTANCE_ID> (must be unique per live instance)',
+  ),
+  emitIntervalMs: v.int(
+    'EMIT_INTERVAL_MS',
+    500,
+    'how often updates are committed in one transaction, ms',
+    50,
+    1_000,
+  ),
+  allowedLatenessMs: v.int('ALLOWED_LATENESS_MS', 3_600_000, 'watermark = max event time − this, ms', 1_000),
+  presenceMaxGapMs: v.int('PRESENCE_MAX_GAP_MS', 600_000, 'max gap between pings of one stay, ms', 1_000),
+  minVisitMs: v.int('MIN_VISIT_MS', 300_000, 'shortest reported visit, ms', 0),
+  maxAccuracyM: v.number('MAX_ACCURACY_M', 100, 'pings with a larger accuracy radius (m) are ignored', 1),
+  jitterRing: v.int('JITTER_RING', 1, 'H3 rings within which a ping stays attributed to its anchor', 0, 5),
+  restoreMarginMs: v.int('RESTORE_MARGIN_MS', 300_000, 'extra replay before the restore horizon, ms', 0),
+  sessionTimeoutMs: v.int('KAFKA_SESSION_TIMEOUT_MS', 10_000, 'consumer group session timeout, ms', 6_000),
+};
+
+export type ProcessorConfig = ConfigOf<typeof processorSpec>;
+
+/** Reads and validates the processor's environment (throws ConfigError naming each bad variable). */
+export function loadProcessorConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Record<keyof typeof processorSpec, unknown>> = {},
+): ProcessorConfig {
+  return loadConfig(processorSpec, env, overrides);
+}
+
+/**
+ * Replay window before the committed offset, by record timestamp (docs/insights.md): the oldest mutable
+ * bucket ends after `watermark − gap`, and stays carried into it start one gap earlier.
+ */
+export function restoreHorizonMs(config: ProcessorConfig): number {
+  return config.allowedLatenessMs + 2 * config.presenceMaxGapMs + config.bucketMs + config.restoreMarginMs;
+}

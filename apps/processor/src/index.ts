@@ -1,0 +1,35 @@
+export { decodePing, encodeOccupancy, encodeVisit, occupancyKey, visitKey } from './codec.ts';
+export { loadProcessorConfig, type ProcessorConfig, processorSpec, restoreHorizonMs } from './config.ts';
+export { ProcessorError, type ProcessorErrorCode } from './errors.ts';
+export { createProcessorMetrics, EMIT_LATENCY_BUCKETS, type ProcessorMetrics } from './metrics.ts';
+export { Processor, type ProcessorOptions } from './processor.ts';
+
+import type { Logger } from '@footfall/observability';
+import type { ProcessorConfig } from './config.ts';
+import { Processor } from './processor.ts';
+
+/** A running processor: `close()` commits the last batch and leaves the group. */
+export interface ProcessorHandle {
+  readonly processor: Processor;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts a processor in-process (dev stack, tests, bench). */
+export async function startProcessor(
+  config: ProcessorConfig,
+  options: { logger?: Logger; opsServer?: boolean } = {},
+): Promise<ProcessorHandle> {
+  const processor = new Processor(config, options);
+  try {
+    await processor.start();
+  } catch (error) {
+    await processor.close().catch(() => {});
+    throw error;
+  }
+  return {
+    processor,
+    close: () => processor.close(),
+    [Symbol.asyncDispose]: () => processor.close(),
+  };
+}

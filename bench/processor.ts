@@ -1,0 +1,350 @@
+// Processor benchmark: raw consume ceiling (Kafka's ConsumerPerformance) vs our processor catching up on
+// the same topic, then paced production at ~half that rate measuring append → aggregated-commit latency.
+// Run: ./node_modules/.bin/node bench/processor.ts   (BENCH_PINGS, BENCH_DEVICES, BENCH_PACED_S to tune)
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { assertNodeVersion } from '@footfall/config';
+import { PingRecord } from '@footfall/contracts';
+import { javaPartition, regionOf } from '@footfall/domain';
+import { consumerPerformance, createTopics, freePort, startLocalBroker } from '@footfall/kafka';
+import { Consumer, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
+import { latLngToCell } from 'h3-js';
+
+assertNodeVersion();
+const here = dirname(fileURLToPath(import.meta.url));
+const MAIN = join(here, '../apps/processor/src/main.ts');
+const N = Number(process.env.BENCH_PINGS ?? 1_000_000);
+const DEVICES = Number(process.env.BENCH_DEVICES ?? 50_000);
+const CELLS = 5_000;
+const PACED_S = Number(process.env.BENCH_PACED_S ?? 20);
+const PARTITIONS = 6;
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const random = rng(42);
+const CENTRES = [
+  [52.52, 13.405],
+  [48.8566, 2.3522],
+  [51.5072, -0.1276],
+  [40.4168, -3.7038],
+  [41.9028, 12.4964],
+  [59.3293, 18.0686],
+  [50.0755, 14.4378],
+  [47.4979, 19.0402],
+];
+const cells: { cell: string; region: string; partition: number; lat: number; lng: number }[] = [];
+for (let i = 0; i < CELLS; i++) {
+  const [lat0, lng0] = CENTRES[i % CENTRES.length] as number[];
+  const lat = (lat0 as number) + (random() - 0.5) * 0.1;
+  const lng = (lng0 as number) + (random() - 0.5) * 0.1;
+  const cell = latLngToCell(lat, lng, 10);
+  const region = regionOf(cell, 5);
+  cells.push({ cell, region, partition: javaPartition(region, PARTITIONS), lat, lng });
+}
+/** Each device lives in one city and moves among that city's cells. */
+const pickCell = (d: number) =>
+  (d % CENTRES.length) + CENTRES.length * Math.floor(random() * (CELLS / CENTRES.length));
+const deviceCell = new Int32Array(DEVICES).map((_, d) => pickCell(d));
+const deviceSeq = new Int32Array(DEVICES);
+
+function nextPing(d: number, eventTimeMs: number): { key: Buffer; value: Buffer; partition: number } {
+  if (random() < 0.1) {
+    deviceCell[d] = pickCell(d);
+  }
+  const c = cells[deviceCell[d] as number] as (typeof cells)[number];
+  const seq = (deviceSeq[d] as number) + 1;
+  deviceSeq[d] = seq;
+  const bytes = PingRecord.encode({
+    pingId: `p${seq}`,
+    deviceId: `device-${d}`,
+    eventTimeMs,
+    receivedAtMs: Date.now(),
+    latitude: c.lat,
+    longitude: c.lng,
+    accuracyM: 5 + random() * 40,
+    cell: c.cell,
+    activity: 0,
+  }).finish();
+  return { key: Buffer.from(c.region), value: Buffer.from(bytes), partition: c.partition };
+}
+
+async function fill(bootstrap: string, topic: string, n: number, startMs: number): Promise<number> {
+  const producer = new Producer({
+    clientId: 'bench-fill',
+    bootstrapBrokers: [bootstrap],
+    compression: 'lz4',
+    acks: 1,
+  });
+  const t0 = performance.now();
+  const chunk = 10_000;
+  // Every device pings about once a minute of event time.
+  const stepMs = 60_000 / DEVICES;
+  let inflight: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i += chunk) {
+    const messages = [];
+    for (let j = i; j < Math.min(n, i + chunk); j++) {
+      messages.push({ topic, ...nextPing(j % DEVICES, Math.floor(startMs + j * stepMs)) });
+    }
+    inflight.push(producer.send({ messages }));
+    if (inflight.length >= 4) {
+      await Promise.all(inflight);
+      inflight = [];
+    }
+  }
+  await Promise.all(inflight);
+  await producer.close();
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function committedAndEnd(bootstrap: string, topic: string, groupId: string): Promise<[bigint, bigint]> {
+  const consumer = new Consumer({ clientId: 'bench-lag', groupId, bootstrapBrokers: [bootstrap] });
+  try {
+    const ends =
+      (await consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.LATEST })).get(topic) ??
+      [];
+    const committed =
+      (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: ends.map((_, i) => i) }] })).get(
+        topic,
+      ) ?? [];
+    const sum = (xs: bigint[]) => xs.reduce((a, b) => a + (b > 0n ? b : 0n), 0n);
+    return [sum(committed), sum(ends)];
+  } finally {
+    await consumer.close();
+  }
+}
+
+function startProcessor(env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return child;
+}
+
+async function scrape(port: number): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  return res.text();
+}
+
+function metricSum(text: string, name: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+/** Quantile from a Prometheus histogram by linear interpolation inside the bucket. */
+function histogramQuantile(text: string, name: string, q: number): number {
+  const buckets: [number, number][] = [];
+  for (const line of text.split('\n')) {
+    const m = line.match(new RegExp(`^${name}_bucket\\{.*le="([^"]+)".*\\} (\\S+)$`));
+    if (m) buckets.push([m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2])]);
+  }
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total === 0) return Number.NaN;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of buckets) {
+    if (count >= rank) {
+      if (!Number.isFinite(le)) return prevLe;
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, count - prevCount);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 250): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error('timed out');
+}
+
+const broker = await startLocalBroker({ heapMb: 1024, onProgress: (l) => console.error(l) });
+const children: ChildProcess[] = [];
+try {
+  const bootstrap = broker.bootstrap;
+  await createTopics(bootstrap, [
+    { name: 'bench-in', partitions: PARTITIONS },
+    { name: 'bench-out', partitions: PARTITIONS, configs: { 'cleanup.policy': 'compact,delete' } },
+    { name: 'paced-in', partitions: PARTITIONS },
+    { name: 'paced-out', partitions: PARTITIONS, configs: { 'cleanup.policy': 'compact,delete' } },
+  ]);
+  const startMs = Date.now() - 3_600_000;
+  console.error(`filling bench-in with ${N} pings (${DEVICES} devices, ${CELLS} cells)…`);
+  const fillRate = await fill(bootstrap, 'bench-in', N, startMs);
+  console.error(`filled at ${fillRate.toFixed(0)} pings/s`);
+
+  // (a) raw consume ceiling
+  const raw = await consumerPerformance({ bootstrap, topic: 'bench-in', records: N });
+  console.error(`ConsumerPerformance: ${raw.recordsPerSec.toFixed(0)} records/s`);
+
+  // (b) our processor, one instance, from the beginning until caught up
+  const opsPort = await freePort();
+  const common = {
+    KAFKA_BOOTSTRAP: bootstrap,
+    LOG_LEVEL: 'warn',
+    EMIT_INTERVAL_MS: '500',
+  };
+  const t0 = performance.now();
+  const proc = startProcessor({
+    ...common,
+    TOPIC_INGESTION: 'bench-in',
+    TOPIC_AGGREGATED: 'bench-out',
+    GROUP_ID: 'bench-catchup',
+    INSTANCE_ID: 'bench-1',
+    OPS_PORT: String(opsPort),
+  });
+  children.push(proc);
+  let firstCommitAt = 0;
+  await waitUntil(async () => {
+    const [c, e] = await committedAndEnd(bootstrap, 'bench-in', 'bench-catchup');
+    if (c > 0n && firstCommitAt === 0) firstCommitAt = performance.now();
+    return c === e;
+  }, 30 * 60_000);
+  const catchupS = (performance.now() - t0) / 1000;
+  const catchupText = await scrape(opsPort);
+  const processorRate = N / catchupS;
+  const devicesHeld = metricSum(catchupText, 'footfall_processor_state_devices');
+  const heapUsed = metricSum(catchupText, 'footfall_nodejs_heap_size_used_bytes');
+  const rss = metricSum(catchupText, 'footfall_process_resident_memory_bytes');
+  const updates = metricSum(catchupText, 'footfall_processor_updates_total');
+  proc.kill('SIGTERM');
+  await new Promise((r) => proc.once('exit', r));
+  console.error(
+    `processor catch-up: ${processorRate.toFixed(0)} pings/s (${catchupS.toFixed(1)} s incl. start-up)`,
+  );
+
+  // (c) paced production at ~half the processor's max rate, latency append → commit
+  const pacedRate = Math.floor(processorRate / 2);
+  const opsPort2 = await freePort();
+  const paced = startProcessor({
+    ...common,
+    TOPIC_INGESTION: 'paced-in',
+    TOPIC_AGGREGATED: 'paced-out',
+    GROUP_ID: 'bench-paced',
+    INSTANCE_ID: 'bench-2',
+    OPS_PORT: String(opsPort2),
+  });
+  children.push(paced);
+  await waitUntil(
+    async () => (await fetch(`http://127.0.0.1:${opsPort2}/readyz`).catch(() => undefined))?.ok === true,
+    60_000,
+  );
+  const idleText = await scrape(opsPort2);
+  const producer = new Producer({
+    clientId: 'bench-paced',
+    bootstrapBrokers: [bootstrap],
+    compression: 'lz4',
+    acks: 1,
+  });
+  const tickMs = 50;
+  const perTick = Math.max(1, Math.round((pacedRate * tickMs) / 1000));
+  const pacedStart = performance.now();
+  let sent = 0;
+  let tick = 0;
+  deviceSeq.fill(1_000_000);
+  while (performance.now() - pacedStart < PACED_S * 1000) {
+    const messages = [];
+    for (let i = 0; i < perTick; i++, sent++)
+      messages.push({ topic: 'paced-in', ...nextPing(sent % DEVICES, Date.now()) });
+    await producer.send({ messages });
+    tick++;
+    const wait = pacedStart + tick * tickMs - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  await producer.close();
+  const achievedRate = sent / ((performance.now() - pacedStart) / 1000);
+  await waitUntil(async () => {
+    const [c, e] = await committedAndEnd(bootstrap, 'paced-in', 'bench-paced');
+    return c === e;
+  }, 10 * 60_000);
+  const pacedText = await scrape(opsPort2);
+  const p50 = histogramQuantile(pacedText, 'footfall_processor_emit_latency_seconds', 0.5);
+  const p99 = histogramQuantile(pacedText, 'footfall_processor_emit_latency_seconds', 0.99);
+  const pacedDevices = metricSum(pacedText, 'footfall_processor_state_devices');
+  const heapDelta =
+    metricSum(pacedText, 'footfall_nodejs_heap_size_used_bytes') -
+    metricSum(idleText, 'footfall_nodejs_heap_size_used_bytes');
+  paced.kill('SIGTERM');
+  await new Promise((r) => paced.once('exit', r));
+
+  const perMillion = (bytes: number, devices: number) => (devices > 0 ? (bytes / devices) * 1e6 : Number.NaN);
+  const results = {
+    date: new Date().toISOString(),
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    pings: N,
+    devices: DEVICES,
+    cells: CELLS,
+    partitions: PARTITIONS,
+    fillPingsPerSec: Math.round(fillRate),
+    rawConsumeRecordsPerSec: Math.round(raw.recordsPerSec),
+    processorPingsPerSec: Math.round(processorRate),
+    processorRatioToRaw: Number((processorRate / raw.recordsPerSec).toFixed(3)),
+    catchupSeconds: Number(catchupS.toFixed(2)),
+    updatesCommitted: updates,
+    paced: {
+      targetPingsPerSec: pacedRate,
+      achievedPingsPerSec: Math.round(achievedRate),
+      seconds: PACED_S,
+      emitLatencyP50Ms: Math.round(p50 * 1000),
+      emitLatencyP99Ms: Math.round(p99 * 1000),
+    },
+    memory: {
+      catchup: { devicesHeld, rssBytes: rss, heapUsedBytes: heapUsed },
+      heapUsedPerMillionDevicesBytes: Math.round(perMillion(heapUsed, devicesHeld)),
+      rssPerMillionDevicesBytes: Math.round(perMillion(rss, devicesHeld)),
+      pacedHeapDeltaPerMillionDevicesBytes: Math.round(perMillion(heapDelta, pacedDevices)),
+      method:
+        'heap/RSS of the processor child after catch-up divided by devices held in state (includes the Node baseline, so an upper bound); paced: heap growth from idle to end over devices held',
+    },
+    targets: { ratioToRawAtLeast: 0.5, p99BelowMs: 1500 },
+  };
+  const mb = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
+  console.log('\n| measure | value |\n|---|---|');
+  console.log(
+    `| pings in topic | ${N.toLocaleString('en')} (${DEVICES} devices, ${CELLS} cells, ${PARTITIONS} partitions) |`,
+  );
+  console.log(
+    `| Kafka ConsumerPerformance (raw ceiling) | ${results.rawConsumeRecordsPerSec.toLocaleString('en')} records/s |`,
+  );
+  console.log(
+    `| processor catch-up (1 instance, incl. start) | ${results.processorPingsPerSec.toLocaleString('en')} pings/s |`,
+  );
+  console.log(`| ratio to raw (target >= 0.5) | ${results.processorRatioToRaw} |`);
+  console.log(
+    `| paced rate | ${results.paced.achievedPingsPerSec.toLocaleString('en')} pings/s for ${PACED_S} s |`,
+  );
+  console.log(
+    `| emit latency p50 / p99 (target p99 < 1500 ms) | ${results.paced.emitLatencyP50Ms} / ${results.paced.emitLatencyP99Ms} ms |`,
+  );
+  console.log(`| state after catch-up | ${devicesHeld} devices, RSS ${mb(rss)}, heap ${mb(heapUsed)} |`);
+  console.log(`| heap per 1M devices (upper bound) | ${mb(results.memory.heapUsedPerMillionDevicesBytes)} |`);
+  console.log(
+    `| heap growth per 1M devices (paced) | ${mb(results.memory.pacedHeapDeltaPerMillionDevicesBytes)} |`,
+  );
+  await mkdir(join(here, 'results'), { recursive: true });
+  await writeFile(join(here, 'results/processor.json'), `${JSON.stringify(results, null, 2)}\n`);
+} finally {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await broker.close();
+}
