@@ -225,7 +225,8 @@ export class LocalBroker {
     await writeFile(join(dataDir, 'server.properties'), serverProperties(dataDir, port, controllerPort));
     await writeFile(join(dataDir, 'log4j2.properties'), LOG4J);
     if (!existsSync(join(dataDir, 'log', 'meta.properties'))) {
-      const clusterId = randomBytes(16).toString('base64url').slice(0, 22);
+      // A leading '-' would be parsed by StorageTool as an option (`-t -XYZ…` fails): avoid it.
+      const clusterId = randomBytes(16).toString('base64url').slice(0, 22).replace(/^-/, 'A');
       await execFileAsync(
         'java',
         [

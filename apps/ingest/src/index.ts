@@ -1,0 +1,27 @@
+// Public face of @footfall/ingest: the service (in-process start), the device SDK, and the credential
+// helpers the query API needs (also importable alone as `@footfall/ingest/credentials`).
+
+export type { AttestationInput, AttestationVerifier } from './auth.ts';
+export { DevAttestationVerifier, NonceCache, UploadAuthenticator } from './auth.ts';
+export type { IngestConfig } from './config.ts';
+export { ingestSpec, loadIngestConfig } from './config.ts';
+export type { DeviceKeyring, UserIdentity } from './credentials.ts';
+export {
+  createKeyring,
+  deriveDeviceSecret,
+  issueUserToken,
+  signBatch,
+  USER_TOKEN_AUDIENCE,
+  verifyUserToken,
+} from './credentials.ts';
+export type { IngestErrorCode } from './errors.ts';
+export { INGEST_ERRORS, IngestError } from './errors.ts';
+export { TokenBucketLimiter } from './rate-limit.ts';
+export type { DeviceClientOptions, DeviceIdentity, PingInput, UploadResult } from './sdk/index.ts';
+export { buildUploadRequest, DeviceClient, DeviceClientError, newPingId } from './sdk/index.ts';
+export type { IngestServer } from './server.ts';
+export { createIngestService } from './server.ts';
+export type { IngestHandle, StartIngestOptions } from './service.ts';
+export { startIngest } from './service.ts';
+export type { ValidationLimits } from './validate.ts';
+export { validateBatch } from './validate.ts';

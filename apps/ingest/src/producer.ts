@@ -1,0 +1,251 @@
+import type { Logger } from '@footfall/observability';
+import { Producer } from '@platformatic/kafka';
+import { IngestError } from './errors.ts';
+import type { IngestMetrics } from './metrics.ts';
+
+/** One Kafka record, already keyed, partitioned and encoded. */
+export interface OutgoingRecord {
+  key: Buffer;
+  value: Buffer;
+  partition: number;
+  /** Kafka record timestamp, ms (the receive time). */
+  timestamp: bigint;
+}
+
+export interface PingProducerOptions {
+  bootstrap: readonly string[];
+  topic: string;
+  clientId?: string;
+  /** Upper bound on the Kafka client's own request time, ms; also the retry budget. */
+  produceTimeoutMs: number;
+  /** How long an upload waits for others to share its producer send, ms (0 = next tick). */
+  lingerMs: number;
+  /** Records per producer send (an upload is never split, so a send may exceed this by one upload). */
+  maxRecords: number;
+  /** Producer sends in flight at once; further uploads queue and coalesce. */
+  maxConcurrentSends: number;
+  /** Cap on admitted-but-unsettled records: beyond it uploads are refused instead of buffered. */
+  maxInflight: number;
+  logger: Logger;
+  metrics: IngestMetrics;
+}
+
+interface Pending {
+  records: OutgoingRecord[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The ingest producer: an idempotent, acks=all @platformatic/kafka Producer behind a micro-batcher.
+ *
+ * Concurrent uploads are coalesced into one `producer.send` (up to `maxRecords`, waiting at most
+ * `lingerMs`, and naturally while `maxConcurrentSends` sends are already in flight): Kafka's cost is
+ * per request, not per record, so this is what makes 50-ping uploads cheap. Every upload's promise
+ * settles only when the send carrying its records settles, so an upload is acknowledged only after
+ * Kafka acked every one of its records.
+ *
+ * Memory is bounded by admission: `admit(n)` refuses once `maxInflight` records are admitted and not
+ * yet settled; records are released when their send settles (not when the caller gives up waiting),
+ * so a slow or dead Kafka makes the service refuse work rather than buffer it.
+ */
+export class PingProducer {
+  readonly #options: PingProducerOptions;
+  readonly #producer: Producer<Buffer, Buffer, Buffer, Buffer>;
+  #queue: Pending[] = [];
+  #queuedRecords = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #activeSends = 0;
+  #inflight = 0;
+  #partitions: number | undefined;
+  #healthy = false;
+  #probeTimer: NodeJS.Timeout | undefined;
+  #probing = false;
+  #closed = false;
+  #idle: (() => void)[] = [];
+
+  constructor(options: PingProducerOptions) {
+    this.#options = options;
+    this.#producer = new Producer({
+      clientId: options.clientId ?? 'footfall-ingest',
+      bootstrapBrokers: [...options.bootstrap],
+      idempotent: true,
+      acks: -1,
+      // Bounded by PRODUCE_TIMEOUT_MS: a dead broker fails the send (→ UNAVAILABLE, client retries)
+      // instead of holding records in memory indefinitely.
+      timeout: options.produceTimeoutMs,
+      connectTimeout: Math.min(options.produceTimeoutMs, 2_000),
+      retries: 2,
+      retryDelay: 200,
+      metadataMaxAge: 30_000,
+    });
+  }
+
+  /** Partition count of the topic (from metadata), or undefined before Kafka first answered. */
+  get partitions(): number | undefined {
+    return this.#partitions;
+  }
+
+  /** True when the last contact with Kafka (probe or send) succeeded. */
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Starts the metadata probe; resolves after the first attempt (Kafka may still be down). */
+  async start(): Promise<void> {
+    await this.#probe();
+  }
+
+  async #probe(): Promise<void> {
+    if (this.#probing || this.#closed) return;
+    this.#probing = true;
+    try {
+      const metadata = await this.#producer.metadata({
+        topics: [this.#options.topic],
+        forceUpdate: true,
+        retries: 0,
+      });
+      const topic = metadata.topics.get(this.#options.topic);
+      if (!topic) throw new Error(`topic ${this.#options.topic} does not exist`);
+      if (this.#partitions !== undefined && this.#partitions !== topic.partitionsCount) {
+        this.#options.logger.warn(
+          { from: this.#partitions, to: topic.partitionsCount },
+          'partition count changed',
+        );
+      }
+      this.#partitions = topic.partitionsCount;
+      this.#setHealthy(true);
+    } catch (error) {
+      if (this.#healthy) this.#options.logger.warn({ err: error }, 'kafka metadata probe failed');
+      this.#setHealthy(false);
+    } finally {
+      this.#probing = false;
+      if (!this.#closed) {
+        // Poll faster while Kafka is down so readiness comes back within a second.
+        this.#probeTimer = setTimeout(() => void this.#probe(), this.#healthy ? 5_000 : 1_000);
+        this.#probeTimer.unref();
+      }
+    }
+  }
+
+  #setHealthy(up: boolean): void {
+    if (up !== this.#healthy)
+      this.#options.logger.info({ kafkaUp: up }, up ? 'kafka reachable' : 'kafka unreachable');
+    this.#healthy = up;
+    this.#options.metrics.kafkaUp.set(up ? 1 : 0);
+  }
+
+  /** Reserves room for `n` records; false when the in-flight cap would be exceeded. */
+  admit(n: number): boolean {
+    if (this.#inflight + n > this.#options.maxInflight) return false;
+    this.#inflight += n;
+    this.#options.metrics.inflightPings.set(this.#inflight);
+    return true;
+  }
+
+  /** Gives back a reservation taken with `admit` that will not be sent. */
+  release(n: number): void {
+    this.#inflight -= n;
+    this.#options.metrics.inflightPings.set(this.#inflight);
+    if (this.#inflight === 0) for (const done of this.#idle.splice(0)) done();
+  }
+
+  /**
+   * Sends admitted records (call `admit(records.length)` first); resolves once Kafka acked all of them.
+   * The reservation is released when the send settles, whatever the caller does meanwhile.
+   */
+  send(records: OutgoingRecord[]): Promise<void> {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    if (this.#closed) {
+      this.release(records.length);
+      reject(new IngestError('INGEST_DRAINING', 'producer closed'));
+      return promise;
+    }
+    this.#queue.push({ records, resolve, reject });
+    this.#queuedRecords += records.length;
+    if (this.#queuedRecords >= this.#options.maxRecords) this.#flush();
+    else if (!this.#timer) {
+      this.#timer = setTimeout(() => this.#flush(), this.#options.lingerMs);
+    }
+    return promise;
+  }
+
+  #flush(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    while (this.#queue.length > 0 && this.#activeSends < this.#options.maxConcurrentSends) {
+      const batch: Pending[] = [];
+      let count = 0;
+      while (this.#queue.length > 0 && count < this.#options.maxRecords) {
+        const next = this.#queue.shift() as Pending;
+        batch.push(next);
+        count += next.records.length;
+      }
+      this.#queuedRecords -= count;
+      void this.#sendBatch(batch, count);
+    }
+  }
+
+  async #sendBatch(batch: Pending[], count: number): Promise<void> {
+    this.#activeSends++;
+    const topic = this.#options.topic;
+    const messages = [];
+    for (const pending of batch) {
+      for (const r of pending.records) {
+        messages.push({ topic, key: r.key, value: r.value, partition: r.partition, timestamp: r.timestamp });
+      }
+    }
+    const started = performance.now();
+    try {
+      await this.#producer.send({ messages });
+      this.#options.metrics.produceLatency.observe((performance.now() - started) / 1000);
+      this.#options.metrics.produceSendRecords.observe(count);
+      this.#setHealthy(true);
+      for (const pending of batch) pending.resolve();
+    } catch (error) {
+      this.#options.logger.warn({ err: error, records: count }, 'kafka send failed');
+      this.#setHealthy(false);
+      const failure = new IngestError(
+        'INGEST_KAFKA_UNAVAILABLE',
+        'Kafka did not acknowledge the batch; retry',
+        {
+          cause: error,
+        },
+      );
+      for (const pending of batch) pending.reject(failure);
+    } finally {
+      this.#activeSends--;
+      this.release(count);
+      // Whatever queued while this send was in flight goes out now, as one send.
+      if (this.#queue.length > 0) this.#flush();
+    }
+  }
+
+  /** Resolves when every admitted record has settled (sent or failed). */
+  async drain(): Promise<void> {
+    if (this.#timer || this.#queue.length) this.#flush();
+    if (this.#inflight === 0) return;
+    await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Flushes queued records, waits for in-flight sends, then closes the Kafka client. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.drain();
+    this.#closed = true;
+    clearTimeout(this.#probeTimer);
+    await this.#producer
+      .close()
+      .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'producer close'));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

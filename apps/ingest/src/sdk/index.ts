@@ -1,0 +1,2 @@
+export type { DeviceClientOptions, DeviceIdentity, PingInput, UploadResult } from './device-client.ts';
+export { buildUploadRequest, DeviceClient, DeviceClientError, newPingId } from './device-client.ts';

@@ -1,0 +1,118 @@
+import { createLogger, createRegistry, type Logger, OpsServer } from '@footfall/observability';
+import type { Registry } from 'prom-client';
+import { type AttestationVerifier, DevAttestationVerifier, UploadAuthenticator } from './auth.ts';
+import type { IngestConfig } from './config.ts';
+import { createKeyring } from './credentials.ts';
+import { createIngestMetrics } from './metrics.ts';
+import { PingProducer } from './producer.ts';
+import { TokenBucketLimiter } from './rate-limit.ts';
+import { createIngestService } from './server.ts';
+
+export interface StartIngestOptions {
+  logger?: Logger;
+  /** Metrics registry; default a fresh one per instance (several instances can share a process). */
+  registry?: Registry;
+  /** Enrollment attestation; default {@link DevAttestationVerifier} honouring ALLOW_DEV_ATTESTATION. */
+  attestation?: AttestationVerifier;
+}
+
+export interface IngestHandle {
+  /** Bound gRPC port (useful with GRPC_PORT=0). */
+  readonly port: number;
+  /** Bound ops HTTP port (/metrics /healthz /readyz). */
+  readonly opsPort: number;
+  readonly producer: PingProducer;
+  readonly registry: Registry;
+  /**
+   * Graceful shutdown: readiness and gRPC health turn NOT_SERVING, new calls get UNAVAILABLE, in-flight
+   * calls finish (up to SHUTDOWN_GRACE_MS), the producer flushes, then everything closes. Idempotent.
+   */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts the whole ingest service in this process: producer, gRPC server, ops server. */
+export async function startIngest(
+  config: IngestConfig,
+  options: StartIngestOptions = {},
+): Promise<IngestHandle> {
+  const logger = options.logger ?? createLogger('ingest', config.logLevel);
+  const registry = options.registry ?? createRegistry('ingest');
+  const metrics = createIngestMetrics(registry);
+  const keyring = createKeyring(config.deviceKeyVersion, config.deviceKeySecret, config.deviceKeysPrevious);
+  const producer = new PingProducer({
+    bootstrap: config.kafkaBootstrap,
+    topic: config.topicIngestion,
+    produceTimeoutMs: config.produceTimeoutMs,
+    lingerMs: config.produceLingerMs,
+    maxRecords: config.produceMaxRecords,
+    maxConcurrentSends: config.produceMaxConcurrentSends,
+    maxInflight: config.maxInflightPings,
+    logger,
+    metrics,
+  });
+  await producer.start();
+  const closers: (() => Promise<void>)[] = [() => producer.close()];
+  const closeAll = async () => {
+    for (const c of closers.splice(0).reverse())
+      await c().catch((err: unknown) => logger.warn({ err }, 'close'));
+  };
+  try {
+    const server = await createIngestService(config, {
+      logger,
+      metrics,
+      producer,
+      keyring,
+      limiter: new TokenBucketLimiter({
+        ratePerSec: config.rateLimitPingsPerSec,
+        burst: config.rateLimitBurstPings,
+        maxKeys: config.rateLimitMaxDevices,
+      }),
+      authenticator: new UploadAuthenticator({
+        keyring,
+        revokedDeviceIds: config.revokedDeviceIds.filter((id) => id !== '-'),
+        replayWindowMs: config.replayWindowMs,
+        nonceCacheMax: config.nonceCacheMax,
+      }),
+      attestation: options.attestation ?? new DevAttestationVerifier(config.allowDevAttestation),
+    });
+    closers.push(() => server.close());
+    const ops = await OpsServer.start({
+      port: config.opsPort,
+      registry,
+      readiness: { kafka: () => producer.healthy },
+    });
+    closers.push(() => ops.close());
+    logger.info(
+      { grpcPort: server.port, opsPort: ops.port, topic: config.topicIngestion, kafkaUp: producer.healthy },
+      'ingest started',
+    );
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        logger.info('draining');
+        ops.drain();
+        server.drain();
+        // gRPC first (waits for in-flight calls), then the producer (flushes and waits for acks), then
+        // the ops server last so /readyz keeps answering 503 while draining.
+        closers.splice(0);
+        for (const step of [() => server.close(), () => producer.close(), () => ops.close()]) {
+          await step().catch((err: unknown) => logger.warn({ err }, 'close'));
+        }
+        logger.info('ingest stopped');
+      })();
+      return closing;
+    };
+    return {
+      port: server.port,
+      opsPort: ops.port,
+      producer,
+      registry,
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
