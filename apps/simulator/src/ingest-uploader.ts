@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import type { Ping } from '@footfall/contracts';
+import type { DeviceClient, DeviceIdentity } from '@footfall/ingest';
+import type { PingUploader, UploadOutcome } from './uploader.ts';
+
+/** Options of {@link createIngestUploader}. */
+export interface IngestUploaderOptions {
+  /** `host:port` of the ingest gRPC service. */
+  target: string;
+  /** Enrollments in flight at most (default 16). */
+  enrollConcurrency?: number;
+  /** Device clients kept open (LRU; identities are kept for all devices). Default 2000. */
+  maxOpenClients?: number;
+  /** Platform sent at enrollment (default `dev`: the server needs ALLOW_DEV_ATTESTATION=true). */
+  platform?: string;
+  /**
+   * Prefix of install ids (default a random UUID): two runs with the same seed then enroll distinct
+   * devices, so their (deterministic) ping ids never collide downstream.
+   */
+  runId?: string;
+  /** Attempts per upload for retryable refusals (rate limited, overloaded), default 8. */
+  maxAttempts?: number;
+}
+
+const RETRYABLE_STATUS = new Set([4, 8, 14]); // DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE
+
+/**
+ * A {@link PingUploader} over the real ingest service with the device SDK (`DeviceClient`): each
+ * simulator device is enrolled once, lazily, with at most `enrollConcurrency` enrollments at a time; a
+ * rate-limited or overloaded upload is retried with backoff and the same ping ids.
+ */
+export class IngestUploader implements PingUploader {
+  readonly #options: Required<IngestUploaderOptions>;
+  readonly #sdk: typeof import('@footfall/ingest');
+  readonly #identities = new Map<string, DeviceIdentity>();
+  readonly #enrolling = new Map<string, Promise<DeviceIdentity>>();
+  readonly #clients = new Map<string, DeviceClient>();
+  #enrollSlots: number;
+  readonly #enrollWaiters: (() => void)[] = [];
+  enrolled = 0;
+  retriedUploads = 0;
+
+  constructor(sdk: typeof import('@footfall/ingest'), options: IngestUploaderOptions) {
+    this.#sdk = sdk;
+    this.#options = {
+      enrollConcurrency: 16,
+      maxOpenClients: 2000,
+      platform: 'dev',
+      runId: randomUUID(),
+      maxAttempts: 8,
+      ...options,
+    };
+    this.#enrollSlots = this.#options.enrollConcurrency;
+  }
+
+  deviceIdOf(simDeviceId: string): string | undefined {
+    return this.#identities.get(simDeviceId)?.deviceId;
+  }
+
+  /** Simulator id → server-issued device id, for every enrolled device. */
+  deviceIds(): Map<string, string> {
+    return new Map([...this.#identities].map(([k, v]) => [k, v.deviceId]));
+  }
+
+  /** The enrolled identity (user token included, for the API's "my time" endpoints). */
+  identityOf(simDeviceId: string): DeviceIdentity | undefined {
+    return this.#identities.get(simDeviceId);
+  }
+
+  async #identity(simDeviceId: string): Promise<DeviceIdentity> {
+    const known = this.#identities.get(simDeviceId);
+    if (known) return known;
+    let pending = this.#enrolling.get(simDeviceId);
+    if (pending === undefined) {
+      pending = this.#enroll(simDeviceId);
+      this.#enrolling.set(simDeviceId, pending);
+      pending.then(
+        () => this.#enrolling.delete(simDeviceId),
+        () => this.#enrolling.delete(simDeviceId),
+      );
+    }
+    return pending;
+  }
+
+  async #enroll(simDeviceId: string): Promise<DeviceIdentity> {
+    if (this.#enrollSlots === 0) await new Promise<void>((resolve) => this.#enrollWaiters.push(resolve));
+    else this.#enrollSlots--;
+    try {
+      const client = new this.#sdk.DeviceClient({ target: this.#options.target });
+      const identity = await client.enroll({
+        installId: `${this.#options.runId}-${simDeviceId}`,
+        platform: this.#options.platform,
+      });
+      this.#identities.set(simDeviceId, identity);
+      this.#keep(simDeviceId, client);
+      this.enrolled++;
+      return identity;
+    } finally {
+      const next = this.#enrollWaiters.shift();
+      if (next) next();
+      else this.#enrollSlots++;
+    }
+  }
+
+  /** LRU of open clients: Map order is insertion order, re-inserted on use. */
+  #keep(simDeviceId: string, client: DeviceClient): void {
+    this.#clients.delete(simDeviceId);
+    this.#clients.set(simDeviceId, client);
+    while (this.#clients.size > this.#options.maxOpenClients) {
+      const [oldest, c] = this.#clients.entries().next().value as [string, DeviceClient];
+      this.#clients.delete(oldest);
+      c.close();
+    }
+  }
+
+  async upload(simDeviceId: string, pings: readonly Ping[], signal?: AbortSignal): Promise<UploadOutcome> {
+    const identity = await this.#identity(simDeviceId);
+    let client = this.#clients.get(simDeviceId);
+    if (client === undefined) client = new this.#sdk.DeviceClient({ target: this.#options.target, identity });
+    this.#keep(simDeviceId, client);
+    let backoffMs = 200;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await client.upload([...pings], signal ? { signal } : {});
+        return { accepted: r.accepted, rejected: r.rejected };
+      } catch (error) {
+        const retryable =
+          error instanceof this.#sdk.DeviceClientError &&
+          (RETRYABLE_STATUS.has(error.code) ||
+            (error.errorCode !== undefined &&
+              (this.#sdk.INGEST_ERRORS as Record<string, { retryable?: boolean }>)[error.errorCode]
+                ?.retryable === true));
+        if (!retryable || attempt >= this.#options.maxAttempts) throw error;
+        this.retriedUploads++;
+        await new Promise((resolve) => setTimeout(resolve, backoffMs * (0.5 + Math.random() / 2)));
+        backoffMs = Math.min(10_000, backoffMs * 2);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.#clients.values()) c.close();
+    this.#clients.clear();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Loads the device SDK (`@footfall/ingest`) and returns an uploader to `options.target`. */
+export async function createIngestUploader(options: IngestUploaderOptions): Promise<IngestUploader> {
+  const sdk = await import('@footfall/ingest');
+  return new IngestUploader(sdk, options);
+}
