@@ -39,5 +39,5 @@ process.exit(failed ? 1 : 0);
 
 function machineInfo() {
   const cpus = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1];
-  return { node: process.version, cpus: (globalThis.navigator?.hardwareConcurrency ?? 0), cpuModel: cpus };
+  return { node: process.version, cpus: globalThis.navigator?.hardwareConcurrency ?? 0, cpuModel: cpus };
 }

@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto';
+import { type Api, loadApiConfig, startApi } from '@footfall/api';
+import { type Database, openDatabase } from '@footfall/db';
+import { type IngestHandle, loadIngestConfig, startIngest } from '@footfall/ingest';
+import { createTopics, footfallTopics, type LocalBroker, startLocalBroker } from '@footfall/kafka';
+import { createLogger, type Logger } from '@footfall/observability';
+import { loadProcessorConfig, type ProcessorHandle, startProcessor } from '@footfall/processor';
+import { loadSinkConfig, type Sink, startSink } from '@footfall/sink';
+
+/** Options of {@link startStack}. Ports default to 0 (free ports), which is what tests want. */
+export interface StackOptions {
+  /** Use this broker; otherwise a local one is started (and stopped by `close()`). */
+  kafkaBootstrap?: string;
+  /** Topic names; defaults `ingestion` / `aggregated`. Created if missing. */
+  topics?: { ingestion: string; aggregated: string };
+  partitions?: number;
+  /** PostgreSQL URL; unset → embedded PGlite in memory. */
+  databaseUrl?: string | undefined;
+  ports?: { grpc?: number; api?: number; ingestOps?: number; processorOps?: number; sinkOps?: number };
+  /** Extra env for every service (e.g. `{ ALLOWED_LATENESS_MS: '…' }`), applied on top of the stack's. */
+  env?: Record<string, string>;
+  logLevel?: string;
+  /** Consumer group suffix, so that several stacks can share a broker (tests). */
+  groupSuffix?: string;
+  onProgress?: (line: string) => void;
+}
+
+/** The whole pipeline in one process: broker (optional), ingest, processor, sink, API. */
+export interface Stack {
+  readonly kafkaBootstrap: string;
+  readonly ingestTarget: string;
+  readonly apiUrl: string;
+  readonly operatorToken: string;
+  readonly userTokenSecret: string;
+  readonly db: Database;
+  readonly broker: LocalBroker | undefined;
+  readonly ingest: IngestHandle;
+  readonly sink: Sink;
+  readonly api: Api;
+  readonly processor: ProcessorHandle;
+  readonly env: Readonly<Record<string, string>>;
+  /** Stops the processor gracefully and starts a fresh one, which restores its state from Kafka. */
+  restartProcessor(): Promise<void>;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const progress = options.onProgress ?? (() => {});
+  const logLevel = options.logLevel ?? 'warn';
+  const partitions = options.partitions ?? 6;
+  const topics = options.topics ?? { ingestion: 'ingestion', aggregated: 'aggregated' };
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch(() => {});
+    closers.length = 0;
+  };
+  try {
+    let broker: LocalBroker | undefined;
+    let bootstrap = options.kafkaBootstrap;
+    if (!bootstrap) {
+      broker = await startLocalBroker({ onProgress: progress });
+      const started = broker;
+      closers.push(() => started.close());
+      bootstrap = broker.bootstrap;
+    }
+    await createTopics(
+      bootstrap,
+      footfallTopics(partitions).map((spec) => ({
+        ...spec,
+        name: spec.name === 'ingestion' ? topics.ingestion : topics.aggregated,
+      })),
+    );
+
+    const operatorToken = randomBytes(24).toString('base64url');
+    const userTokenSecret = randomBytes(32).toString('base64url');
+    const suffix = options.groupSuffix ?? '';
+    const env: Record<string, string> = {
+      LOG_LEVEL: logLevel,
+      KAFKA_BOOTSTRAP: bootstrap,
+      KAFKA_PARTITIONS: String(partitions),
+      TOPIC_INGESTION: topics.ingestion,
+      TOPIC_AGGREGATED: topics.aggregated,
+      DEVICE_KEY_SECRET: randomBytes(32).toString('base64url'),
+      USER_TOKEN_SECRET: userTokenSecret,
+      OPERATOR_TOKEN: operatorToken,
+      ALLOW_DEV_ATTESTATION: 'true',
+      GROUP_ID: `footfall-processor${suffix}`,
+      SINK_GROUP_ID: `footfall-sink${suffix}`,
+      ...options.env,
+    };
+    const ports = options.ports ?? {};
+
+    progress('database: opening and migrating');
+    const db = await openDatabase({ url: options.databaseUrl, pgliteDir: 'memory://' });
+    closers.push(() => db.close());
+
+    const log = (service: string): Logger => createLogger(service, logLevel);
+    const processorConfig = loadProcessorConfig(env, { opsPort: ports.processorOps ?? 0 });
+    let processor = await startProcessor(processorConfig, { logger: log('processor') });
+    closers.push(() => processor.close());
+    progress('processor: started');
+
+    const sink = await startSink(loadSinkConfig(env, { opsPort: ports.sinkOps ?? 0 }), {
+      logger: log('sink'),
+      db,
+    });
+    closers.push(() => sink.close());
+    progress('sink: started');
+
+    const api = await startApi(loadApiConfig(env, { port: ports.api ?? 0 }), { logger: log('api'), db });
+    closers.push(() => api.close());
+    progress(`api: ${api.url}`);
+
+    const ingest = await startIngest(
+      loadIngestConfig(env, { grpcPort: ports.grpc ?? 0, opsPort: ports.ingestOps ?? 0 }),
+      { logger: log('ingest') },
+    );
+    closers.push(() => ingest.close());
+    progress(`ingest: gRPC 127.0.0.1:${ingest.port}`);
+
+    const stack: Stack = {
+      kafkaBootstrap: bootstrap,
+      ingestTarget: `127.0.0.1:${ingest.port}`,
+      apiUrl: api.url,
+      operatorToken,
+      userTokenSecret,
+      db,
+      broker,
+      ingest,
+      sink,
+      api,
+      get processor() {
+        return processor;
+      },
+      env,
+      async restartProcessor() {
+        await processor.close();
+        processor = await startProcessor(processorConfig, { logger: log('processor') });
+      },
+      close: closeAll,
+      [Symbol.asyncDispose]: closeAll,
+    };
+    return stack;
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
