@@ -1,0 +1,52 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { errors as joseErrors, jwtVerify } from 'jose';
+import { USER_TOKEN } from './config.ts';
+import { ApiError } from './errors.ts';
+
+export type Principal = { kind: 'operator' } | { kind: 'user'; deviceId: string };
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * Verifies bearer credentials: the OPERATOR_TOKEN, or a user token — a JWT signed HS256 with
+ * USER_TOKEN_SECRET, `aud` "footfall-api", `sub` = device id, `exp` honoured when present (issued by
+ * apps/ingest at enrollment).
+ */
+export function createAuthenticator(options: {
+  userTokenSecret?: string | undefined;
+  operatorToken?: string | undefined;
+}) {
+  const secret = options.userTokenSecret ? new TextEncoder().encode(options.userTokenSecret) : undefined;
+  const operatorDigest = options.operatorToken ? digest(options.operatorToken) : undefined;
+
+  return async function authenticate(authorization: string | undefined): Promise<Principal> {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+    if (!m?.[1])
+      throw new ApiError('API_UNAUTHENTICATED', 'missing bearer token (Authorization: Bearer <token>)');
+    const token = m[1];
+    // Compare digests so the comparison is constant-time whatever the lengths.
+    if (operatorDigest && timingSafeEqual(digest(token), operatorDigest)) return { kind: 'operator' };
+    if (!secret) throw new ApiError('API_UNAUTHENTICATED', 'invalid token');
+    try {
+      const { payload } = await jwtVerify(token, secret, {
+        algorithms: [USER_TOKEN.algorithm],
+        audience: USER_TOKEN.audience,
+      });
+      if (typeof payload.sub !== 'string' || payload.sub === '')
+        throw new ApiError('API_UNAUTHENTICATED', 'token has no subject');
+      return { kind: 'user', deviceId: payload.sub };
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      const expired = error instanceof joseErrors.JWTExpired;
+      throw new ApiError('API_UNAUTHENTICATED', expired ? 'token expired' : 'invalid token');
+    }
+  };
+}
+
+/** Only the user themself, or an operator, may read or erase a user's data. */
+export function assertMayAccess(principal: Principal, deviceId: string): void {
+  if (principal.kind === 'operator') return;
+  if (principal.deviceId !== deviceId) {
+    throw new ApiError('API_FORBIDDEN', "a user token only grants access to that user's own data");
+  }
+}

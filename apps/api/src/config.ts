@@ -1,0 +1,40 @@
+import { type ConfigOf, commonSpec, loadConfig, v } from '@footfall/config';
+
+/** Every setting of the API, with its env variable, default and unit. */
+export const apiSpec = {
+  ...commonSpec,
+  databaseUrl: v.optionalString('DATABASE_URL', 'PostgreSQL URL; unset → embedded PGlite (dev only)'),
+  port: v.int('API_PORT', 8080, 'HTTP port (API, /metrics, /healthz, /readyz); 0 = any free port', 0, 65_535),
+  host: v.string('API_HOST', '0.0.0.0', 'HTTP listen address'),
+  kAnonymity: v.int('K_ANONYMITY', 5, 'public counts below this are suppressed', 1, 1_000_000),
+  maxRangeDays: v.int('MAX_RANGE_DAYS', 31, 'longest [from,to) a query may span, days', 1, 3_660),
+  maxSeriesPoints: v.int('API_MAX_SERIES_POINTS', 10_000, 'most points a series may return', 1, 1_000_000),
+  userTokenSecret: v.optionalString(
+    'USER_TOKEN_SECRET',
+    'HS256 secret of user tokens (JWT, aud "footfall-api", sub = device id); unset → user tokens rejected',
+  ),
+  operatorToken: v.optionalString('OPERATOR_TOKEN', 'operator bearer token; unset → no operator access'),
+  liveIntervalMs: v.int('API_LIVE_INTERVAL_MS', 1_000, 'live stream tick (shared DB poll), ms', 50, 60_000),
+  liveMaxChanges: v.int(
+    'API_LIVE_MAX_CHANGES',
+    1_000,
+    'most occupancy changes sent per live tick',
+    1,
+    100_000,
+  ),
+  dbPoolSize: v.int('API_DB_POOL_SIZE', 16, 'PostgreSQL connections', 1, 200),
+  popularCacheMs: v.int('API_POPULAR_CACHE_MS', 1_000, 'top-K answers are cached this long, ms (0 = off)', 0),
+};
+
+export type ApiConfig = ConfigOf<typeof apiSpec>;
+
+/** The user-token parameters shared with apps/ingest, which issues the tokens at enrollment. */
+export const USER_TOKEN = { algorithm: 'HS256', audience: 'footfall-api' } as const;
+
+/** Reads the API's configuration from `env`; `overrides` win (tests, dev stack). */
+export function loadApiConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Record<keyof typeof apiSpec, unknown>> = {},
+): ApiConfig {
+  return loadConfig(apiSpec, env, overrides);
+}

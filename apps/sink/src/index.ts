@@ -1,0 +1,6 @@
+export { loadSinkConfig, type SinkConfig, sinkSpec } from './config.ts';
+export { SINK_ERRORS, SinkError, type SinkErrorCode } from './errors.ts';
+export { dayOf, PartitionManager } from './partitions.ts';
+export { type BatchPlan, parseKey, planBatch } from './records.ts';
+export { type Sink, type StartSinkOptions, startSink } from './sink.ts';
+export { writeBatch } from './writer.ts';

@@ -1,0 +1,153 @@
+import { AggregateRecord } from '@footfall/contracts';
+import { cellToLatLng } from 'h3-js';
+
+/** One occupancy row as written (times in ms since the epoch). */
+export interface OccupancyRow {
+  cell: string;
+  bucketStartMs: number;
+  bucketMs: number;
+  region: string;
+  /** Cell centre (degrees), stored for bounding-box filters. */
+  lat: number;
+  lon: number;
+  devices: number;
+  pings: number;
+}
+
+/** One visit row as written. */
+export interface VisitRow {
+  deviceId: string;
+  cell: string;
+  startMs: number;
+  endMs: number;
+  region: string;
+  pings: number;
+  closed: boolean;
+}
+
+/** Identity of a visit, from its Kafka key (a tombstone has no value to read it from). */
+export interface VisitKey {
+  deviceId: string;
+  cell: string;
+  startMs: number;
+}
+
+/** What one batch of `aggregated` records does to the database, latest value per key. */
+export interface BatchPlan {
+  occupancy: OccupancyRow[];
+  visits: VisitRow[];
+  /** Visits withdrawn by a tombstone (after any earlier value in the same batch). */
+  deletes: VisitKey[];
+  invalid: number;
+  tombstones: number;
+}
+
+export type ParsedKey = { kind: 'occ'; cell: string; bucketStartMs: number } | ({ kind: 'visit' } & VisitKey);
+
+/**
+ * Parses `occ:<cell>:<bucketStartMs>` / `visit:<deviceId>:<cell>:<startMs>`. The device id may itself
+ * contain ':' (it is opaque), so the visit key is read from both ends.
+ */
+export function parseKey(key: string): ParsedKey | undefined {
+  if (key.startsWith('occ:')) {
+    const parts = key.split(':');
+    if (parts.length !== 3) return undefined;
+    const ms = Number(parts[2]);
+    return parts[1] && Number.isSafeInteger(ms)
+      ? { kind: 'occ', cell: parts[1], bucketStartMs: ms }
+      : undefined;
+  }
+  if (key.startsWith('visit:')) {
+    const last = key.lastIndexOf(':');
+    const mid = key.lastIndexOf(':', last - 1);
+    if (mid <= 6) return undefined;
+    const deviceId = key.slice(6, mid);
+    const cell = key.slice(mid + 1, last);
+    const startMs = Number(key.slice(last + 1));
+    if (!deviceId || !cell || !Number.isSafeInteger(startMs) || key.slice(last + 1) === '') return undefined;
+    return { kind: 'visit', deviceId, cell, startMs };
+  }
+  return undefined;
+}
+
+export interface RawRecord {
+  key: Buffer | string | undefined | null;
+  value: Buffer | undefined | null;
+}
+
+/**
+ * Folds a batch of records (in offset order per partition) into the rows to write: a later record of a
+ * key replaces an earlier one ("latest value per key is the truth"), a tombstone turns its key into a
+ * delete. Keys never span partitions (a key's region fixes its partition), so per-batch order suffices.
+ */
+export function planBatch(records: readonly RawRecord[]): BatchPlan {
+  const occ = new Map<string, OccupancyRow>();
+  const visits = new Map<string, VisitRow | VisitKey>();
+  let invalid = 0;
+  let tombstones = 0;
+  for (const record of records) {
+    const keyText = record.key == null ? '' : record.key.toString();
+    const key = parseKey(keyText);
+    if (!key) {
+      invalid++;
+      continue;
+    }
+    if (record.value == null || record.value.length === 0) {
+      // Tombstone. Only visits are ever withdrawn; an occupancy tombstone would mean nothing here.
+      if (key.kind === 'visit') {
+        tombstones++;
+        visits.set(keyText, { deviceId: key.deviceId, cell: key.cell, startMs: key.startMs });
+      } else invalid++;
+      continue;
+    }
+    let decoded: AggregateRecord;
+    try {
+      decoded = AggregateRecord.decode(record.value);
+    } catch {
+      invalid++;
+      continue;
+    }
+    if (key.kind === 'occ' && decoded.occupancy) {
+      const o = decoded.occupancy;
+      let centre: [number, number];
+      try {
+        centre = cellToLatLng(key.cell) as [number, number];
+      } catch {
+        invalid++;
+        continue;
+      }
+      occ.set(keyText, {
+        // Identity always from the key, so a later tombstone/update of that key hits this row.
+        cell: key.cell,
+        bucketStartMs: key.bucketStartMs,
+        bucketMs: o.bucketMs,
+        region: decoded.region,
+        lat: centre[0],
+        lon: centre[1],
+        devices: o.devices,
+        pings: o.pings,
+      });
+    } else if (key.kind === 'visit' && decoded.visit) {
+      const x = decoded.visit;
+      if (x.endMs < key.startMs) {
+        invalid++;
+        continue;
+      }
+      visits.set(keyText, {
+        deviceId: key.deviceId,
+        cell: key.cell,
+        startMs: key.startMs,
+        endMs: x.endMs,
+        region: decoded.region,
+        pings: x.pings,
+        closed: x.closed,
+      });
+    } else invalid++;
+  }
+  const plan: BatchPlan = { occupancy: [...occ.values()], visits: [], deletes: [], invalid, tombstones };
+  for (const v of visits.values()) {
+    if ('endMs' in v) plan.visits.push(v);
+    else plan.deletes.push(v);
+  }
+  return plan;
+}

@@ -1,0 +1,114 @@
+import { type Database, ERASURE_LOCK_KEY } from '@footfall/db';
+import type { BatchPlan, OccupancyRow, VisitKey, VisitRow } from './records.ts';
+
+/** Rows per statement: keeps bind arrays (and the planner's work) bounded for very large batches. */
+const CHUNK = 5_000;
+
+type Tx = Pick<Database, 'query'>;
+
+function chunks<T>(rows: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += CHUNK) out.push(rows.slice(i, i + CHUNK));
+  return out;
+}
+
+// `'epoch' + ms * 1 ms` is exact (no float seconds round trip).
+const TS = (col: string) => `(timestamptz 'epoch' + ${col} * interval '1 millisecond')`;
+
+/*
+ * Upserts only touch a row whose values change (`IS DISTINCT FROM`), so replaying the topic leaves rows,
+ * including `updated_at`, byte-for-byte identical, and the live poller sees only real changes.
+ */
+const UPSERT_OCCUPANCY = `
+INSERT INTO occupancy AS o (cell, bucket_start, bucket_ms, region, lat, lon, devices, pings)
+SELECT t.cell, ${TS('t.b')}, t.bms, t.region, t.lat, t.lon, t.devices, t.pings
+  FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::real[], $6::real[], $7::int[], $8::int[])
+       AS t(cell, b, bms, region, lat, lon, devices, pings)
+ON CONFLICT (cell, bucket_start) DO UPDATE
+   SET bucket_ms = EXCLUDED.bucket_ms, region = EXCLUDED.region, devices = EXCLUDED.devices,
+       pings = EXCLUDED.pings, updated_at = now()
+ WHERE (o.devices, o.pings, o.bucket_ms, o.region) IS DISTINCT FROM
+       (EXCLUDED.devices, EXCLUDED.pings, EXCLUDED.bucket_ms, EXCLUDED.region)`;
+
+const UPSERT_VISITS = `
+INSERT INTO visits AS v (device_id, cell, start_at, end_at, region, pings, closed)
+SELECT t.device_id, t.cell, ${TS('t.s')}, ${TS('t.e')}, t.region, t.pings, t.closed
+  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::int[], $7::bool[])
+       AS t(device_id, cell, s, e, region, pings, closed)
+ WHERE NOT EXISTS (SELECT 1 FROM erased_devices x WHERE x.device_id = t.device_id)
+ON CONFLICT (device_id, cell, start_at) DO UPDATE
+   SET end_at = EXCLUDED.end_at, region = EXCLUDED.region, pings = EXCLUDED.pings,
+       closed = EXCLUDED.closed, updated_at = now()
+ WHERE (v.end_at, v.pings, v.closed, v.region) IS DISTINCT FROM
+       (EXCLUDED.end_at, EXCLUDED.pings, EXCLUDED.closed, EXCLUDED.region)`;
+
+const DELETE_VISITS = `
+DELETE FROM visits v
+ USING unnest($1::text[], $2::text[], $3::bigint[]) AS t(device_id, cell, s)
+ WHERE v.device_id = t.device_id AND v.cell = t.cell AND v.start_at = ${TS('t.s')}`;
+
+export interface WriteResult {
+  occupancyChanged: number;
+  visitsChanged: number;
+  visitsDeleted: number;
+}
+
+async function upsertOccupancy(tx: Tx, rows: readonly OccupancyRow[]): Promise<number> {
+  let n = 0;
+  for (const c of chunks(rows)) {
+    const r = await tx.query(UPSERT_OCCUPANCY, [
+      c.map((x) => x.cell),
+      c.map((x) => x.bucketStartMs),
+      c.map((x) => x.bucketMs),
+      c.map((x) => x.region),
+      c.map((x) => x.lat),
+      c.map((x) => x.lon),
+      c.map((x) => x.devices),
+      c.map((x) => x.pings),
+    ]);
+    n += r.rowCount;
+  }
+  return n;
+}
+
+async function upsertVisits(tx: Tx, rows: readonly VisitRow[]): Promise<number> {
+  let n = 0;
+  for (const c of chunks(rows)) {
+    const r = await tx.query(UPSERT_VISITS, [
+      c.map((x) => x.deviceId),
+      c.map((x) => x.cell),
+      c.map((x) => x.startMs),
+      c.map((x) => x.endMs),
+      c.map((x) => x.region),
+      c.map((x) => x.pings),
+      c.map((x) => x.closed),
+    ]);
+    n += r.rowCount;
+  }
+  return n;
+}
+
+async function deleteVisits(tx: Tx, keys: readonly VisitKey[]): Promise<number> {
+  let n = 0;
+  for (const c of chunks(keys)) {
+    const r = await tx.query(DELETE_VISITS, [
+      c.map((x) => x.deviceId),
+      c.map((x) => x.cell),
+      c.map((x) => x.startMs),
+    ]);
+    n += r.rowCount;
+  }
+  return n;
+}
+
+/** Applies a batch plan in ONE transaction: all rows of the batch are durable together, or none. */
+export async function writeBatch(db: Database, plan: BatchPlan): Promise<WriteResult> {
+  return db.transaction(async (tx) => {
+    const touchesVisits = plan.visits.length > 0 || plan.deletes.length > 0;
+    if (touchesVisits) await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [ERASURE_LOCK_KEY]);
+    const occupancyChanged = plan.occupancy.length ? await upsertOccupancy(tx, plan.occupancy) : 0;
+    const visitsChanged = plan.visits.length ? await upsertVisits(tx, plan.visits) : 0;
+    const visitsDeleted = plan.deletes.length ? await deleteVisits(tx, plan.deletes) : 0;
+    return { occupancyChanged, visitsChanged, visitsDeleted };
+  });
+}
