@@ -1,9 +1,25 @@
+import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { AggregateRecord, PingRecord } from '@footfall/contracts';
 import type { OccupancyUpdate, PingEvent, VisitUpdate } from '@footfall/domain';
 
+// One BinaryReader per underlying buffer (the Kafka client hands out values as views of one decompressed
+// batch), positioned on each value, instead of a new reader (and DataView) per record.
+let reader: BinaryReader | undefined;
+let readerBuffer: ArrayBufferLike | undefined;
+
 /** Decodes one `ingestion` value into what the aggregator needs (throws on malformed protobuf). */
 export function decodePing(value: Uint8Array): PingEvent {
-  const r = PingRecord.decode(value);
+  if (reader === undefined || value.buffer !== readerBuffer) {
+    readerBuffer = value.buffer;
+    reader = new BinaryReader(new Uint8Array(readerBuffer));
+  }
+  const end = value.byteOffset + value.byteLength;
+  reader.pos = value.byteOffset;
+  const r = PingRecord.decode(reader, value.byteLength);
+  // The shared reader's bounds are those of the whole buffer: a value whose last field overruns its end
+  // reads into the next one instead of failing. Any such read leaves the position past the end, where a
+  // reader of the value alone would have thrown: throw too (same bad-record outcome).
+  if (reader.pos > end) throw new RangeError('PingRecord: premature end of value');
   return {
     pingId: r.pingId,
     deviceId: r.deviceId,

@@ -78,8 +78,15 @@ export class Processor {
   #closed: Promise<void> | undefined;
   #ready = false;
   #nextTickAt = 0;
-  /** Append timestamps (ms) of the live records whose updates the next transaction carries. */
+  /**
+   * Append timestamps (ms) of the live records whose updates the next transaction carries, run-length
+   * encoded (records of one produce batch share a timestamp): `#pendingTimestamps[i]` occurs
+   * `#pendingTimestampCounts[i]` times.
+   */
   #pendingTimestamps: number[] = [];
+  #pendingTimestampCounts: number[] = [];
+  /** Output partition of each region (javaPartition over the output partition count). */
+  readonly #regionPartitions = new Map<string, number>();
   #topicId: string | undefined;
 
   constructor(config: ProcessorConfig, options: ProcessorOptions = {}) {
@@ -146,6 +153,12 @@ export class Processor {
       clientId: this.transactionalId,
       bootstrapBrokers: c.kafkaBootstrap,
       transactionalId: this.transactionalId,
+      // @platformatic/kafka 2.12 sends InitProducerId with producerId 0 / epoch 0 when none is given,
+      // which the broker reads as "I am producer 0": a restarted processor whose transactional id
+      // belongs to another producer id is then PRODUCER_FENCED forever. -1/-1 is the protocol's "new
+      // producer" (KIP-360), which fences the previous incarnation instead. Regression: e2e restart test.
+      producerId: -1n,
+      producerEpoch: -1,
       idempotent: true,
       acks: -1,
       compression: 'lz4',
@@ -201,6 +214,7 @@ export class Processor {
 
   async #run(): Promise<void> {
     this.#nextTickAt = Date.now() + this.config.emitIntervalMs;
+    let prefetched: Promise<FetchResponse | undefined> | undefined;
     while (!this.#closing) {
       try {
         if (this.#pending !== undefined || this.#rebuildAll) await this.#applyAssignment();
@@ -208,12 +222,21 @@ export class Processor {
           await sleep(50);
           continue;
         }
-        const wait = Math.max(1, Math.min(FETCH_MAX_WAIT_MS, this.#nextTickAt - Date.now()));
-        const response = await this.#fetch(wait);
+        let response = prefetched === undefined ? undefined : await prefetched;
+        prefetched = undefined;
+        if (response === undefined) {
+          const wait = Math.max(1, Math.min(FETCH_MAX_WAIT_MS, this.#nextTickAt - Date.now()));
+          response = await this.#fetch(wait);
+        }
         if (response !== undefined) this.#process(response);
         if (Date.now() >= this.#nextTickAt) {
           this.#nextTickAt = Date.now() + this.config.emitIntervalMs;
+          // Fetch the next records while the transaction commits (positions are already advanced; the
+          // response is processed only after the commit, and dropped if the state is to be rebuilt).
+          const next = this.#fetch(FETCH_MAX_WAIT_MS).catch(() => undefined);
           await this.#emit();
+          if (this.#pending === undefined && !this.#rebuildAll && !this.#closing) prefetched = next;
+          else await next;
         }
       } catch (error) {
         if (this.#closing) break;
@@ -279,7 +302,10 @@ export class Processor {
       );
     }
     // Timestamps of work discarded above must not be reported as committed.
-    if (rebuildAll) this.#pendingTimestamps = [];
+    if (rebuildAll) {
+      this.#pendingTimestamps = [];
+      this.#pendingTimestampCounts = [];
+    }
   }
 
   #newAggregator(): PartitionAggregator {
@@ -361,23 +387,39 @@ export class Processor {
           }
           continue;
         }
+        const timestamps = this.#pendingTimestamps;
+        const timestampCounts = this.#pendingTimestampCounts;
         for (const batch of p.records ?? []) {
-          const lastOffset = batch.firstOffset + BigInt(batch.lastOffsetDelta);
+          const firstOffset = batch.firstOffset;
+          const lastOffset = firstOffset + BigInt(batch.lastOffsetDelta);
           if (lastOffset < s.position) continue;
           // Control batches (transaction markers) carry no data but advance the position.
           if ((batch.attributes & 0x20) !== 0) {
             s.position = lastOffset + 1n;
             continue;
           }
+          // Offsets as deltas from firstOffset (plain numbers) inside the batch: the next delta to take and
+          // the first live one (restoreEnd - firstOffset, clamped to the batch).
+          let nextDelta = s.position > firstOffset ? Number(s.position - firstOffset) : 0;
+          const restoreDelta =
+            s.restoreEnd <= firstOffset
+              ? 0
+              : s.restoreEnd > lastOffset
+                ? batch.lastOffsetDelta + 1
+                : Number(s.restoreEnd - firstOffset);
+          let lastLiveDelta = -1;
+          const firstTimestamp = Number(batch.firstTimestamp);
           for (const record of batch.records) {
-            const offset = batch.firstOffset + BigInt(record.offsetDelta);
-            if (offset < s.position) continue;
-            s.position = offset + 1n;
-            const restoring = offset < s.restoreEnd;
+            const delta = record.offsetDelta;
+            if (delta < nextDelta) continue;
+            nextDelta = delta + 1;
+            const restoring = delta < restoreDelta;
             if (!restoring && s.restoring) this.#finishRestore(s);
             if (record.value === null) {
-              if (!restoring) bad++;
-              if (!restoring) s.lastConsumed = offset;
+              if (!restoring) {
+                bad++;
+                lastLiveDelta = delta;
+              }
               continue;
             }
             let ping: ReturnType<typeof decodePing>;
@@ -386,9 +428,9 @@ export class Processor {
             } catch (error) {
               if (!restoring) {
                 bad++;
-                s.lastConsumed = offset;
+                lastLiveDelta = delta;
                 this.logger.warn(
-                  { partition: s.partition, offset: String(offset), err: error },
+                  { partition: s.partition, offset: String(firstOffset + BigInt(delta)), err: error },
                   'bad record skipped',
                 );
               }
@@ -400,14 +442,22 @@ export class Processor {
               continue;
             }
             live++;
-            s.lastConsumed = offset;
-            this.#pendingTimestamps.push(Number(batch.firstTimestamp + record.timestampDelta));
+            lastLiveDelta = delta;
+            const ts = firstTimestamp + Number(record.timestampDelta);
+            const last = timestamps.length - 1;
+            if (last >= 0 && timestamps[last] === ts)
+              timestampCounts[last] = (timestampCounts[last] as number) + 1;
+            else {
+              timestamps.push(ts);
+              timestampCounts.push(1);
+            }
             if (result === 'accepted') accepted++;
             else if (result === 'late') late++;
             else if (result === 'duplicate') duplicate++;
             else inaccurate++;
           }
-          if (lastOffset + 1n > s.position) s.position = lastOffset + 1n;
+          if (lastLiveDelta >= 0) s.lastConsumed = firstOffset + BigInt(lastLiveDelta);
+          s.position = lastOffset + 1n;
         }
         if (s.restoring) {
           // Discard what the replay produced so far (it was emitted before the restart).
@@ -463,7 +513,7 @@ export class Processor {
       for (const o of u.occupancy) {
         messages.push({
           topic,
-          partition: javaPartition(o.region, n),
+          partition: this.#outputPartition(o.region, n),
           key: Buffer.from(occupancyKey(o)),
           value: encodeOccupancy(o, bucketMs),
         });
@@ -474,7 +524,7 @@ export class Processor {
         else visits++;
         messages.push({
           topic,
-          partition: javaPartition(v.region, n),
+          partition: this.#outputPartition(v.region, n),
           key: Buffer.from(visitKey(v)),
           // Tombstone: the client writes a null value when the (no-op) serializer returns null.
           value: v.retracted ? (null as unknown as Buffer) : encodeVisit(v),
@@ -484,9 +534,22 @@ export class Processor {
     this.#updateStateMetrics();
     if (offsets.length === 0) return;
     const timestamps = this.#pendingTimestamps;
+    const timestampCounts = this.#pendingTimestampCounts;
     this.#pendingTimestamps = [];
+    this.#pendingTimestampCounts = [];
     try {
-      const tx = await this.#producer.beginTransaction();
+      let tx: Awaited<ReturnType<Producer['beginTransaction']>>;
+      try {
+        tx = await this.#producer.beginTransaction();
+      } catch (error) {
+        // InitProducerId can fail transiently (e.g. CONCURRENT_TRANSACTIONS while the broker still
+        // completes the previous incarnation's transaction after a restart). The client then keeps a
+        // half-begun transaction ("There is already an active transaction"), so start from a fresh
+        // producer; the next tick retries after a short pause.
+        await this.#resetProducer();
+        await new Promise((r) => setTimeout(r, 250));
+        throw error;
+      }
       try {
         for (let i = 0; i < messages.length; i += SEND_CHUNK) {
           await tx.send({ messages: messages.slice(i, i + SEND_CHUNK) });
@@ -538,7 +601,22 @@ export class Processor {
     if (visits) this.metrics.updates.inc({ kind: 'visit' }, visits);
     if (tombstones) this.metrics.updates.inc({ kind: 'tombstone' }, tombstones);
     const h = this.metrics.emitLatency;
-    for (const ts of timestamps) h.observe((now - ts) / 1000);
+    for (let i = 0; i < timestamps.length; i++) {
+      const seconds = (now - (timestamps[i] as number)) / 1000;
+      for (let c = timestampCounts[i] as number; c > 0; c--) h.observe(seconds);
+    }
+  }
+
+  #outputPartition(region: string, partitions: number): number {
+    const cache = this.#regionPartitions;
+    if (cache.size >= 100_000) cache.clear();
+    const key = `${partitions}:${region}`;
+    let p = cache.get(key);
+    if (p === undefined) {
+      p = javaPartition(region, partitions);
+      cache.set(key, p);
+    }
+    return p;
   }
 
   async #resetProducer(): Promise<void> {

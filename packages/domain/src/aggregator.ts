@@ -142,7 +142,11 @@ class DeviceState {
   readonly starts: number[] = [];
   /** Pings of the stay up to and including this one; 1 = the ping starts a new stay. */
   readonly counts: number[] = [];
-  readonly dedup = new Set<string>();
+  /**
+   * Dedup ids (= `ids` ∪ `inaccIds`) as a Set once the device holds more than {@link DEDUP_SET_MIN}
+   * of them; below that a linear scan of the two arrays is as fast and saves a Set per device.
+   */
+  dedup: Set<string> | null = null;
   // Inaccurate pings within lateness (only for dedup).
   readonly inaccT: number[] = [];
   readonly inaccIds: string[] = [];
@@ -159,6 +163,26 @@ class DeviceState {
 }
 
 const CACHE_LIMIT = 100_000;
+/** Ids held by a device above which its dedup lookups use a Set (below, a scan of its id arrays). */
+const DEDUP_SET_MIN = 24;
+
+function hasId(dev: DeviceState, id: string): boolean {
+  if (dev.dedup !== null) return dev.dedup.has(id);
+  const ids = dev.ids;
+  for (let i = 0; i < ids.length; i++) if (ids[i] === id) return true;
+  const inacc = dev.inaccIds;
+  for (let i = 0; i < inacc.length; i++) if (inacc[i] === id) return true;
+  return false;
+}
+
+/** Records `id` (already appended to `ids` or `inaccIds`) in the dedup index. */
+function rememberId(dev: DeviceState, id: string): void {
+  if (dev.dedup !== null) dev.dedup.add(id);
+  else if (dev.ids.length + dev.inaccIds.length > DEDUP_SET_MIN) {
+    dev.dedup = new Set(dev.ids);
+    for (const x of dev.inaccIds) dev.dedup.add(x);
+  }
+}
 
 function checkOptions(o: AggregatorOptions): void {
   const positive = ['bucketMs', 'presenceMaxGapMs', 'allowedLatenessMs', 'maxAccuracyM'] as const;
@@ -190,6 +214,7 @@ export class PartitionAggregator {
   readonly #buckets = new Map<number, Map<string, CellBucket>>();
   readonly #disks = new Map<string, Set<string>>();
   readonly #regions = new Map<string, string>();
+  readonly #cells = new Map<string, string>();
   #nextDeviceNum = 0;
   #pass = 0;
 
@@ -237,11 +262,10 @@ export class PartitionAggregator {
       this.#devices.set(ping.deviceId, dev);
     }
     const id = ping.pingId;
-    if (dev.dedup.has(id)) {
+    if (hasId(dev, id)) {
       this.#duplicates++;
       return 'duplicate';
     }
-    dev.dedup.add(id);
     this.#dedupCount++;
     if (t > this.#maxEventMs) {
       this.#maxEventMs = t;
@@ -255,9 +279,10 @@ export class PartitionAggregator {
       result = 'inaccurate';
     } else {
       this.#accepted++;
-      this.#insert(dev, t, id, ping.cell);
+      this.#insert(dev, t, id, this.#internCell(ping.cell));
       result = 'accepted';
     }
+    rememberId(dev, id);
     if (this.#watermarkMs - this.#lastEvictWatermarkMs >= this.#bucketMs) this.evict();
     return result;
   }
@@ -437,6 +462,15 @@ export class PartitionAggregator {
       this.#disks.set(cell, s);
     }
     return s;
+  }
+
+  /** The one shared copy of a cell id string (decoded pings bring a fresh copy each). */
+  #internCell(cell: string): string {
+    const c = this.#cells.get(cell);
+    if (c !== undefined) return c;
+    if (this.#cells.size >= CACHE_LIMIT) this.#cells.clear();
+    this.#cells.set(cell, cell);
+    return cell;
   }
 
   #region(cell: string): string {
@@ -624,7 +658,8 @@ export class PartitionAggregator {
       dev.bStart = dev.starts[k - 1] as number;
       dev.bLastT = ts[k - 1] as number;
       dev.bPings = dev.counts[k - 1] as number;
-      for (let j = 0; j < k; j++) dev.dedup.delete(dev.ids[j] as string);
+      const dedup = dev.dedup;
+      if (dedup !== null) for (let j = 0; j < k; j++) dedup.delete(dev.ids[j] as string);
       this.#dedupCount -= k;
       this.#windowPings -= k;
       ts.splice(0, k);
@@ -641,13 +676,14 @@ export class PartitionAggregator {
     if (dev.inaccT.length > 0) {
       for (let j = dev.inaccT.length - 1; j >= 0; j--) {
         if ((dev.inaccT[j] as number) < w) {
-          dev.dedup.delete(dev.inaccIds[j] as string);
+          dev.dedup?.delete(dev.inaccIds[j] as string);
           this.#dedupCount--;
           dev.inaccT.splice(j, 1);
           dev.inaccIds.splice(j, 1);
         }
       }
     }
+    if (dev.dedup !== null && dev.dedup.size <= DEDUP_SET_MIN / 2) dev.dedup = null;
     // Forget an idle device only once the buckets of its last presence are evicted too, so that a device
     // that comes back (with a new number) can never be counted twice in one bucket.
     const bms = this.#bucketMs;
