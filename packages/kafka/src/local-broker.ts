@@ -381,14 +381,31 @@ export async function createTopics(
     const existing = new Set(await admin.listTopics());
     for (const topic of topics) {
       if (existing.has(topic.name)) continue;
-      await admin.createTopics({
-        topics: [topic.name],
-        partitions: topic.partitions,
-        replicas,
-        configs: Object.entries(topic.configs ?? {}).map(([name, value]) => ({ name, value })),
-      });
+      try {
+        await admin.createTopics({
+          topics: [topic.name],
+          partitions: topic.partitions,
+          replicas,
+          configs: Object.entries(topic.configs ?? {}).map(([name, value]) => ({ name, value })),
+        });
+      } catch (error) {
+        // A topic created moments ago (by another client) may be missing from the metadata we listed
+        // (the client caches it): the broker then answers TOPIC_ALREADY_EXISTS, which is success for us.
+        if (!isTopicAlreadyExists(error)) throw error;
+      }
     }
   } finally {
     await admin.close();
   }
+}
+
+const TOPIC_ALREADY_EXISTS = 36;
+
+function isTopicAlreadyExists(error: unknown): boolean {
+  const responses = (
+    (error as { errors?: { response?: { topics?: { errorCode: number }[] } }[] }).errors ?? []
+  ).flatMap((e) => e.response?.topics ?? []);
+  return (
+    responses.length > 0 && responses.every((t) => t.errorCode === TOPIC_ALREADY_EXISTS || t.errorCode === 0)
+  );
 }
