@@ -2,6 +2,7 @@
 // PGlite, the four services, and a simulated city whose phones upload in real time; prints where to
 // look. Ctrl-C stops everything (no JVM is left behind even on kill -9: see LocalBroker).
 import { assertNodeVersion } from '@footfall/config';
+import { ensureDashboardBuilt } from '@footfall/dashboard';
 import { createIngestUploader, runSimulation } from '@footfall/simulator';
 import { startStack } from '@footfall/stack';
 
@@ -17,6 +18,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+log('dashboard: building the page if needed');
+await ensureDashboardBuilt();
 const stack = await startStack({
   kafkaBootstrap: process.env.KAFKA_BOOTSTRAP,
   databaseUrl: process.env.DATABASE_URL,

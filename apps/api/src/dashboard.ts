@@ -22,6 +22,18 @@ export interface DashboardOptions {
   prefix?: string;
 }
 
+// Scripts, styles and API calls only from this origin; tiles (images) from the configured server.
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: https: http:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Footfall dashboard</title>
 <p>The dashboard is not built. Run <code>npm run build -w @footfall/dashboard</code> and reload.</p>`;
 
@@ -63,6 +75,7 @@ export async function registerDashboard<L extends FastifyBaseLogger>(
       const immutable = path.startsWith(join(distDir, 'assets'));
       reply.header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
       reply.header('x-content-type-options', 'nosniff');
+      reply.header('content-security-policy', CSP);
     },
   });
 }

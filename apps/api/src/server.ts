@@ -14,6 +14,7 @@ import { cellToLatLng } from 'h3-js';
 import { Histogram } from 'prom-client';
 import { assertMayAccess, createAuthenticator } from './auth.ts';
 import type { ApiConfig } from './config.ts';
+import { registerDashboard } from './dashboard.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { LiveHub } from './live.ts';
 import { parseBBox, parseLocation, parseRange, parseRegion, parseStep, parseTime } from './params.ts';
@@ -392,6 +393,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     live.add(reply.raw, request.query.k);
   });
 
+  await registerDashboard(app);
   await app.listen({ port: config.port, host: config.host });
   const port = (app.server.address() as AddressInfo).port;
   logger.info({ port }, 'api started');
