@@ -57,6 +57,8 @@ describe('API on real Kafka + PostgreSQL (through the sink)', () => {
         {
           kafkaBootstrap: [kafkaBootstrap()],
           topicAggregated: topic,
+          // Own group per test file: files sharing a group on different topics rebalance each other.
+          groupId: `footfall-sink-${topic}`,
           opsPort: 0,
           flushIntervalMs: 50,
           logLevel: 'silent',

@@ -116,6 +116,8 @@ describe('dashboard in headless Chromium', { skip }, () => {
         {
           kafkaBootstrap: [kafkaBootstrap()],
           topicAggregated: topic,
+          // Own group per test file: files sharing a group on different topics rebalance each other.
+          groupId: `footfall-sink-${topic}`,
           opsPort: 0,
           flushIntervalMs: 50,
           logLevel: 'silent',

@@ -66,7 +66,10 @@ describe('sink on real Kafka + PostgreSQL', () => {
     db = await openDatabase({ url: tmp.url });
     topic = (await uniqueTopics()).aggregated;
     await db.query(`INSERT INTO erased_devices (device_id) VALUES ('erased-dev')`);
-    sink = await startSink(config('footfall-sink-test'), { db, logger: (await import('pino')).pino(silent) });
+    sink = await startSink(config(`footfall-sink-test-${topic}`), {
+      db,
+      logger: (await import('pino')).pino(silent),
+    });
   });
   after(async () => {
     await sink?.close();
@@ -133,7 +136,7 @@ describe('sink on real Kafka + PostgreSQL', () => {
 
   it('replaying the topic with a new group leaves identical rows (updated_at included)', async () => {
     const before = { o: (await occRows()).rows, v: (await visitRows()).rows };
-    const replay = await startSink(config('footfall-sink-replay'), {
+    const replay = await startSink(config(`footfall-sink-replay-${topic}`), {
       db,
       logger: (await import('pino')).pino(silent),
     });
