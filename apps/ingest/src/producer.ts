@@ -1,3 +1,4 @@
+import { type KafkaConnectionConfig, kafkaClientOptions } from '@footfall/kafka';
 import type { Logger } from '@footfall/observability';
 import { Producer } from '@platformatic/kafka';
 import { IngestError } from './errors.ts';
@@ -13,7 +14,8 @@ export interface OutgoingRecord {
 }
 
 export interface PingProducerOptions {
-  bootstrap: readonly string[];
+  /** Brokers and (optionally) SASL/TLS, see `kafkaAuthSpec`. */
+  connection: KafkaConnectionConfig;
   topic: string;
   clientId?: string;
   /** Upper bound on the Kafka client's own request time, ms; also the retry budget. */
@@ -67,8 +69,7 @@ export class PingProducer {
   constructor(options: PingProducerOptions) {
     this.#options = options;
     this.#producer = new Producer({
-      clientId: options.clientId ?? 'footfall-ingest',
-      bootstrapBrokers: [...options.bootstrap],
+      ...kafkaClientOptions(options.connection, options.clientId ?? 'footfall-ingest'),
       idempotent: true,
       acks: -1,
       // Bounded by PRODUCE_TIMEOUT_MS: a dead broker fails the send (→ UNAVAILABLE, client retries)

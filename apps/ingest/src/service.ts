@@ -41,7 +41,7 @@ export async function startIngest(
   const metrics = createIngestMetrics(registry);
   const keyring = createKeyring(config.deviceKeyVersion, config.deviceKeySecret, config.deviceKeysPrevious);
   const producer = new PingProducer({
-    bootstrap: config.kafkaBootstrap,
+    connection: config,
     topic: config.topicIngestion,
     produceTimeoutMs: config.produceTimeoutMs,
     lingerMs: config.produceLingerMs,

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { javaPartition, PartitionAggregator } from '@footfall/domain';
+import { kafkaClientOptions } from '@footfall/kafka';
 import { createLogger, type Logger, OpsServer } from '@footfall/observability';
 import {
   Consumer,
@@ -122,9 +123,8 @@ export class Processor {
   #createConsumer(): Consumer {
     const c = this.config;
     const consumer = new Consumer({
-      clientId: `footfall-processor-${c.instanceId}`,
+      ...kafkaClientOptions(c, `footfall-processor-${c.instanceId}`),
       groupId: c.groupId,
-      bootstrapBrokers: c.kafkaBootstrap,
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       sessionTimeout: c.sessionTimeoutMs,
@@ -150,8 +150,7 @@ export class Processor {
   #createProducer(): Producer {
     const c = this.config;
     return new Producer({
-      clientId: this.transactionalId,
-      bootstrapBrokers: c.kafkaBootstrap,
+      ...kafkaClientOptions(c, this.transactionalId),
       transactionalId: this.transactionalId,
       // @platformatic/kafka 2.12 sends InitProducerId with producerId 0 / epoch 0 when none is given,
       // which the broker reads as "I am producer 0": a restarted processor whose transactional id

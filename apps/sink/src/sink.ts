@@ -1,4 +1,5 @@
 import { type Database, openDatabase } from '@footfall/db';
+import { kafkaClientOptions } from '@footfall/kafka';
 import { createLogger, type Logger, OpsServer } from '@footfall/observability';
 import {
   Consumer,
@@ -70,8 +71,7 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
   await runRetention();
 
   const consumer = new Consumer({
-    clientId: `footfall-sink-${process.pid}`,
-    bootstrapBrokers: config.kafkaBootstrap,
+    ...kafkaClientOptions(config, `footfall-sink-${process.pid}`),
     groupId: config.groupId,
     autocommit: false,
     // The processor produces in transactions: never surface records of aborted or open ones.

@@ -1,7 +1,21 @@
 import { v } from './env.ts';
 
+/** Kafka authentication (the production cluster requires SCRAM; the local broker needs none). */
+export const kafkaAuthSpec = {
+  kafkaSaslMechanism: v.oneOf(
+    'KAFKA_SASL_MECHANISM',
+    ['none', 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'],
+    'none',
+    'SASL mechanism',
+  ),
+  kafkaSaslUsername: v.optionalString('KAFKA_SASL_USERNAME', 'SASL user (KafkaUser name)'),
+  kafkaSaslPassword: v.optionalString('KAFKA_SASL_PASSWORD', 'SASL password'),
+  kafkaTls: v.bool('KAFKA_TLS', false, 'connect to Kafka over TLS'),
+};
+
 /** Variables every service shares; apps spread this into their own spec. */
 export const commonSpec = {
+  ...kafkaAuthSpec,
   logLevel: v.oneOf(
     'LOG_LEVEL',
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
@@ -19,17 +33,4 @@ export const commonSpec = {
 export const topicSpec = {
   topicIngestion: v.string('TOPIC_INGESTION', 'ingestion', 'topic of accepted pings'),
   topicAggregated: v.string('TOPIC_AGGREGATED', 'aggregated', 'topic of aggregate updates'),
-};
-
-/** Kafka authentication (the production cluster requires SCRAM; the local broker needs none). */
-export const kafkaAuthSpec = {
-  kafkaSaslMechanism: v.oneOf(
-    'KAFKA_SASL_MECHANISM',
-    ['none', 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'],
-    'none',
-    'SASL mechanism',
-  ),
-  kafkaSaslUsername: v.optionalString('KAFKA_SASL_USERNAME', 'SASL user (KafkaUser name)'),
-  kafkaSaslPassword: v.optionalString('KAFKA_SASL_PASSWORD', 'SASL password'),
-  kafkaTls: v.bool('KAFKA_TLS', false, 'connect to Kafka over TLS'),
 };

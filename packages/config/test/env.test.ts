@@ -35,3 +35,17 @@ test('a required variable without default is reported', () => {
     /SECRET is required/,
   );
 });
+
+test('Kafka SASL settings are part of every service config and validated', () => {
+  const config = loadConfig(commonSpec, {
+    KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+    KAFKA_SASL_USERNAME: 'footfall-ingest',
+    KAFKA_SASL_PASSWORD: 'secret',
+  });
+  assert.equal(config.kafkaSaslMechanism, 'SCRAM-SHA-512');
+  assert.equal(config.kafkaSaslUsername, 'footfall-ingest');
+  assert.throws(
+    () => loadConfig(commonSpec, { KAFKA_SASL_MECHANISM: 'GSSAPI' }),
+    /KAFKA_SASL_MECHANISM="GSSAPI"/,
+  );
+});
