@@ -1,5 +1,6 @@
 // Prints docs/configuration.md from the services' config specs (the single source of truth), so the
 // table cannot drift: `node scripts/config-table.ts > docs/configuration.md`; a test compares them.
+import { hostname } from 'node:os';
 import { apiSpec } from '@footfall/api';
 import type { EnvSpec } from '@footfall/config';
 import { ingestSpec } from '@footfall/ingest';
@@ -22,8 +23,13 @@ export function configurationMarkdown(): string {
       rows.set(variable.env, row);
     }
   }
+  // A default computed from the machine (INSTANCE_ID = hostname) is named, not printed.
   const fmt = (value: unknown) =>
-    value === undefined ? '–' : `\`${Array.isArray(value) ? value.join(',') : String(value)}\``;
+    value === undefined
+      ? '–'
+      : value === hostname()
+        ? '(hostname)'
+        : `\`${Array.isArray(value) ? value.join(',') : String(value)}\``;
   const lines = [
     '# Configuration',
     '',
