@@ -60,6 +60,9 @@ const FETCH_MAX_WAIT_MS = 100;
  * rebalances) runs inside the Kafka client; a new assignment is only recorded by the event handler and
  * applied by the loop, so state is never touched concurrently.
  */
+/** Longest each shutdown step (loop, final commit, consumer, producer) may take. */
+const CLOSE_STEP_TIMEOUT_MS = 10_000;
+
 export class Processor {
   readonly config: ProcessorConfig;
   readonly metrics: ProcessorMetrics;
@@ -659,16 +662,34 @@ export class Processor {
   async #close(): Promise<void> {
     this.#ops?.drain();
     this.#closing = true;
-    await this.#loop?.catch(() => {});
-    // Flush the last batch so a clean shutdown leaves nothing to reprocess.
-    if (this.#pending === undefined && !this.#rebuildAll) await this.#emit().catch(() => {});
+    // Every step is bounded: a shutdown must finish within the pod's grace period even when the group
+    // is mid-rebalance or the broker is gone. Whatever is not committed is simply reprocessed by the
+    // next owner (exactly once comes from the transactions, not from a clean close).
+    const bounded = async (what: string, step: Promise<unknown>) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), CLOSE_STEP_TIMEOUT_MS);
+      });
+      const outcome = await Promise.race([step.then(() => 'done' as const), timeout]).catch(
+        (error: unknown) => {
+          this.logger.warn({ err: error }, `${what} failed during close`);
+          return 'failed' as const;
+        },
+      );
+      clearTimeout(timer);
+      if (outcome === 'timeout')
+        this.logger.warn(`${what} did not finish in ${CLOSE_STEP_TIMEOUT_MS} ms; going on`);
+      return outcome;
+    };
+    const loop = await bounded('processing loop', this.#loop ?? Promise.resolve());
+    // Flush the last batch so a clean shutdown leaves nothing to reprocess -- only when the loop really
+    // stopped: a loop still restoring a partition must not have its half-built state committed.
+    if (loop === 'done' && this.#pending === undefined && !this.#rebuildAll) {
+      await bounded('final commit', this.#emit());
+    }
     this.#abort.abort();
-    await this.#consumer
-      .close(true)
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'consumer close'));
-    await this.#producer
-      .close()
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'producer close'));
+    await bounded('consumer close', this.#consumer.close(true));
+    await bounded('producer close', this.#producer.close(true));
     await this.#ops?.close();
     this.logger.info('processor closed');
   }
