@@ -44,6 +44,23 @@ try {
   log(`operator token (Authorization: Bearer …): ${stack.operatorToken}`);
   log(`simulating ${devices} devices in real time (SIM_DEVICES to change); Ctrl-C to stop`);
   const uploader = await createIngestUploader({ target: stack.ingestTarget });
+  // Backfill the last hour first (a fast replay), so the map, top-K and "my time" have data at once.
+  log('simulator: replaying the last hour …');
+  const backfill = await runSimulation({
+    uploader,
+    devices,
+    seed: `${process.env.SIM_SEED ?? 1}-backfill`,
+    durationMs: 3600_000,
+    exactTruth: false,
+    signal: controller.signal,
+  });
+  log(`simulator: backfilled ${backfill.stats.pingsAccepted} pings from ${backfill.stats.devices} devices`);
+  const someone = [...backfill.deviceIds.keys()][0];
+  const identity = someone === undefined ? undefined : uploader.identityOf(someone);
+  if (identity) {
+    log(`a simulated user for "my time": id ${identity.deviceId}`);
+    log(`  token: ${identity.userToken}`);
+  }
   let lastReport = 0;
   const result = await runSimulation({
     uploader,
