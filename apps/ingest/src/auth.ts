@@ -1,10 +1,10 @@
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { PingBatch } from '@footfall/contracts';
 import {
   DEVICE_ID_PATTERN,
   type DeviceKeyring,
   deriveDeviceSecret,
   deviceKeyVersion,
-  verifyBatchSignature,
 } from './credentials.ts';
 import { IngestError } from './errors.ts';
 
@@ -107,6 +107,8 @@ export interface AuthenticatedBatch {
   batch: PingBatch;
 }
 
+const SECRET_CACHE_MAX = 100_000;
+
 /**
  * Checks an UploadRequest before anything else looks at it, in this order (cheapest refusal first, and
  * the signed bytes are decoded only once the signature is known good): device id → key version /
@@ -117,6 +119,13 @@ export class UploadAuthenticator {
   readonly #revoked: ReadonlySet<string>;
   readonly #windowMs: number;
   readonly nonces: NonceCache;
+  /**
+   * device id → its derived secret as a KeyObject. Deriving is an HMAC and importing a raw key into an
+   * HMAC costs about as much again, per upload; both depend only on the device id and the keyring, which
+   * is fixed for the life of the process (revocation is checked before the cache). Bounded: cleared when
+   * it reaches SECRET_CACHE_MAX devices.
+   */
+  readonly #secrets = new Map<string, KeyObject>();
 
   constructor(options: AuthenticatorOptions) {
     this.#keyring = options.keyring;
@@ -135,14 +144,24 @@ export class UploadAuthenticator {
       throw new IngestError('INGEST_BAD_DEVICE_ID', 'device_id is not a well-formed device id');
     }
     if (this.#revoked.has(deviceId)) throw new IngestError('INGEST_DEVICE_REVOKED', 'device is revoked');
-    const secret = deriveDeviceSecret(this.#keyring, deviceId);
+    let secret = this.#secrets.get(deviceId);
     if (!secret) {
-      throw new IngestError(
-        'INGEST_DEVICE_REVOKED',
-        `device key version "${deviceKeyVersion(deviceId)}" is not accepted any more: enroll again`,
-      );
+      const raw = deriveDeviceSecret(this.#keyring, deviceId);
+      if (!raw) {
+        throw new IngestError(
+          'INGEST_DEVICE_REVOKED',
+          `device key version "${deviceKeyVersion(deviceId)}" is not accepted any more: enroll again`,
+        );
+      }
+      secret = createSecretKey(raw);
+      if (this.#secrets.size >= SECRET_CACHE_MAX) this.#secrets.clear();
+      this.#secrets.set(deviceId, secret);
     }
-    if (!verifyBatchSignature(secret, batchBytes, signature)) {
+    // Same check as verifyBatchSignature (32-byte HMAC-SHA256, constant-time), with the cached key.
+    if (
+      signature.length !== 32 ||
+      !timingSafeEqual(createHmac('sha256', secret).update(batchBytes).digest(), signature)
+    ) {
       throw new IngestError('INGEST_BAD_SIGNATURE', 'signature does not match the batch for this device');
     }
     let batch: PingBatch;

@@ -1,3 +1,4 @@
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import {
   EnrollRequest,
   EnrollResponse,
@@ -108,8 +109,22 @@ export async function createIngestService(
   lastServing = producer.healthy;
   setServing(lastServing);
 
-  // Region → [key bytes, partition]; regions are few (res 5: ~250 km² each), so this stays small.
+  // Region → key bytes and partition; regions are few (res 5: ~250 km² each), so this stays small. (Keyed
+  // by region, not cell: at res 10 a city has ~10⁵ cells, a per-cell cache thrashes -- measured slower.)
   const regionCache = new Map<string, { key: Buffer; partition: number; partitions: number }>();
+  const routeOf = (cell: string, partitions: number) => {
+    const region =
+      config.regionResolution >= config.cellResolution ? cell : cellToParent(cell, config.regionResolution);
+    let route = regionCache.get(region);
+    if (!route || route.partitions !== partitions) {
+      if (regionCache.size > 100_000) regionCache.clear();
+      route = { key: Buffer.from(region), partition: javaPartition(region, partitions), partitions };
+      regionCache.set(region, route);
+    }
+    return route;
+  };
+  // One protobuf writer for every PingRecord (see upload).
+  const writer = new BinaryWriter();
 
   function reply<T>(method: string, callback: grpc.sendUnaryData<T>, work: () => Promise<T>): void {
     work().then(
@@ -196,35 +211,31 @@ export async function createIngestService(
       for (let i = 0; i < accepted.length; i++) {
         const { ping } = accepted[i] as (typeof accepted)[number];
         const cell = latLngToCell(ping.latitude, ping.longitude, config.cellResolution);
-        const region =
-          config.regionResolution >= config.cellResolution
-            ? cell
-            : cellToParent(cell, config.regionResolution);
-        let route = regionCache.get(region);
-        if (!route || route.partitions !== partitions) {
-          if (regionCache.size > 100_000) regionCache.clear();
-          route = { key: Buffer.from(region), partition: javaPartition(region, partitions), partitions };
-          regionCache.set(region, route);
-        }
-        const value: PingRecord = {
-          pingId: ping.pingId,
-          deviceId,
-          eventTimeMs: ping.eventTimeMs,
-          receivedAtMs,
-          latitude: ping.latitude,
-          longitude: ping.longitude,
-          accuracyM: ping.accuracyM,
-          cell,
-          speedMps: ping.speedMps,
-          headingDeg: ping.headingDeg,
-          altitudeM: ping.altitudeM,
-          activity: ping.activity,
-        };
+        const route = routeOf(cell, partitions);
+        // One writer reused for every record (finish() hands out fresh bytes and resets it); the
+        // record value is a view of those bytes, not a second copy.
+        const bytes = PingRecord.encode(
+          {
+            pingId: ping.pingId,
+            deviceId,
+            eventTimeMs: ping.eventTimeMs,
+            receivedAtMs,
+            latitude: ping.latitude,
+            longitude: ping.longitude,
+            accuracyM: ping.accuracyM,
+            cell,
+            speedMps: ping.speedMps,
+            headingDeg: ping.headingDeg,
+            altitudeM: ping.altitudeM,
+            activity: ping.activity,
+          },
+          writer,
+        ).finish();
         records[i] = {
           key: route.key,
           partition: route.partition,
           timestamp,
-          value: Buffer.from(PingRecord.encode(value).finish()),
+          value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
         };
       }
       sent = producer.send(records);
