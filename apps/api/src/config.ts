@@ -22,7 +22,13 @@ export const apiSpec = {
     1,
     100_000,
   ),
-  dbPoolSize: v.int('API_DB_POOL_SIZE', 16, 'PostgreSQL connections', 1, 200),
+  dbPoolSize: v.int(
+    'API_DB_POOL_SIZE',
+    4,
+    'PostgreSQL connections (about 2 per core: more only adds context switches)',
+    1,
+    200,
+  ),
   popularCacheMs: v.int('API_POPULAR_CACHE_MS', 1_000, 'top-K answers are cached this long, ms (0 = off)', 0),
 };
 

@@ -19,7 +19,9 @@ CREATE TABLE occupancy (
   devices       integer     NOT NULL,       -- distinct devices present in the bucket (raw, not k-anonymised)
   pings         integer     NOT NULL,
   updated_at    timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (cell, bucket_start)
+  -- INCLUDE devices: point lookups (API /v1/occupancy, batched) are index-only scans, no heap visit.
+  -- Updates are never HOT anyway (updated_at is indexed), so the extra column costs nothing there.
+  PRIMARY KEY (cell, bucket_start) INCLUDE (devices)
 ) PARTITION BY RANGE (bucket_start);
 
 -- Top-K at a time: the busiest cells of one bucket, read in index order (LIMIT k stops early).
