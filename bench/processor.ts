@@ -10,6 +10,7 @@ import { assertNodeVersion } from '@footfall/config';
 import { PingRecord } from '@footfall/contracts';
 import { javaPartition, regionOf } from '@footfall/domain';
 import { consumerPerformance, createTopics, freePort, startLocalBroker } from '@footfall/kafka';
+import { mulberry32 } from '@footfall/testing';
 import { Consumer, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { latLngToCell } from 'h3-js';
 
@@ -22,18 +23,7 @@ const CELLS = 5_000;
 const PACED_S = Number(process.env.BENCH_PACED_S ?? 20);
 const PARTITIONS = 6;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = rng(42);
+const random = mulberry32(42);
 const CENTRES = [
   [52.52, 13.405],
   [48.8566, 2.3522],

@@ -1,5 +1,6 @@
 import { AggregateRecord, PingRecord } from '@footfall/contracts';
 import { javaPartition, PartitionAggregator, type PingEvent, regionOf } from '@footfall/domain';
+import { mulberry32 } from '@footfall/testing';
 import { Consumer, FetchIsolationLevels, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { latLngToCell } from 'h3-js';
 import { occupancyKey, visitKey } from '../src/codec.ts';
@@ -22,18 +23,6 @@ const CENTRES: [number, number][] = [
   [47.4979, 19.0402],
 ];
 
-/** Small deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Realistic-ish pings: each device lives near one city, moves among `cellsPerCity` spots, pings every
  * 30 s – 4 min of event time (sometimes a long gap), with a few out-of-order and duplicate uploads.
@@ -45,7 +34,7 @@ export function generatePings(options: {
   seed?: number;
   cellsPerCity?: number;
 }): TestPing[] {
-  const random = rng(options.seed ?? 1);
+  const random = mulberry32(options.seed ?? 1);
   const cellsPerCity = options.cellsPerCity ?? 20;
   const spots = CENTRES.map(([lat, lng]) =>
     Array.from({ length: cellsPerCity }, () => [

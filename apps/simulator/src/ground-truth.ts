@@ -3,6 +3,7 @@ import {
   type AggregatorOptions,
   type CellCount,
   cellOf,
+  compareVisits,
   DEFAULT_AGGREGATOR_OPTIONS,
   DEFAULT_CELL_RESOLUTION,
   javaPartition,
@@ -357,17 +358,7 @@ export class GroundTruth {
     this.#maybeDrain();
     const out: ExpectedVisit[] = [];
     for (const v of this.#visits.values()) if (deviceId === undefined || v.deviceId === deviceId) out.push(v);
-    return out.sort((a, b) =>
-      a.deviceId !== b.deviceId
-        ? a.deviceId < b.deviceId
-          ? -1
-          : 1
-        : a.cell !== b.cell
-          ? a.cell < b.cell
-            ? -1
-            : 1
-          : a.startMs - b.startMs,
-    );
+    return out.sort(compareVisits);
   }
 
   /** Expected time spent (ms) by `deviceId` at `cell` (or any of several cells) over [fromMs, toMs). */

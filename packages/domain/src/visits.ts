@@ -7,22 +7,19 @@ export interface VisitInterval {
   pings: number;
 }
 
+/** Orders visits by deviceId, then cell (byte order, as the sink's `COLLATE "C"`), then start. */
+export function compareVisits(a: VisitInterval, b: VisitInterval): number {
+  if (a.deviceId !== b.deviceId) return a.deviceId < b.deviceId ? -1 : 1;
+  if (a.cell !== b.cell) return a.cell < b.cell ? -1 : 1;
+  return a.startMs - b.startMs;
+}
+
 /**
  * Merges overlapping (or touching) visits of the same `(deviceId, cell)` into one: min start, max end,
  * pings summed (an upper bound when the inputs share pings). Output sorted by deviceId, cell, startMs.
  */
 export function mergeOverlappingVisits<T extends VisitInterval>(visits: readonly T[]): VisitInterval[] {
-  const sorted = [...visits].sort((a, b) =>
-    a.deviceId !== b.deviceId
-      ? a.deviceId < b.deviceId
-        ? -1
-        : 1
-      : a.cell !== b.cell
-        ? a.cell < b.cell
-          ? -1
-          : 1
-        : a.startMs - b.startMs,
-  );
+  const sorted = [...visits].sort(compareVisits);
   const out: VisitInterval[] = [];
   for (const v of sorted) {
     const last = out[out.length - 1];

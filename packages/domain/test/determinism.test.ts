@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { mulberry32 } from '@footfall/testing';
 import { gridDisk, gridDistance, gridRingUnsafe } from 'h3-js';
 import { DEFAULT_AGGREGATOR_OPTIONS, PartitionAggregator, type PingEvent } from '../src/index.ts';
-import { MIN, prng, SEC, T0, View, X } from './helpers.ts';
+import { MIN, SEC, T0, View, X } from './helpers.ts';
 
 const O = DEFAULT_AGGREGATOR_OPTIONS;
 
 /** Synthetic pings: stays with jitter, moves, gaps around presenceMaxGapMs, inaccurate pings, duplicates. */
 function generate(seed: number, devices: number, hours: number): PingEvent[] {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const places = [X, ...gridRingUnsafe(X, 3).slice(0, 3), ...gridRingUnsafe(X, 8).slice(0, 4)];
   const out: PingEvent[] = [];
   for (let d = 0; d < devices; d++) {
@@ -103,7 +104,7 @@ function reference(pings: readonly PingEvent[]): { occ: Map<string, number>; vis
 }
 
 function run(pings: readonly PingEvent[], drainProbability: number, seed: number) {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const agg = new PartitionAggregator();
   const view = new View();
   const results = new Map<string, number>();
@@ -123,7 +124,7 @@ function run(pings: readonly PingEvent[], drainProbability: number, seed: number
 
 /** Arrival order: event time + a random delay below the allowed lateness (so nothing is late). */
 function shuffleWithinLateness(pings: readonly PingEvent[], seed: number, maxDelayMs: number): PingEvent[] {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   return pings
     .map((p) => ({ p, k: p.eventTimeMs + rnd() * maxDelayMs }))
     .sort((a, b) => a.k - b.k)

@@ -1,3 +1,4 @@
+import { mulberry32 } from '@footfall/testing';
 import { gridDisk, gridRingUnsafe, latLngToCell } from 'h3-js';
 import type { AggregatorUpdates, PingEvent } from '../src/index.ts';
 
@@ -59,16 +60,4 @@ export class View {
   visitList(): string[] {
     return [...this.visits].map(([k, v]) => `${k}-${v.endMs}|${v.pings}`).sort();
   }
-}
-
-/** Deterministic PRNG (mulberry32), returns floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

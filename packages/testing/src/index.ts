@@ -1,2 +1,3 @@
 export { kafkaBootstrap, uniqueTopics } from './kafka.ts';
+export { mulberry32 } from './random.ts';
 export { waitFor } from './wait-for.ts';
