@@ -1,4 +1,3 @@
-import { mulberry32 } from '@footfall/testing';
 import { gridDisk, gridRingUnsafe, latLngToCell } from 'h3-js';
 import type { AggregatorUpdates, PingEvent } from '../src/index.ts';
 
