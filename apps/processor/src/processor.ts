@@ -79,6 +79,7 @@ export class Processor {
   #loop: Promise<void> | undefined;
   readonly #abort = new AbortController();
   #closing = false;
+  #groupError: unknown;
   #closed: Promise<void> | undefined;
   #ready = false;
   #nextTickAt = 0;
@@ -118,7 +119,7 @@ export class Processor {
 
   /** True once joined and every owned partition is live (not restoring). */
   get ready(): boolean {
-    if (!this.#ready || this.#closing) return false;
+    if (!this.#ready || this.#closing || this.#groupError !== undefined) return false;
     for (const s of this.#states.values()) if (s.restoring) return false;
     return true;
   }
@@ -136,7 +137,16 @@ export class Processor {
       retries: 3,
       retryDelay: 250,
     });
+    // The client reports a failed group rejoin as an 'error' event; with no listener Node would throw
+    // it as an uncaught exception and kill the process (seen while a test closed an instance during a
+    // rebalance). Log it and report not-ready until the next successful join.
+    consumer.on('error', (error: unknown) => {
+      if (this.#closing) return;
+      this.#groupError = error;
+      this.logger.error({ err: error }, 'consumer group error');
+    });
     consumer.on('consumer:group:join', (payload: ConsumerGroupJoinPayload) => {
+      this.#groupError = undefined;
       const partitions = (payload.assignments ?? [])
         .filter((a) => a.topic === c.topicIngestion)
         .flatMap((a) => a.partitions);

@@ -202,6 +202,9 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
     } else if (!timer && !flushing) timer = setTimeout(kick, config.flushIntervalMs);
   });
   stream.on('error', (error: Error) => logger.error({ err: error }, 'consumer stream error'));
+  // Group errors (e.g. a failed rejoin) are 'error' events on the consumer itself: without a listener
+  // they would be thrown as uncaught exceptions.
+  consumer.on('error', (error: Error) => logger.error({ err: error }, 'consumer group error'));
 
   const retentionTimer = setInterval(() => {
     runRetention().catch((error: unknown) => {
