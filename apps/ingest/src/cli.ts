@@ -2,29 +2,40 @@
 //   node apps/ingest/src/cli.ts enroll --target host:port [--platform dev] [--out device.json]
 //   node apps/ingest/src/cli.ts upload --target host:port --identity device.json [--count 10]
 //        [--lat 52.52 --lon 13.405] [--file pings.json]
+//   Negative numbers need the `=` form: --lon=-9.14.
 // Prints JSON results on stdout; exits 1 with the gRPC status on failure.
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { DeviceClient, DeviceClientError, type DeviceIdentity, type PingInput } from './sdk/index.ts';
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: {
-    target: { type: 'string', default: '127.0.0.1:50051' },
-    platform: { type: 'string', default: 'dev' },
-    'install-id': { type: 'string' },
-    out: { type: 'string' },
-    identity: { type: 'string' },
-    count: { type: 'string', default: '10' },
-    lat: { type: 'string', default: '52.5200' },
-    lon: { type: 'string', default: '13.4050' },
-    file: { type: 'string' },
-  },
-});
-
 const usage =
   'usage: cli.ts enroll|upload --target host:port [options] (see the header of apps/ingest/src/cli.ts)';
+
+function parseCommandLine() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        target: { type: 'string', default: '127.0.0.1:50051' },
+        platform: { type: 'string', default: 'dev' },
+        'install-id': { type: 'string' },
+        out: { type: 'string' },
+        identity: { type: 'string' },
+        count: { type: 'string', default: '10' },
+        lat: { type: 'string', default: '52.5200' },
+        lon: { type: 'string', default: '13.4050' },
+        file: { type: 'string' },
+      },
+    });
+  } catch (error) {
+    // A bad flag is the user's mistake: say what and how, not a stack trace.
+    console.error(`${(error as Error).message}\n${usage}`);
+    process.exit(2);
+  }
+}
+
+const { positionals, values } = parseCommandLine();
 
 async function main(): Promise<void> {
   const command = positionals[0];
