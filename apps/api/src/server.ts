@@ -324,10 +324,6 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
   );
 
   // --- users (private) ---
-  const userRange = (q: RangeQuery) => {
-    const now = Date.now();
-    return parseRange(q, config.maxRangeDays, { from: now - 7 * DAY_MS, to: now });
-  };
   const authorize = async (authorization: string | undefined, userId: string) => {
     assertMayAccess(await authenticate(authorization), userId);
   };
@@ -337,16 +333,32 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     if (status === 'erased') throw new ApiError('API_USER_ERASED', `user ${userId} was erased`);
     if (status === 'unknown') throw new ApiError('API_USER_NOT_FOUND', `no data for user ${userId}`);
   };
+  /**
+   * What both user read endpoints share: access check, range (default: the last 7 days), the user's
+   * visits in it, and 404/410 for a user never seen or erased.
+   */
+  const userVisits = async (request: {
+    params: UserParams;
+    query: RangeQuery;
+    headers: { authorization?: string };
+  }) => {
+    const userId = request.params.id;
+    await authorize(request.headers.authorization, userId);
+    const now = Date.now();
+    const { fromMs, toMs } = parseRange(request.query, config.maxRangeDays, {
+      from: now - 7 * DAY_MS,
+      to: now,
+    });
+    const visits = await visitsOf(db, userId, fromMs, toMs);
+    if (visits.length === 0) await assertKnown(userId);
+    return { userId, fromMs, toMs, visits };
+  };
 
   app.get<{ Params: UserParams; Querystring: RangeQuery }>(
     '/v1/users/:id/time',
     { schema: userTimeSchema },
     async (request) => {
-      const userId = request.params.id;
-      await authorize(request.headers.authorization, userId);
-      const { fromMs, toMs } = userRange(request.query);
-      const visits = await visitsOf(db, userId, fromMs, toMs);
-      if (visits.length === 0) await assertKnown(userId);
+      const { userId, fromMs, toMs, visits } = await userVisits(request);
       const locations = timePerPlace(visits, fromMs, toMs).filter((l) => l.timeSpentMs > 0 || l.visits > 0);
       const totalMs = locations.reduce((s, l) => s + l.timeSpentMs, 0);
       return { userId, fromMs, toMs, totalMs, locations };
@@ -357,11 +369,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     '/v1/users/:id/visits',
     { schema: userVisitsSchema },
     async (request) => {
-      const userId = request.params.id;
-      await authorize(request.headers.authorization, userId);
-      const { fromMs, toMs } = userRange(request.query);
-      const visits = await visitsOf(db, userId, fromMs, toMs);
-      if (visits.length === 0) await assertKnown(userId);
+      const { userId, fromMs, toMs, visits } = await userVisits(request);
       return {
         userId,
         fromMs,
