@@ -13,6 +13,7 @@ import { consumerPerformance, createTopics, freePort, startLocalBroker } from '@
 import { mulberry32 } from '@footfall/testing';
 import { Consumer, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { latLngToCell } from 'h3-js';
+import { CENTRES } from '../apps/processor/test/helpers.ts';
 
 assertNodeVersion();
 const here = dirname(fileURLToPath(import.meta.url));
@@ -24,21 +25,11 @@ const PACED_S = Number(process.env.BENCH_PACED_S ?? 20);
 const PARTITIONS = 6;
 
 const random = mulberry32(42);
-const CENTRES = [
-  [52.52, 13.405],
-  [48.8566, 2.3522],
-  [51.5072, -0.1276],
-  [40.4168, -3.7038],
-  [41.9028, 12.4964],
-  [59.3293, 18.0686],
-  [50.0755, 14.4378],
-  [47.4979, 19.0402],
-];
 const cells: { cell: string; region: string; partition: number; lat: number; lng: number }[] = [];
 for (let i = 0; i < CELLS; i++) {
-  const [lat0, lng0] = CENTRES[i % CENTRES.length] as number[];
-  const lat = (lat0 as number) + (random() - 0.5) * 0.1;
-  const lng = (lng0 as number) + (random() - 0.5) * 0.1;
+  const [lat0, lng0] = CENTRES[i % CENTRES.length] as [number, number];
+  const lat = lat0 + (random() - 0.5) * 0.1;
+  const lng = lng0 + (random() - 0.5) * 0.1;
   const cell = latLngToCell(lat, lng, 10);
   const region = regionOf(cell, 5);
   cells.push({ cell, region, partition: javaPartition(region, PARTITIONS), lat, lng });

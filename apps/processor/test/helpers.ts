@@ -12,7 +12,7 @@ export interface TestPing extends PingEvent {
 }
 
 /** Cities far apart, so that their regions spread over several partitions. */
-const CENTRES: [number, number][] = [
+export const CENTRES: readonly [number, number][] = [
   [52.52, 13.405],
   [48.8566, 2.3522],
   [51.5072, -0.1276],
