@@ -23,9 +23,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertNodeVersion } from '@footfall/config';
 import { AggregateRecord } from '@footfall/contracts';
-import { createTemporaryDatabase, openDatabase } from '@footfall/db';
+import { openDatabase } from '@footfall/db';
 import { javaPartition, regionOf } from '@footfall/domain';
 import { freePort, startLocalBroker } from '@footfall/kafka';
+import { createTemporaryDatabase } from '@footfall/testing';
 import {
   Consumer,
   FetchIsolationLevels,

@@ -19,7 +19,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertNodeVersion } from '@footfall/config';
-import { createTemporaryDatabase } from '@footfall/db';
 import { cellOf, javaPartition, regionOf } from '@footfall/domain';
 import { DeviceClient } from '@footfall/ingest';
 import {
@@ -31,6 +30,7 @@ import {
   startLocalBroker,
 } from '@footfall/kafka';
 import { createCity } from '@footfall/simulator';
+import { createTemporaryDatabase } from '@footfall/testing';
 
 assertNodeVersion();
 const SECONDS = Number(process.env.BENCH_PIPELINE_SECONDS ?? 300);

@@ -10,10 +10,9 @@ import { assertNodeVersion } from '@footfall/config';
 import { PingRecord } from '@footfall/contracts';
 import { javaPartition, regionOf } from '@footfall/domain';
 import { consumerPerformance, createTopics, freePort, startLocalBroker } from '@footfall/kafka';
-import { mulberry32 } from '@footfall/testing';
+import { CENTRES, mulberry32 } from '@footfall/testing';
 import { Consumer, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { latLngToCell } from 'h3-js';
-import { CENTRES } from '../apps/processor/test/helpers.ts';
 
 assertNodeVersion();
 const here = dirname(fileURLToPath(import.meta.url));

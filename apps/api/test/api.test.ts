@@ -1,14 +1,23 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import SwaggerParser from '@apidevtools/swagger-parser';
-import { createTemporaryDatabase, type Database, openDatabase, type TemporaryDatabase } from '@footfall/db';
+import { type Database, openDatabase } from '@footfall/db';
 import { bucketStart, cellOf, regionOf, rollUpCell } from '@footfall/domain';
 import { loadSinkConfig, type Sink, startSink } from '@footfall/sink';
-import { kafkaBootstrap, uniqueTopics, waitFor } from '@footfall/testing';
+import {
+  createTemporaryDatabase,
+  kafkaBootstrap,
+  occRecord,
+  produce,
+  type TemporaryDatabase,
+  tombstone,
+  uniqueTopics,
+  visitRecord,
+  waitFor,
+} from '@footfall/testing';
 import { cellToParent } from 'h3-js';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
-import { occRecord, produce, tombstone, visitRecord } from '../../sink/test/produce.ts';
 import { type Api, loadApiConfig, startApi } from '../src/index.ts';
 
 const MIN = 60_000;

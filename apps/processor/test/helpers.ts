@@ -1,6 +1,6 @@
 import { AggregateRecord, PingRecord } from '@footfall/contracts';
 import { javaPartition, PartitionAggregator, type PingEvent, regionOf } from '@footfall/domain';
-import { mulberry32 } from '@footfall/testing';
+import { CENTRES, mulberry32 } from '@footfall/testing';
 import { Consumer, FetchIsolationLevels, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { latLngToCell } from 'h3-js';
 import { occupancyKey, visitKey } from '../src/codec.ts';
@@ -11,17 +11,7 @@ export interface TestPing extends PingEvent {
   longitude: number;
 }
 
-/** Cities far apart, so that their regions spread over several partitions. */
-export const CENTRES: readonly [number, number][] = [
-  [52.52, 13.405],
-  [48.8566, 2.3522],
-  [51.5072, -0.1276],
-  [40.4168, -3.7038],
-  [41.9028, 12.4964],
-  [59.3293, 18.0686],
-  [50.0755, 14.4378],
-  [47.4979, 19.0402],
-];
+export { CENTRES } from '@footfall/testing';
 
 /**
  * Realistic-ish pings: each device lives near one city, moves among `cellsPerCity` spots, pings every

@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTemporaryDatabase, type Database, openDatabase, type TemporaryDatabase } from '@footfall/db';
+import { type Database, openDatabase } from '@footfall/db';
 import { bucketStart, cellOf } from '@footfall/domain';
-import { kafkaBootstrap, uniqueTopics, waitFor } from '@footfall/testing';
+import {
+  createTemporaryDatabase,
+  kafkaBootstrap,
+  occRecord,
+  produce,
+  type TemporaryDatabase,
+  tombstone,
+  uniqueTopics,
+  visitRecord,
+  waitFor,
+} from '@footfall/testing';
 import { loadSinkConfig, PartitionManager, parseKey, planBatch, type Sink, startSink } from '../src/index.ts';
-import { occRecord, produce, tombstone, visitRecord } from './produce.ts';
 
 const silent = { level: 'silent' } as const;
 const DAY = 86_400_000;

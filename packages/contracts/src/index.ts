@@ -1,12 +1,9 @@
 // Public face of the generated protobuf contracts (ts-proto; regenerate with `npm run gen`).
 
-export type { IngestServiceServer } from './gen/footfall/ingest/v1/ingest.ts';
 export {
   Activity,
   EnrollRequest,
   EnrollResponse,
-  IngestServiceClient,
-  IngestServiceService,
   Ping,
   PingBatch,
   RejectedPing,

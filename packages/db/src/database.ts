@@ -113,9 +113,16 @@ class PgliteDatabase implements Database {
   }
 }
 
-// int8/numeric come back as strings from pg by default; our counts and epoch-ms fit in doubles.
-pg.types.setTypeParser(20, (value) => Number(value));
-pg.types.setTypeParser(1700, (value) => Number(value));
+// int8/numeric come back as strings from pg by default; our counts and epoch-ms fit in doubles. Set on
+// our own pools only (pg's `types` option), never on pg's global parsers, so importing this package
+// changes nothing for other pg users in the process.
+const NUMERIC_AS_NUMBER = new Set<number>([pg.types.builtins.INT8, pg.types.builtins.NUMERIC]);
+const pgTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    NUMERIC_AS_NUMBER.has(oid) && format !== 'binary'
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
 
 /** Opens the database named by `url` (or embedded PGlite) and applies pending migrations. */
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
@@ -125,6 +132,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       connectionString: options.url,
       max: options.poolSize ?? 10,
       application_name: options.applicationName ?? 'footfall',
+      types: pgTypes,
     });
     // An idle client erroring (server restart) must not crash the process; the next query reconnects.
     pool.on('error', () => {});

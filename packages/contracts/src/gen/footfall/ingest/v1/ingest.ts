@@ -6,18 +6,6 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import {
-  type CallOptions,
-  type ChannelCredentials,
-  Client,
-  type ClientOptions,
-  type ClientUnaryCall,
-  type handleUnaryCall,
-  makeGenericClientConstructor,
-  type Metadata,
-  type ServiceError,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
 
 export const protobufPackage = "footfall.ingest.v1";
 
@@ -798,75 +786,6 @@ export const EnrollResponse: MessageFns<EnrollResponse> = {
     message.userToken = object.userToken ?? "";
     return message;
   },
-};
-
-export type IngestServiceService = typeof IngestServiceService;
-export const IngestServiceService = {
-  enroll: {
-    path: "/footfall.ingest.v1.IngestService/Enroll" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: EnrollRequest): Buffer => Buffer.from(EnrollRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): EnrollRequest => EnrollRequest.decode(value),
-    responseSerialize: (value: EnrollResponse): Buffer => Buffer.from(EnrollResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): EnrollResponse => EnrollResponse.decode(value),
-  },
-  upload: {
-    path: "/footfall.ingest.v1.IngestService/Upload" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: UploadRequest): Buffer => Buffer.from(UploadRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): UploadRequest => UploadRequest.decode(value),
-    responseSerialize: (value: UploadResponse): Buffer => Buffer.from(UploadResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): UploadResponse => UploadResponse.decode(value),
-  },
-} as const;
-
-export interface IngestServiceServer extends UntypedServiceImplementation {
-  enroll: handleUnaryCall<EnrollRequest, EnrollResponse>;
-  upload: handleUnaryCall<UploadRequest, UploadResponse>;
-}
-
-export interface IngestServiceClient extends Client {
-  enroll(
-    request: EnrollRequest,
-    callback: (error: ServiceError | null, response: EnrollResponse) => void,
-  ): ClientUnaryCall;
-  enroll(
-    request: EnrollRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: EnrollResponse) => void,
-  ): ClientUnaryCall;
-  enroll(
-    request: EnrollRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: EnrollResponse) => void,
-  ): ClientUnaryCall;
-  upload(
-    request: UploadRequest,
-    callback: (error: ServiceError | null, response: UploadResponse) => void,
-  ): ClientUnaryCall;
-  upload(
-    request: UploadRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: UploadResponse) => void,
-  ): ClientUnaryCall;
-  upload(
-    request: UploadRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: UploadResponse) => void,
-  ): ClientUnaryCall;
-}
-
-export const IngestServiceClient = makeGenericClientConstructor(
-  IngestServiceService,
-  "footfall.ingest.v1.IngestService",
-) as unknown as {
-  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): IngestServiceClient;
-  service: typeof IngestServiceService;
-  serviceName: string;
 };
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

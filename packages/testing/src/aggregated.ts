@@ -1,4 +1,6 @@
-// Test helper (also used by apps/api tests): builds `aggregated` records the way the processor does.
+// Test fixtures for the sink, API and dashboard tests: `aggregated` records built the way the
+// processor builds them, and a producer that partitions them by region as the processor does.
+import { randomUUID } from 'node:crypto';
 import { AggregateRecord } from '@footfall/contracts';
 import { javaPartition, regionOf } from '@footfall/domain';
 import { Producer } from '@platformatic/kafka';
@@ -79,7 +81,7 @@ export async function produce(
     clientId: 'test-producer',
     bootstrapBrokers: [bootstrap],
     idempotent: true,
-    ...(transactional ? { transactionalId: `test-${Math.random().toString(36).slice(2)}` } : {}),
+    ...(transactional ? { transactionalId: `test-${randomUUID()}` } : {}),
   });
   try {
     const messages = records.map((r) => ({
