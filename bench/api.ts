@@ -24,8 +24,8 @@ import { fileURLToPath } from 'node:url';
 import { assertNodeVersion } from '@footfall/config';
 import { AggregateRecord } from '@footfall/contracts';
 import { openDatabase } from '@footfall/db';
-import { javaPartition, regionOf } from '@footfall/domain';
-import { freePort, startLocalBroker } from '@footfall/kafka';
+import { regionOf } from '@footfall/domain';
+import { freePort, javaPartition, startLocalBroker } from '@footfall/kafka';
 import { createTemporaryDatabase } from '@footfall/testing';
 import {
   Consumer,
@@ -155,7 +155,7 @@ async function main() {
         API_HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
         OPERATOR_TOKEN: OPERATOR,
-        API_DB_POOL_SIZE: POOL,
+        DB_POOL_SIZE: POOL,
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
@@ -170,7 +170,7 @@ async function main() {
         API_HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
         API_POPULAR_CACHE_MS: '0',
-        API_DB_POOL_SIZE: POOL,
+        DB_POOL_SIZE: POOL,
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });

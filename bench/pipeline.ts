@@ -19,13 +19,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertNodeVersion } from '@footfall/config';
-import { cellOf, javaPartition, regionOf } from '@footfall/domain';
+import { cellOf, regionOf } from '@footfall/domain';
 import { DeviceClient } from '@footfall/ingest';
 import {
   consumerPerformance,
   createTopics,
   footfallTopics,
   freePort,
+  javaPartition,
   producerPerformance,
   startLocalBroker,
 } from '@footfall/kafka';
@@ -129,7 +130,6 @@ try {
   const env = {
     LOG_LEVEL: 'warn',
     KAFKA_BOOTSTRAP: broker.bootstrap,
-    KAFKA_PARTITIONS: String(PARTITIONS),
     DATABASE_URL: temp.url,
     DEVICE_KEY_SECRET: randomBytes(32).toString('base64url'),
     USER_TOKEN_SECRET: randomBytes(32).toString('base64url'),

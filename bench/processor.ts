@@ -8,8 +8,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertNodeVersion } from '@footfall/config';
 import { PingRecord } from '@footfall/contracts';
-import { javaPartition, regionOf } from '@footfall/domain';
-import { consumerPerformance, createTopics, freePort, startLocalBroker } from '@footfall/kafka';
+import { regionOf } from '@footfall/domain';
+import {
+  consumerPerformance,
+  createTopics,
+  freePort,
+  javaPartition,
+  startLocalBroker,
+} from '@footfall/kafka';
 import { CENTRES, mulberry32 } from '@footfall/testing';
 import { Consumer, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { latLngToCell } from 'h3-js';

@@ -1,5 +1,5 @@
-import { cellOf, isValidCell } from '@footfall/domain';
-import { cellToChildren, cellToParent, getResolution } from 'h3-js';
+import { cellOf, isValidCell, regionOf } from '@footfall/domain';
+import { cellToChildren, getResolution } from 'h3-js';
 import { ApiError } from './errors.ts';
 
 const DAY_MS = 86_400_000;
@@ -133,7 +133,7 @@ export function parseRegion(
     }
     return { cell, resolution, regions: cellToChildren(cell, regionResolution), exact: true };
   }
-  return { cell, resolution, regions: [cellToParent(cell, regionResolution)], exact: false };
+  return { cell, resolution, regions: [regionOf(cell, regionResolution)], exact: false };
 }
 
 /** Series step: a positive multiple of the bucket length. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import SwaggerParser from '@apidevtools/swagger-parser';
+import { USER_TOKEN_RULES } from '@footfall/auth';
 import { type Database, openDatabase } from '@footfall/db';
 import { bucketStart, cellOf, regionOf, rollUpCell } from '@footfall/domain';
 import { loadSinkConfig, type Sink, startSink } from '@footfall/sink';
@@ -36,7 +37,9 @@ const userToken = (sub: string, aud = 'footfall-api', secret = USER_SECRET) =>
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(sub)
     .setAudience(aud)
+    .setIssuer(USER_TOKEN_RULES.issuer)
     .setIssuedAt()
+    .setExpirationTime('1h')
     .sign(new TextEncoder().encode(secret));
 
 describe('API on real Kafka + PostgreSQL (through the sink)', () => {

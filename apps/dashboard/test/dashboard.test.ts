@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Api, loadApiConfig, startApi } from '@footfall/api';
+import { issueUserToken } from '@footfall/auth';
 import { type Database, openDatabase } from '@footfall/db';
 import { bucketStart, cellOf } from '@footfall/domain';
-import { issueUserToken } from '@footfall/ingest/credentials';
 import { loadSinkConfig, type Sink, startSink } from '@footfall/sink';
 import {
   createTemporaryDatabase,

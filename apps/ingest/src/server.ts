@@ -6,11 +6,12 @@ import {
   UploadRequest,
   UploadResponse,
 } from '@footfall/contracts';
-import { javaPartition } from '@footfall/domain';
+import { regionOf } from '@footfall/domain';
+import { javaPartition } from '@footfall/kafka';
 import type { Logger } from '@footfall/observability';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { cellToParent, latLngToCell } from 'h3-js';
+import { latLngToCell } from 'h3-js';
 import type { AttestationVerifier, UploadAuthenticator } from './auth.ts';
 import type { IngestConfig } from './config.ts';
 import { type DeviceKeyring, deriveDeviceSecret, issueUserToken, newDeviceId } from './credentials.ts';
@@ -113,8 +114,7 @@ export async function createIngestService(
   // by region, not cell: at res 10 a city has ~10⁵ cells, a per-cell cache thrashes -- measured slower.)
   const regionCache = new Map<string, { key: Buffer; partition: number; partitions: number }>();
   const routeOf = (cell: string, partitions: number) => {
-    const region =
-      config.regionResolution >= config.cellResolution ? cell : cellToParent(cell, config.regionResolution);
+    const region = regionOf(cell, config.regionResolution);
     let route = regionCache.get(region);
     if (!route || route.partitions !== partitions) {
       if (regionCache.size > 100_000) regionCache.clear();

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PingBatch, UploadRequest } from '@footfall/contracts';
-import { javaPartition, regionOf } from '@footfall/domain';
+import { regionOf } from '@footfall/domain';
+import { javaPartition } from '@footfall/kafka';
 import { uniqueTopics } from '@footfall/testing';
 import { status } from '@grpc/grpc-js';
 import { cellToParent, latLngToCell } from 'h3-js';

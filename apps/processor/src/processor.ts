@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { javaPartition, PartitionAggregator } from '@footfall/domain';
-import { kafkaClientOptions } from '@footfall/kafka';
+import { PartitionAggregator } from '@footfall/domain';
+import { javaPartition, kafkaClientOptions } from '@footfall/kafka';
 import { createLogger, type Logger, OpsServer } from '@footfall/observability';
 import {
   Consumer,

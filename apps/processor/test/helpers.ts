@@ -1,5 +1,6 @@
 import { AggregateRecord, PingRecord } from '@footfall/contracts';
-import { javaPartition, PartitionAggregator, type PingEvent, regionOf } from '@footfall/domain';
+import { PartitionAggregator, type PingEvent, regionOf } from '@footfall/domain';
+import { javaPartition } from '@footfall/kafka';
 import { CENTRES, mulberry32 } from '@footfall/testing';
 import { Consumer, FetchIsolationLevels, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { latLngToCell } from 'h3-js';

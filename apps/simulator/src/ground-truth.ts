@@ -6,7 +6,6 @@ import {
   compareVisits,
   DEFAULT_AGGREGATOR_OPTIONS,
   DEFAULT_CELL_RESOLUTION,
-  javaPartition,
   mergeOverlappingVisits,
   PartitionAggregator,
   regionOf,
@@ -14,6 +13,7 @@ import {
   topK,
   type VisitInterval,
 } from '@footfall/domain';
+import { javaPartition } from '@footfall/kafka';
 import { type City, type Place, placeCells } from './city.ts';
 import type { SimDevice } from './timeline.ts';
 

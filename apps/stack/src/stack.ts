@@ -78,7 +78,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const env: Record<string, string> = {
       LOG_LEVEL: logLevel,
       KAFKA_BOOTSTRAP: bootstrap,
-      KAFKA_PARTITIONS: String(partitions),
       TOPIC_INGESTION: topics.ingestion,
       TOPIC_AGGREGATED: topics.aggregated,
       DEVICE_KEY_SECRET: randomBytes(32).toString('base64url'),

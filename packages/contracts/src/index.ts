@@ -1,6 +1,15 @@
 // Public face of the generated protobuf contracts (ts-proto; regenerate with `npm run gen`).
 
 export {
+  type AggregatedKey,
+  formatAggregatedKey,
+  type OccupancyKey,
+  occupancyKey,
+  parseAggregatedKey,
+  type VisitKey,
+  visitKey,
+} from './aggregated-key.ts';
+export {
   Activity,
   EnrollRequest,
   EnrollResponse,

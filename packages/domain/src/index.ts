@@ -18,7 +18,6 @@ export {
   regionOf,
   rollUpCell,
 } from './cells.ts';
-export { javaPartition, murmur2 } from './partition.ts';
 export { DEFAULT_K_ANONYMITY, kAnonymize } from './privacy.ts';
 export { type CellCount, compareCellCounts, mergeTopK, topK } from './top-k.ts';
 export { compareVisits, mergeOverlappingVisits, timeSpentMs, type VisitInterval } from './visits.ts';

@@ -11,4 +11,5 @@ export { CENTRES } from './cities.ts';
 export { createTemporaryDatabase, DEFAULT_ADMIN_URL, type TemporaryDatabase } from './database.ts';
 export { kafkaBootstrap, uniqueTopics } from './kafka.ts';
 export { mulberry32 } from './random.ts';
+export { testSeed, withSeed } from './seed.ts';
 export { waitFor } from './wait-for.ts';
