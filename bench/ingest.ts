@@ -17,6 +17,7 @@ import { type Ping, PingBatch, PingRecord, UploadRequest, UploadResponse } from 
 import { signBatch } from '@footfall/ingest/credentials';
 import { DeviceClient, type DeviceIdentity, newPingId } from '@footfall/ingest/sdk';
 import { freePort, producerPerformance, startLocalBroker } from '@footfall/kafka';
+import { mulberry32 } from '@footfall/testing';
 import * as grpc from '@grpc/grpc-js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -68,13 +69,14 @@ async function load(): Promise<void> {
   );
   const lat = 52.52;
   const lon = 13.405;
+  const random = mulberry32(Number(process.env.BENCH_SEED ?? 1)); // same pings every run
   const pings = (now: number): Ping[] =>
     Array.from({ length: BATCH }, (_, i) => ({
       pingId: newPingId(),
       eventTimeMs: now - i * 1000,
-      latitude: lat + (Math.random() - 0.5) * 0.4,
-      longitude: lon + (Math.random() - 0.5) * 0.6,
-      accuracyM: 10 + Math.random() * 20,
+      latitude: lat + (random() - 0.5) * 0.4,
+      longitude: lon + (random() - 0.5) * 0.6,
+      accuracyM: 10 + random() * 20,
       activity: 0,
     }));
   const POOL = 32;

@@ -399,7 +399,10 @@ describe('dashboard in headless Chromium', { skip }, () => {
     await page.waitForSelector('[data-testid=place-chart] rect.bar');
     await page.locator('.zoom button').nth(1).click();
     await page.setViewportSize({ width: 1440, height: 1000 });
-    await page.waitForTimeout(1200);
+    // Screenshot once the page has laid out and painted at the new size (two animation frames).
+    await page.evaluate(
+      'new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))',
+    );
     await shot('06-overview');
     if (process.env.DASHBOARD_DOCS_SCREENSHOT === '1') {
       await page.screenshot({ path: join(REPO, 'docs', 'dashboard.png') });
