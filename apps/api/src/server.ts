@@ -86,6 +86,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
   const live = new LiveHub({
     db,
     logger,
+    registry,
     intervalMs: config.liveIntervalMs,
     bucketMs: config.bucketMs,
     cellResolution: config.cellResolution,
