@@ -10,6 +10,11 @@ import type { ApiApp } from './context.ts';
 
 /** Headers every answer carries, the raw ones included. */
 export const COMMON_HEADERS = { 'x-content-type-options': 'nosniff' } as const;
+/**
+ * Answers given before any route matched may concern a per-user path, and per-user answers are never
+ * stored by caches.
+ */
+const UNROUTED_HEADERS = { ...COMMON_HEADERS, 'cache-control': 'no-store' } as const;
 
 /** Error handler and not-found handler (install on the root instance). */
 export function installErrorHandling(app: ApiApp): void {
@@ -36,7 +41,7 @@ export function frameworkErrors(error: FastifyError, _request: FastifyRequest, r
   };
   const [code, message] = known[error.code] ?? ['API_INTERNAL', 'internal error'];
   const e = new ApiError(code, message);
-  void reply.code(e.status).headers(COMMON_HEADERS).send(errorBody(e.code, e.message));
+  void reply.code(e.status).headers(UNROUTED_HEADERS).send(errorBody(e.code, e.message));
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -65,7 +70,7 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
       `HTTP/1.1 ${e.status} ${STATUS_TEXT[e.status] ?? 'Error'}\r\n` +
         'Content-Type: application/json; charset=utf-8\r\n' +
         `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-        'X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n' +
+        'X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n' +
         body,
     );
   }

@@ -18,6 +18,7 @@ export const liveRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { c
     {
       schema: {
         tags: ['live'],
+        operationId: 'getLive',
         summary: 'Live stream (Server-Sent Events)',
         description:
           'text/event-stream. `event: popular` every API_LIVE_INTERVAL_MS with the top-k of the current bucket ' +

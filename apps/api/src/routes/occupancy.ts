@@ -39,6 +39,7 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     {
       schema: {
         tags: ['occupancy'],
+        operationId: 'getOccupancy',
         summary: 'Occupancy of a location at a time',
         description:
           'Distinct devices present in the cell during the bucket that contains `at` (docs/insights.md).',
@@ -66,6 +67,7 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
     {
       schema: {
         tags: ['occupancy'],
+        operationId: 'getOccupancySeries',
         summary: 'Occupancy time series of a location',
         description:
           'Peak (max) of the bucket counts per step over buckets starting in [bucketStart(from), to). Step i ' +

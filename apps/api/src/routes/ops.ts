@@ -18,6 +18,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { db
     {
       schema: {
         tags: ['operations'],
+        operationId: 'getHealth',
         summary: 'Liveness',
         response: { 200: Type.Object({ status: Type.Literal('ok') }), ...errorResponses() },
       },
@@ -29,6 +30,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { db
     {
       schema: {
         tags: ['operations'],
+        operationId: 'getReadiness',
         summary: 'Readiness: database reachable and not draining',
         // 503 here is the readiness answer (not the error body): probes read `checks`.
         response: { ...errorResponses(), 200: Readiness, 503: Readiness },
@@ -51,6 +53,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { db
     {
       schema: {
         tags: ['operations'],
+        operationId: 'getMetrics',
         summary: 'Prometheus metrics',
         response: {
           200: {
@@ -68,6 +71,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { db
     {
       schema: {
         tags: ['operations'],
+        operationId: 'getOpenApi',
         summary: 'This OpenAPI 3 document',
         response: {
           200: {

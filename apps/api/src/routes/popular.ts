@@ -55,6 +55,7 @@ export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
     {
       schema: {
         tags: ['popular'],
+        operationId: 'getPopular',
         summary: 'Popular locations at a time (top-K by devices)',
         description:
           'Cells whose count is below K_ANONYMITY are excluded (so fewer than k entries may come back). At a ' +

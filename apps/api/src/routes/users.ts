@@ -107,6 +107,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { c
     {
       schema: {
         tags: ['users'],
+        operationId: 'getUserTime',
         summary: 'Where a user spends their time',
         description:
           'Per location: total time and number of (merged) visits over [from, to), most time first.',
@@ -133,6 +134,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { c
     {
       schema: {
         tags: ['users'],
+        operationId: 'getUserVisits',
         summary: "A user's visits",
         description:
           'Visits overlapping [from, to), overlapping visits of the same cell merged, by start time.',
@@ -165,6 +167,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { c
     {
       schema: {
         tags: ['users'],
+        operationId: 'eraseUser',
         summary: "Erase a user's data",
         description:
           'Deletes the visits, records the erasure (later records of the device are dropped by the sink) ' +
