@@ -25,7 +25,7 @@ export const API_ERRORS = {
   API_USER_ERASED: 410,
   API_PAYLOAD_TOO_LARGE: 413,
   API_URI_TOO_LONG: 414,
-  API_UNSUPPORTED_MEDIA_TYPE: 415,
+  API_BAD_MEDIA_TYPE: 415,
   API_HEADERS_TOO_LARGE: 431,
   API_INTERNAL: 500,
   API_UNAVAILABLE: 503,
@@ -85,7 +85,7 @@ const FRAMEWORK_4XX: Record<number, [ApiErrorCode, string]> = {
   408: ['API_REQUEST_TIMEOUT', 'the request took too long to arrive'],
   413: ['API_PAYLOAD_TOO_LARGE', 'the request body is too large (no endpoint takes a body)'],
   414: ['API_URI_TOO_LONG', 'a path parameter is too long'],
-  415: ['API_UNSUPPORTED_MEDIA_TYPE', 'unsupported Content-Type (no endpoint takes a body)'],
+  415: ['API_BAD_MEDIA_TYPE', 'unsupported Content-Type (no endpoint takes a body)'],
   431: ['API_HEADERS_TOO_LARGE', 'request headers too large (16 KiB at most)'],
 };
 

@@ -229,7 +229,7 @@ const cases: Case[] = [
     headers: { 'content-type': 'application/xml' },
     body: '<a/>',
     status: 415,
-    code: 'API_UNSUPPORTED_MEDIA_TYPE',
+    code: 'API_BAD_MEDIA_TYPE',
   },
   {
     name: 'erase, id over 200 characters',
