@@ -6,28 +6,6 @@ import type { BBox } from './params.ts';
 const TS = (p: string) => `(timestamptz 'epoch' + ${p}::bigint * interval '1 millisecond')`;
 const MS = (col: string) => `(extract(epoch FROM ${col}) * 1000)::bigint`;
 
-interface PreparedPool {
-  query<R>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: R[] }>;
-}
-
-/**
- * Runs `text` as a named prepared statement when `db` is the real server (pg.Pool: each connection
- * parses and plans it once, then reuses a cached/generic plan), else as a plain query (PGlite). For the
- * API's sub-millisecond index lookups parse + plan cost more than execution (EXPLAIN ANALYZE: top-K
- * planning 0.1–0.8 ms vs 0.08 ms execution), so this is most of the database CPU per request.
- * `name` must identify `text` (one name per SQL string).
- */
-export async function prepared<R>(
-  db: Database,
-  name: string,
-  text: string,
-  values: unknown[],
-): Promise<{ rows: R[] }> {
-  const pool = (db as unknown as { pool?: PreparedPool }).pool;
-  if (pool && typeof pool.query === 'function') return pool.query<R>({ name, text, values });
-  return db.query<R>(text, values);
-}
-
 /** Raw (not k-anonymised) occupancy of one cell in one bucket; 0 when no row (nobody present). */
 export async function occupancyAt(db: Database, cell: string, bucketStartMs: number): Promise<number> {
   const { rows } = await db.query<{ devices: number }>(
@@ -45,14 +23,13 @@ export async function occupancySeries(
   toMs: number,
   stepMs: number,
 ): Promise<Map<number, number>> {
-  const { rows } = await prepared<{ i: number; peak: number }>(
-    db,
-    'api_occupancy_series',
+  const { rows } = await db.query<{ i: number; peak: number }>(
     `SELECT ((${MS('bucket_start')} - $2::bigint) / $4::bigint)::int AS i, max(devices)::int AS peak
        FROM occupancy
       WHERE cell = $1 AND bucket_start >= ${TS('$2')} AND bucket_start < ${TS('$3')}
       GROUP BY 1`,
     [cell, fromMs, toMs, stepMs],
+    { name: 'api_occupancy_series' },
   );
   return new Map(rows.map((r) => [r.i, r.peak]));
 }
@@ -96,7 +73,7 @@ export async function popular(db: Database, q: PopularQuery, loader?: PopularLoa
   const text = `SELECT cell, devices FROM occupancy WHERE ${where.join(' AND ')} ORDER BY devices DESC, cell ${limit}`;
   // One statement name per query shape (bbox / region / limit), so each shape is prepared once.
   const name = `api_popular_${q.bbox ? 'b' : ''}${q.region ? 'r' : ''}${inDb ? 'l' : ''}`;
-  const { rows } = await prepared<CellCount>(db, name, text, params);
+  const { rows } = await db.query<CellCount>(text, params, { name });
   if (inDb) return rows;
   const region = q.region;
   const sums = new Map<string, number>();
@@ -127,14 +104,13 @@ export async function visitsOf(
   fromMs: number,
   toMs: number,
 ): Promise<StoredVisit[]> {
-  const { rows } = await prepared<StoredVisit>(
-    db,
-    'api_visits_of',
+  const { rows } = await db.query<StoredVisit>(
     `SELECT device_id AS "deviceId", cell, ${MS('start_at')} AS "startMs", ${MS('end_at')} AS "endMs", pings, closed
        FROM visits
       WHERE device_id = $1 AND start_at < ${TS('$3')} AND end_at >= ${TS('$2')}
       ORDER BY start_at, cell`,
     [deviceId, fromMs, toMs],
+    { name: 'api_visits_of' },
   );
   return rows;
 }
@@ -246,24 +222,25 @@ export class OccupancyLoader {
     const batch = this.#pending;
     this.#pending = [];
     if (batch.length === 0) return;
-    prepared<{ i: number; devices: number }>(
-      this.#db,
-      'api_occupancy_batch',
-      `SELECT t.i::int AS i, o.devices
+    this.#db
+      .query<{ i: number; devices: number }>(
+        `SELECT t.i::int AS i, o.devices
            FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS t(cell, b, i)
            JOIN occupancy o ON o.cell = t.cell AND o.bucket_start = ${TS('t.b')}`,
-      [batch.map((x) => x.cell), batch.map((x) => x.b)],
-    ).then(
-      ({ rows }) => {
-        const found = new Map(rows.map((r) => [r.i, r.devices]));
-        batch.forEach((x, i) => {
-          x.resolve(found.get(i + 1) ?? 0);
-        });
-      },
-      (error: unknown) => {
-        for (const x of batch) x.reject(error);
-      },
-    );
+        [batch.map((x) => x.cell), batch.map((x) => x.b)],
+        { name: 'api_occupancy_batch' },
+      )
+      .then(
+        ({ rows }) => {
+          const found = new Map(rows.map((r) => [r.i, r.devices]));
+          batch.forEach((x, i) => {
+            x.resolve(found.get(i + 1) ?? 0);
+          });
+        },
+        (error: unknown) => {
+          for (const x of batch) x.reject(error);
+        },
+      );
   }
 }
 
@@ -303,28 +280,29 @@ export class PopularLoader {
     const batch = [...this.#pending.values()];
     this.#pending = new Map();
     if (batch.length === 0) return;
-    prepared<{ i: number; cell: string; devices: number }>(
-      this.#db,
-      'api_popular_batch',
-      `SELECT t.i::int AS i, o.cell, o.devices
+    this.#db
+      .query<{ i: number; cell: string; devices: number }>(
+        `SELECT t.i::int AS i, o.cell, o.devices
          FROM unnest($1::bigint[], $2::int[]) WITH ORDINALITY AS t(b, k, i)
          CROSS JOIN LATERAL (
            SELECT cell, devices FROM occupancy
             WHERE bucket_start = ${TS('t.b')} AND devices >= $3
             ORDER BY devices DESC, cell LIMIT t.k) o
         ORDER BY t.i, o.devices DESC, o.cell`,
-      [batch.map((x) => x.b), batch.map((x) => x.k), this.#minDevices],
-    ).then(
-      ({ rows }) => {
-        const out = batch.map((): CellCount[] => []);
-        for (const r of rows) out[r.i - 1]?.push({ cell: r.cell, devices: r.devices });
-        batch.forEach((x, i) => {
-          for (const w of x.waiters) w.resolve(out[i] ?? []);
-        });
-      },
-      (error: unknown) => {
-        for (const x of batch) for (const w of x.waiters) w.reject(error);
-      },
-    );
+        [batch.map((x) => x.b), batch.map((x) => x.k), this.#minDevices],
+        { name: 'api_popular_batch' },
+      )
+      .then(
+        ({ rows }) => {
+          const out = batch.map((): CellCount[] => []);
+          for (const r of rows) out[r.i - 1]?.push({ cell: r.cell, devices: r.devices });
+          batch.forEach((x, i) => {
+            for (const w of x.waiters) w.resolve(out[i] ?? []);
+          });
+        },
+        (error: unknown) => {
+          for (const x of batch) for (const w of x.waiters) w.reject(error);
+        },
+      );
   }
 }

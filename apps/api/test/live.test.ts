@@ -3,7 +3,13 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { createTemporaryDatabase, type Database, openDatabase, type TemporaryDatabase } from '@footfall/db';
+import {
+  createTemporaryDatabase,
+  type Database,
+  openDatabase,
+  type QueryOptions,
+  type TemporaryDatabase,
+} from '@footfall/db';
 import { bucketStart, cellOf, regionOf } from '@footfall/domain';
 import { waitFor } from '@footfall/testing';
 import { cellToLatLng } from 'h3-js';
@@ -23,7 +29,7 @@ function withSeam(db: Database) {
   let fail: string | undefined;
   const wrapped: Database = {
     kind: db.kind,
-    query: async <R>(sql: string, params?: readonly unknown[]) => {
+    query: async <R>(sql: string, params?: readonly unknown[], options?: QueryOptions) => {
       if (hold && sql === hold.sql) {
         const h = hold;
         hold = undefined;
@@ -34,7 +40,7 @@ function withSeam(db: Database) {
         fail = undefined;
         throw new Error('injected failure');
       }
-      return db.query<R>(sql, params);
+      return db.query<R>(sql, params, options);
     },
     transaction: (fn) => db.transaction(fn),
     close: async () => {},
