@@ -4,8 +4,8 @@ import { Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { Devices, errorResponses, LocationQuery, Suppressed, Time } from '../http/schemas.ts';
+import { occupancyLoader, seriesLoader } from '../loaders.ts';
 import { parseLocation, parseRange, parseStep, parseTime } from '../params.ts';
-import { OccupancyLoader, occupancySeries } from '../queries.ts';
 
 const OccupancyAnswer = Type.Object({
   cell: Type.String(),
@@ -28,7 +28,8 @@ const SeriesAnswer = Type.Object({
 
 /** `GET /v1/occupancy` and `GET /v1/occupancy/series`: public, k-anonymised counts of one cell. */
 export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db }) => {
-  const loader = new OccupancyLoader(db);
+  const points = occupancyLoader(db);
+  const series = seriesLoader(db);
   const kAnon = (n: number) => {
     const devices = kAnonymize(n, config.kAnonymity);
     return { devices, suppressed: devices === null };
@@ -56,7 +57,7 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         at: new Date(at).toISOString(),
         bucketStartMs: b,
         bucketMs: config.bucketMs,
-        ...kAnon(await loader.load(cell, b)),
+        ...kAnon(await points.load({ cell, b })),
         kAnonymity: config.kAnonymity,
       };
     },
@@ -96,7 +97,7 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
           `${n} points requested; at most ${config.maxSeriesPoints} (raise step)`,
         );
       }
-      const peaks = await occupancySeries(db, cell, start, toMs, stepMs);
+      const peaks = await series.load({ cell, fromMs: start, toMs, stepMs });
       const points = Array.from({ length: n }, (_, i) => ({
         startMs: start + i * stepMs,
         ...kAnon(peaks.get(i) ?? 0),

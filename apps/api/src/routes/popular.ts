@@ -6,8 +6,9 @@ import { type Static, Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { errorResponses, Time } from '../http/schemas.ts';
+import { topKLoader } from '../loaders.ts';
 import { parseBBox, parseRegion, parseTime } from '../params.ts';
-import { PopularLoader, popular } from '../queries.ts';
+import { popular } from '../queries.ts';
 
 const Location = Type.Object({
   rank: Type.Integer(),
@@ -33,7 +34,7 @@ const FINAL_AFTER_MS = 2 * 3_600_000;
 
 /** `GET /v1/popular`: top-K cells of a bucket (only cells at or above K_ANONYMITY), optionally filtered. */
 export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db }) => {
-  const loader = new PopularLoader(db, config.kAnonymity);
+  const loader = topKLoader(db, config.kAnonymity);
   // Cells are few and fixed, and cellToLatLng is ~0.75 µs per call.
   const centres = new LRUCache<string, [number, number]>({ max: 200_000 });
   const locate = (top: CellCount[]): Located[] =>

@@ -5,8 +5,9 @@ import { assertMayAccess, createAuthenticator } from '../auth.ts';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { bearer, errorResponses, Time } from '../http/schemas.ts';
+import { visitsLoader } from '../loaders.ts';
 import { parseRange } from '../params.ts';
-import { deviceStatus, eraseDevice, mergeVisits, timePerPlace, visitsOf } from '../queries.ts';
+import { deviceStatus, eraseDevice, mergeVisits, timePerPlace } from '../queries.ts';
 
 const DAY_MS = 86_400_000;
 /** Longest user id; the router's `maxParamLength` is above it (URL-encoded ids are longer). */
@@ -74,6 +75,7 @@ export const NOT_ERASED = [
  */
 export const userRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db }) => {
   const authenticate = createAuthenticator(config);
+  const visitsOf = visitsLoader(db);
   const authorize = async (authorization: string | undefined, userId: string) => {
     assertMayAccess(await authenticate(authorization), userId);
   };
@@ -93,7 +95,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { c
     await authorize(authorization, userId);
     const now = Date.now();
     const { fromMs, toMs } = parseRange(range, config.maxRangeDays, { from: now - 7 * DAY_MS, to: now });
-    const visits = await visitsOf(db, userId, fromMs, toMs);
+    const visits = await visitsOf.load({ deviceId: userId, fromMs, toMs });
     if (visits.length === 0) {
       const status = await deviceStatus(db, userId);
       if (status === 'erased') throw new ApiError('API_USER_ERASED', 'this user was erased');
