@@ -281,6 +281,13 @@ async function main() {
         'medians over rounds; p99VsHealthz = p99 / /healthz p99 of the same round; CPU % of one core ' +
         '(autocannon = this process, api = the API process), machineCpuPct = % of all cores',
       endpoints: http,
+      // Issue target: at 200 connections, series and user-time p99 at most 1.5× the /healthz p99 of the
+      // same round (median over rounds).
+      target: Object.fromEntries(
+        http
+          .filter((e) => /^(series|user time)/.test(e.endpoint))
+          .map((e) => [e.endpoint, { p99VsHealthz: e.p99VsHealthz, max: 1.5, met: e.p99VsHealthz <= 1.5 }]),
+      ),
     };
     for (const c of children.splice(0)) await stop(c);
 

@@ -15,9 +15,22 @@ export interface QueryResult<R> {
  * The slice of a SQL client the services use. Both the real server (`pg.Pool`) and the embedded
  * PGlite implement it, so every query and migration runs unchanged on either.
  */
+export interface QueryOptions {
+  /**
+   * Run as a named prepared statement: the server parses and plans it once per connection, then reuses
+   * the plan. For sub-millisecond index lookups parse + plan cost more than execution. One name per SQL
+   * text. Ignored by PGlite.
+   */
+  name?: string;
+}
+
 export interface Database {
   readonly kind: 'postgres' | 'pglite';
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>>;
   /** Runs `fn` in one transaction on one connection; rolls back if it throws. */
   transaction<T>(fn: (tx: Pick<Database, 'query'>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -43,8 +56,10 @@ class PgDatabase implements Database {
   constructor(pool: pg.Pool) {
     this.pool = pool;
   }
-  async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-    const result = await this.pool.query(sql, params as unknown[]);
+  async query<R>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
+    const result = options?.name
+      ? await this.pool.query({ name: options.name, text: sql, values: params as unknown[] })
+      : await this.pool.query(sql, params as unknown[]);
     return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
   }
   async transaction<T>(fn: (tx: Pick<Database, 'query'>) => Promise<T>): Promise<T> {

@@ -1,3 +1,3 @@
-export type { Database, OpenDatabaseOptions, QueryResult } from './database.ts';
+export type { Database, OpenDatabaseOptions, QueryOptions, QueryResult } from './database.ts';
 export { migrate, openDatabase } from './database.ts';
 export { ERASURE_LOCK_KEY } from './locks.ts';
