@@ -3,8 +3,9 @@
 // document served at /openapi.json with openapi-backend's response validator (Ajv).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTemporaryDatabase, type Database, openDatabase, type TemporaryDatabase } from '@footfall/db';
+import { type Database, openDatabase } from '@footfall/db';
 import { bucketStart, cellOf, regionOf } from '@footfall/domain';
+import { createTemporaryDatabase, type TemporaryDatabase } from '@footfall/testing';
 import { SignJWT } from 'jose';
 import { type Document, OpenAPIBackend } from 'openapi-backend';
 import { pino } from 'pino';

@@ -3,15 +3,9 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import {
-  createTemporaryDatabase,
-  type Database,
-  openDatabase,
-  type QueryOptions,
-  type TemporaryDatabase,
-} from '@footfall/db';
+import { type Database, openDatabase, type QueryOptions } from '@footfall/db';
 import { bucketStart, cellOf, regionOf } from '@footfall/domain';
-import { waitFor } from '@footfall/testing';
+import { createTemporaryDatabase, type TemporaryDatabase, waitFor } from '@footfall/testing';
 import { cellToLatLng } from 'h3-js';
 import { pino } from 'pino';
 import { type Api, LIVE_SQL, LiveHub, loadApiConfig, startApi } from '../src/index.ts';

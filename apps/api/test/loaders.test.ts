@@ -1,9 +1,9 @@
 // The batched loaders answer each lookup of a batch exactly as if it had been sent alone.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTemporaryDatabase, type Database, openDatabase, type TemporaryDatabase } from '@footfall/db';
+import { type Database, openDatabase } from '@footfall/db';
 import { bucketStart, cellOf, regionOf } from '@footfall/domain';
-import { mulberry32 } from '@footfall/testing';
+import { createTemporaryDatabase, mulberry32, type TemporaryDatabase } from '@footfall/testing';
 import { occupancyLoader, seriesLoader, topKLoader, visitsLoader } from '../src/loaders.ts';
 
 const MIN = 60_000;
