@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import swagger from '@fastify/swagger';
-import { type Database, ERASURE_LOCK_KEY, openDatabase } from '@footfall/db';
+import { type Database, ERASURE_LOCK_KEY, isDatabaseUnavailable, openDatabase } from '@footfall/db';
 import { bucketStart, type CellCount, kAnonymize } from '@footfall/domain';
 import { createLogger, createRegistry, type Logger } from '@footfall/observability';
 import Fastify, {
@@ -156,6 +156,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       return reply.code(400).send(errorBody('API_BAD_REQUEST', fe.message));
     }
     const dbDown =
+      isDatabaseUnavailable(error) ||
       /ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|57P01|53300/.test(
         `${(error as { code?: string }).code ?? ''} ${error.message}`,
       );
