@@ -48,7 +48,20 @@ export class ServiceProcess {
   }
 
   async ready(timeoutMs = 120_000): Promise<void> {
-    await waitFor(`${this.name} ready`, async () => (await fetch(this.readyUrl)).ok, timeoutMs, 100);
+    await waitFor(
+      `${this.name} ready`,
+      async () => {
+        const child = this.#child;
+        if (child && (child.exitCode !== null || child.signalCode !== null)) {
+          throw new Error(`${this.name} exited (${child.exitCode ?? child.signalCode}): ${this.#stderr}`);
+        }
+        return (await fetch(this.readyUrl)).ok;
+      },
+      timeoutMs,
+      100,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\n${this.name} stderr: ${this.#stderr.slice(-2000)}`, { cause: error });
+    });
   }
 
   /** kill -9, waits for the exit (not counted as a death). */
