@@ -1,7 +1,8 @@
 /**
  * deploy/Dockerfile without a Docker engine: its structure, and that the files it copies (minus
  * .dockerignore) are enough to start each service: every import reachable from apps/<svc>/src/main.ts
- * resolves to a copied file, a Node builtin, or a production dependency of the root package.json.
+ * resolves to a copied file, a Node builtin, or a production dependency of the root package.json or of
+ * the workspace that imports it.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -163,6 +164,16 @@ test('Dockerfile: every COPY source exists and survives .dockerignore', () => {
 const rootPkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
 const prodDeps = new Set(Object.keys(rootPkg.dependencies ?? {}));
 
+/** Production dependencies of the workspace that holds `file` (npm ci --workspaces installs them). */
+function workspaceDeps(file: string): Set<string> {
+  for (let dir = dirname(file); dir.startsWith(repoRoot) && dir !== repoRoot; dir = dirname(dir)) {
+    const pkgFile = join(dir, 'package.json');
+    if (existsSync(pkgFile))
+      return new Set(Object.keys(JSON.parse(readFileSync(pkgFile, 'utf8')).dependencies ?? {}));
+  }
+  return new Set();
+}
+
 function workspaceEntries(): Map<string, string> {
   const map = new Map<string, string>();
   for (const base of ['packages', 'apps']) {
@@ -217,9 +228,9 @@ function walk(entry: string): { files: Set<string>; problems: string[] } {
       } else if (workspaces.has(packageName(spec))) {
         if (spec !== packageName(spec)) problems.push(`${relative(repoRoot, file)}: deep import ${spec}`);
         queue.push(workspaces.get(packageName(spec)) as string);
-      } else if (!prodDeps.has(packageName(spec))) {
+      } else if (!prodDeps.has(packageName(spec)) && !workspaceDeps(file).has(packageName(spec))) {
         problems.push(
-          `${relative(repoRoot, file)}: ${spec} is not a production dependency (root package.json)`,
+          `${relative(repoRoot, file)}: ${spec} is not a production dependency (its workspace's or the root package.json)`,
         );
       }
     }
