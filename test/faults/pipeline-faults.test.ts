@@ -15,6 +15,7 @@ import { ERASURE_LOCK_KEY, openDatabase } from '@footfall/db';
 import { createTopics, footfallTopics, freePort, type LocalBroker, startLocalBroker } from '@footfall/kafka';
 import { acceptedPings, createIngestUploader, type PingUploader, runSimulation } from '@footfall/simulator';
 import { killBroker, PrivatePostgres, waitFor } from '@footfall/testing';
+import { Consumer } from '@platformatic/kafka';
 import pg from 'pg';
 import { type AnswerSource, mismatches } from './answers.ts';
 import { countPings } from './ingestion.ts';
@@ -42,6 +43,28 @@ const RATE = Number(process.env.FAULTS_RATE ?? (FULL ? 20 : 100));
 test(`pipeline under faults (${FAULTS.join(', ')}; seed ${SEED})`, async (t) => {
   const broker: LocalBroker = await startLocalBroker({ topics: footfallTopics(6) });
   t.after(() => broker.close());
+  // A fresh broker creates and loads __consumer_offsets on the first group request; until then joins
+  // fail with NOT_COORDINATOR (a processor starting then exits, for its orchestrator to restart it).
+  // Services here start against a settled broker, as in production.
+  await waitFor(
+    'the group coordinator',
+    async () => {
+      const consumer = new Consumer({
+        clientId: 'faults-warmup',
+        bootstrapBrokers: [broker.bootstrap],
+        groupId: 'faults-warmup',
+      });
+      try {
+        consumer.topics.track('ingestion');
+        await consumer.joinGroup({});
+        return true;
+      } finally {
+        await consumer.close(true).catch(() => {});
+      }
+    },
+    60_000,
+    500,
+  );
   const postgres = await PrivatePostgres.start();
   t.after(() => postgres.close());
   const admin0 = new pg.Client({ connectionString: postgres.url() });

@@ -4,7 +4,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '@footfall/testing';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -48,20 +47,24 @@ export class ServiceProcess {
   }
 
   async ready(timeoutMs = 120_000): Promise<void> {
-    await waitFor(
-      `${this.name} ready`,
-      async () => {
-        const child = this.#child;
-        if (child && (child.exitCode !== null || child.signalCode !== null)) {
-          throw new Error(`${this.name} exited (${child.exitCode ?? child.signalCode}): ${this.#stderr}`);
-        }
-        return (await fetch(this.readyUrl)).ok;
-      },
-      timeoutMs,
-      100,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}\n${this.name} stderr: ${this.#stderr.slice(-2000)}`, { cause: error });
-    });
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const child = this.#child;
+      if (child && (child.exitCode !== null || child.signalCode !== null)) {
+        throw new Error(`${this.name} exited (${child.exitCode ?? child.signalCode}):\n${this.#stderr}`);
+      }
+      if (
+        await fetch(this.readyUrl).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        return;
+      if (Date.now() > deadline) {
+        throw new Error(`${this.name} not ready after ${timeoutMs} ms:\n${this.#stderr.slice(-2000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** kill -9, waits for the exit (not counted as a death). */
