@@ -141,7 +141,7 @@ try {
   };
   const services = {
     processor: startService('processor', { ...env, OPS_PORT: String(ports.processorOps) }),
-    sink: startService('sink', { ...env, SINK_OPS_PORT: String(ports.sinkOps) }),
+    sink: startService('sink', { ...env, OPS_PORT: String(ports.sinkOps) }),
     api: startService('api', { ...env, API_PORT: String(ports.api) }),
     ingest: startService('ingest', {
       ...env,

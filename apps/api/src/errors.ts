@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '@footfall/db';
 import type { FastifyError } from 'fastify';
 
 /**
@@ -48,36 +49,11 @@ export class ApiError extends Error {
 /** JSON body of every error response. */
 export const errorBody = (code: ApiErrorCode, message: string) => ({ error: { code, message } });
 
-// PostgreSQL/pg signs of a lost or refused connection: class 08 (connection exception), 57P01..03
-// (admin shutdown, crash shutdown, cannot connect now), 53300 (too many connections), and the pg/net
-// errors raised before any SQLSTATE exists.
-const DB_DOWN_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-  'EPIPE',
-  '57P01',
-  '57P02',
-  '57P03',
-  '53300',
-]);
-const DB_DOWN_MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/;
-
 /**
- * Whether `error` means "the database is unavailable" (retry later), as opposed to a bug. The one place
- * that decides it: when packages/db throws a typed retryable error for connection loss, point this at
- * that type (`error instanceof DatabaseUnavailableError`) and drop the code/message heuristics.
+ * Whether `error` means "the database is unavailable" (retry later), as opposed to a bug: the typed
+ * retryable error that @footfall/db raises for a lost, reset or refused connection.
  */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if ((error as { retryable?: unknown }).retryable === true) return true;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (DB_DOWN_CODES.has(code) || code.startsWith('08'))) return true;
-  return DB_DOWN_MESSAGES.test(error.message);
-}
+export { isDatabaseUnavailable } from '@footfall/db';
 
 /** Fastify's own 4xx errors by status; the messages are fixed (theirs can quote the request). */
 const FRAMEWORK_4XX: Record<number, [ApiErrorCode, string]> = {

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import Postgrator from 'postgrator';
+import { isDatabaseUnavailable, toDatabaseError, unavailableReason } from './errors.ts';
 
 const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../migrations');
 
@@ -57,13 +58,31 @@ class PgDatabase implements Database {
     this.pool = pool;
   }
   async query<R>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
-    const result = options?.name
-      ? await this.pool.query({ name: options.name, text: sql, values: params as unknown[] })
-      : await this.pool.query(sql, params as unknown[]);
-    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+    try {
+      const result = options?.name
+        ? await this.pool.query({ name: options.name, text: sql, values: params as unknown[] })
+        : await this.pool.query(sql, params as unknown[]);
+      return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+    } catch (error) {
+      throw toDatabaseError(error);
+    }
   }
   async transaction<T>(fn: (tx: Pick<Database, 'query'>) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw toDatabaseError(error);
+    }
+    // The pool listens for errors of IDLE clients only. A checked-out client whose backend is
+    // terminated (pg_terminate_backend, server restart) or whose socket resets emits 'error' with
+    // nobody listening, which Node turns into an uncaught exception that kills the process. Listen for
+    // the whole time the client is out; the failure reaches the caller through the pending query.
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost ??= error;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const tx = {
@@ -76,10 +95,23 @@ class PgDatabase implements Database {
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
+      let failure = toDatabaseError(error);
+      // A statement that failed because the connection died under it is a connection failure.
+      if (!isDatabaseUnavailable(failure) && lost !== undefined && unavailableReason(lost)) {
+        failure = toDatabaseError(lost);
+      }
+      if (isDatabaseUnavailable(failure)) lost ??= failure;
+      else if (lost === undefined) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          lost = rollbackError;
+        });
+      }
+      throw failure;
     } finally {
-      client.release();
+      // A broken connection is destroyed, not returned to the pool for the next caller to trip on.
+      // Our listener stays on a destroyed client: closing a dead socket may still emit 'error'.
+      client.release(lost ?? false);
+      if (!lost) client.off('error', onError);
     }
   }
   async close(): Promise<void> {
@@ -148,6 +180,8 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       max: options.poolSize ?? 10,
       application_name: options.applicationName ?? 'footfall',
       types: pgTypes,
+      // TCP keepalives notice a server that vanished without closing the socket (fail-over, network).
+      keepAlive: true,
     });
     // An idle client erroring (server restart) must not crash the process; the next query reconnects.
     pool.on('error', () => {});
