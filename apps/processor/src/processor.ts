@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { javaPartition, PartitionAggregator } from '@footfall/domain';
+import { idleWatermarkMs, javaPartition, PartitionAggregator } from '@footfall/domain';
 import { kafkaClientOptions } from '@footfall/kafka';
 import { createLogger, type Logger, OpsServer } from '@footfall/observability';
 import {
-  Consumer,
-  type ConsumerGroupJoinPayload,
+  type Consumer,
   FetchIsolationLevels,
   type Message,
   type MessageToProduce,
@@ -13,16 +12,51 @@ import {
 import { decodePing, encodeOccupancy, encodeVisit, occupancyKey, visitKey } from './codec.ts';
 import { type ProcessorConfig, restoreHorizonMs } from './config.ts';
 import { ProcessorError } from './errors.ts';
+import { type Assignment, GroupMember } from './group-member.ts';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.ts';
 import { planRestore, stableCommittedOffsets } from './restore.ts';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
+
+/** What {@link ProcessorOptions.beforeCommit} is told about the transaction about to commit. */
+export interface CommitPoint {
+  /** 1-based number of this instance's transaction attempts. */
+  readonly transaction: number;
+  /** Live input records (including bad ones) this instance consumed so far, this transaction's included. */
+  readonly liveRecords: number;
+  /** Output records sent in this transaction. */
+  readonly outputs: number;
+  /** Input partitions whose offsets this transaction commits, with the offset committed. */
+  readonly offsets: ReadonlyMap<number, bigint>;
+}
 
 /** Options of {@link Processor}. */
 export interface ProcessorOptions {
   logger?: Logger;
   /** Start the ops HTTP server (default true). Tests running several instances pass OPS_PORT=0. */
   opsServer?: boolean;
+  /**
+   * Fault-injection seam (tests): runs inside every transaction after its outputs and offsets were
+   * sent and before EndTxn(commit). A crash here (e.g. `process.kill(process.pid, 'SIGKILL')`) is the
+   * worst moment for exactly-once: outputs are in the log, the commit is not. A throw aborts the
+   * transaction like any other failure.
+   */
+  beforeCommit?: (point: CommitPoint) => void | Promise<void>;
+  /**
+   * Called once if the processing loop stops for good (e.g. the group cannot be rejoined). The
+   * process should exit non-zero (main.ts does); the processor is not ready from then on.
+   */
+  onFatal?: (error: unknown) => void;
+}
+
+/** What a consumer-progress liveness check needs (see {@link Processor.progress}). */
+export interface ProcessorProgress {
+  /** Wall time (ms) when the consume position last advanced, or was last seen caught up. */
+  readonly lastProgressMs: number;
+  /** Records not yet read, summed over owned partitions (as of the last fetch). */
+  readonly lag: number;
+  /** The loop stopped for good (fatal error). */
+  readonly stopped: boolean;
 }
 
 /** State of one assigned input partition. */
@@ -39,12 +73,10 @@ interface PartitionState {
   committed: bigint;
   /** Last live offset consumed since the last commit (-1n = nothing to commit). */
   lastConsumed: bigint;
-}
-
-interface Assignment {
-  generationId: number;
-  memberId: string;
-  partitions: number[];
+  /** Largest Kafka record timestamp seen (ms; -Infinity: none): the idleness clock of the log. */
+  lastRecordMs: number;
+  /** High watermark of the last fetch response (-1n: none yet). */
+  highWatermark: bigint;
 }
 
 /** Max messages per produce request inside a transaction (keeps batches below the broker's 1 MB). */
@@ -68,18 +100,17 @@ export class Processor {
   readonly metrics: ProcessorMetrics;
   readonly logger: Logger;
   readonly #options: ProcessorOptions;
-  #consumer: Consumer;
+  readonly #group: GroupMember;
   #producer: Producer;
   #ops: OpsServer | undefined;
   readonly #states = new Map<number, PartitionState>();
   #applied: Assignment | undefined;
-  #pending: Assignment | undefined;
   #rebuildAll = false;
   #outputPartitions = 0;
   #loop: Promise<void> | undefined;
   readonly #abort = new AbortController();
   #closing = false;
-  #groupError: unknown;
+  #fatal: unknown;
   #closed: Promise<void> | undefined;
   #ready = false;
   #nextTickAt = 0;
@@ -93,14 +124,22 @@ export class Processor {
   /** Output partition of each region (javaPartition over the output partition count). */
   readonly #regionPartitions = new Map<string, number>();
   #topicId: string | undefined;
+  #transactions = 0;
+  #liveRecords = 0;
+  #lastProgressMs = Date.now();
+  #lag = 0;
 
   constructor(config: ProcessorConfig, options: ProcessorOptions = {}) {
     this.config = config;
     this.#options = options;
     this.logger = options.logger ?? createLogger('processor', config.logLevel);
     this.metrics = createProcessorMetrics(config.instanceId);
-    this.#consumer = this.#createConsumer();
+    this.#group = new GroupMember(config, this.logger, this.metrics);
     this.#producer = this.#createProducer();
+  }
+
+  get #consumer(): Consumer {
+    return this.#group.consumer;
   }
 
   get transactionalId(): string {
@@ -119,45 +158,10 @@ export class Processor {
 
   /** True once joined and every owned partition is live (not restoring). */
   get ready(): boolean {
-    if (!this.#ready || this.#closing || this.#groupError !== undefined) return false;
+    if (!this.#ready || this.#closing || this.#group.lost !== undefined || this.#fatal !== undefined)
+      return false;
     for (const s of this.#states.values()) if (s.restoring) return false;
     return true;
-  }
-
-  #createConsumer(): Consumer {
-    const c = this.config;
-    const consumer = new Consumer({
-      ...kafkaClientOptions(c, `footfall-processor-${c.instanceId}`),
-      groupId: c.groupId,
-      autocommit: false,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      sessionTimeout: c.sessionTimeoutMs,
-      heartbeatInterval: Math.min(1_000, Math.floor(c.sessionTimeoutMs / 3)),
-      rebalanceTimeout: c.sessionTimeoutMs + 5_000,
-      retries: 3,
-      retryDelay: 250,
-    });
-    // The client reports a failed group rejoin as an 'error' event; with no listener Node would throw
-    // it as an uncaught exception and kill the process (seen while a test closed an instance during a
-    // rebalance). Log it and report not-ready until the next successful join.
-    consumer.on('error', (error: unknown) => {
-      if (this.#closing) return;
-      this.#groupError = error;
-      this.logger.error({ err: error }, 'consumer group error');
-    });
-    consumer.on('consumer:group:join', (payload: ConsumerGroupJoinPayload) => {
-      this.#groupError = undefined;
-      const partitions = (payload.assignments ?? [])
-        .filter((a) => a.topic === c.topicIngestion)
-        .flatMap((a) => a.partitions);
-      this.#pending = {
-        generationId: payload.generationId ?? consumer.generationId,
-        memberId: payload.memberId,
-        partitions: [...partitions].sort((a, b) => a - b),
-      };
-      this.logger.info({ generationId: this.#pending.generationId, partitions }, 'partitions assigned');
-    });
-    return consumer;
   }
 
   #createProducer(): Producer {
@@ -207,11 +211,14 @@ export class Processor {
     }
     this.#topicId = input.id;
     this.#outputPartitions = output.partitionsCount;
-    this.#consumer.topics.track(c.topicIngestion);
-    await this.#consumer.joinGroup({});
+    await this.#group.join();
     this.#ready = true;
     this.#loop = this.#run().catch((error: unknown) => {
-      this.logger.fatal({ err: error }, 'processing loop failed');
+      // Never stop silently: the loop only ends like this on a non-retryable error (e.g. the group
+      // cannot be rejoined). Not ready from now on; the owner (main.ts) exits non-zero.
+      this.#fatal = error;
+      this.logger.fatal({ err: error }, 'processing loop stopped');
+      this.#options.onFatal?.(error);
     });
     this.logger.info(
       {
@@ -229,8 +236,14 @@ export class Processor {
     let prefetched: Promise<FetchResponse | undefined> | undefined;
     while (!this.#closing) {
       try {
-        if (this.#pending !== undefined || this.#rebuildAll) await this.#applyAssignment();
+        if (this.#group.lost !== undefined) {
+          await this.#group.rejoin(this.#abort.signal);
+          continue;
+        }
+        if (this.#group.hasPendingAssignment || this.#rebuildAll) await this.#applyAssignment();
         if (this.#states.size === 0) {
+          // Nothing assigned is nothing to be late with: counts as progress for liveness.
+          this.#noteProgress(0);
           await sleep(50);
           continue;
         }
@@ -246,12 +259,14 @@ export class Processor {
           // Fetch the next records while the transaction commits (positions are already advanced; the
           // response is processed only after the commit, and dropped if the state is to be rebuilt).
           const next = this.#fetch(FETCH_MAX_WAIT_MS).catch(() => undefined);
+          this.#advanceIdlePartitions(Date.now());
           await this.#emit();
-          if (this.#pending === undefined && !this.#rebuildAll && !this.#closing) prefetched = next;
+          if (!this.#group.hasPendingAssignment && !this.#rebuildAll && !this.#closing) prefetched = next;
           else await next;
         }
       } catch (error) {
         if (this.#closing) break;
+        if (error instanceof ProcessorError && !error.retryable) throw error;
         this.logger.error({ err: error }, 'processing step failed; retrying');
         await sleep(500);
       }
@@ -260,8 +275,7 @@ export class Processor {
 
   /** Applies the latest group assignment: drops revoked partitions, (re)builds new or stale ones. */
   async #applyAssignment(): Promise<void> {
-    const next = this.#pending ?? this.#applied;
-    this.#pending = undefined;
+    const next = this.#group.takeAssignment() ?? this.#applied;
     const rebuildAll = this.#rebuildAll;
     this.#rebuildAll = false;
     if (next === undefined) return;
@@ -271,6 +285,7 @@ export class Processor {
         // Revoked: uncommitted work is discarded; the new owner rebuilds from the committed offset.
         this.#states.delete(p);
         this.#clearPartitionMetrics(p);
+        this.metrics.revokedPartitions.inc();
       }
     }
     this.#applied = next;
@@ -306,6 +321,8 @@ export class Processor {
         restoreStartedAt: performance.now(),
         committed: c,
         lastConsumed: -1n,
+        lastRecordMs: Number.NEGATIVE_INFINITY,
+        highWatermark: -1n,
       });
       if (c <= plan.start) this.metrics.restoreDuration.observe(0);
       this.logger.info(
@@ -386,6 +403,10 @@ export class Processor {
     let bad = 0;
     let restored = 0;
     let live = 0;
+    let idleAdvances = 0;
+    let advanced = false;
+    const idleMs = this.config.idleTimeoutMs;
+    const latenessMs = this.config.allowedLatenessMs;
     for (const topicResponse of response.responses) {
       if (topicResponse.topicId !== this.#topicId) continue;
       for (const p of topicResponse.partitions) {
@@ -427,6 +448,15 @@ export class Processor {
             nextDelta = delta + 1;
             const restoring = delta < restoreDelta;
             if (!restoring && s.restoring) this.#finishRestore(s);
+            const ts = firstTimestamp + Number(record.timestampDelta);
+            // Idleness by the log's own clock: a gap in record timestamps advances the watermark the same
+            // way live and on replay (the wall-clock advance while silent is #advanceIdlePartitions).
+            if (ts - s.lastRecordMs >= idleMs && idleMs > 0) {
+              const agg = s.aggregator;
+              const w = idleWatermarkMs(agg.maxEventMs, s.lastRecordMs, ts, idleMs, latenessMs);
+              if (agg.advanceWatermark(w) && !restoring) idleAdvances++;
+            }
+            if (ts > s.lastRecordMs) s.lastRecordMs = ts;
             if (record.value === null) {
               if (!restoring) {
                 bad++;
@@ -455,7 +485,6 @@ export class Processor {
             }
             live++;
             lastLiveDelta = delta;
-            const ts = firstTimestamp + Number(record.timestampDelta);
             const last = timestamps.length - 1;
             if (last >= 0 && timestamps[last] === ts)
               timestampCounts[last] = (timestampCounts[last] as number) + 1;
@@ -469,6 +498,7 @@ export class Processor {
             else inaccurate++;
           }
           if (lastLiveDelta >= 0) s.lastConsumed = firstOffset + BigInt(lastLiveDelta);
+          if (s.position <= lastOffset) advanced = true;
           s.position = lastOffset + 1n;
         }
         if (s.restoring) {
@@ -476,9 +506,19 @@ export class Processor {
           s.aggregator.drainUpdates();
           if (s.position >= s.restoreEnd) this.#finishRestore(s);
         }
+        s.highWatermark = p.highWatermark;
         m.lag.set({ partition: String(s.partition) }, Math.max(0, Number(p.highWatermark - s.position)));
       }
     }
+    let lag = 0;
+    for (const s of this.#states.values()) {
+      if (s.highWatermark > s.position) lag += Number(s.highWatermark - s.position);
+    }
+    if (advanced || lag === 0) this.#noteProgress(lag);
+    else this.#lag = lag;
+    m.lagTotal.set(lag);
+    this.#liveRecords += live + bad;
+    if (idleAdvances) m.idleAdvances.inc({ source: 'record_timestamp' }, idleAdvances);
     if (accepted) m.events.inc({ result: 'accepted' }, accepted);
     if (late) m.events.inc({ result: 'late' }, late);
     if (duplicate) m.events.inc({ result: 'duplicate' }, duplicate);
@@ -489,6 +529,36 @@ export class Processor {
       m.restoreRecords.inc(restored);
     }
     if (live) m.consumed.inc({ mode: 'live' }, live);
+  }
+
+  #noteProgress(lag: number): void {
+    this.#lag = lag;
+    this.#lastProgressMs = Date.now();
+    this.metrics.lastProgress.set(this.#lastProgressMs / 1000);
+  }
+
+  /**
+   * Wall-clock idleness (Flink's `withIdleness`): a live partition that is caught up and has seen no
+   * record for PROCESSOR_IDLE_TIMEOUT_MS advances its watermark as if event time kept pace with the
+   * clock, so its visits close and its buckets finalise. The closes are emitted by the next transaction
+   * (which re-commits the partition's unchanged offset, for zombie fencing).
+   */
+  #advanceIdlePartitions(nowMs: number): void {
+    const c = this.config;
+    if (c.idleTimeoutMs <= 0) return;
+    let n = 0;
+    for (const s of this.#states.values()) {
+      if (s.restoring || s.highWatermark < 0n || s.position < s.highWatermark) continue;
+      const agg = s.aggregator;
+      const w = idleWatermarkMs(agg.maxEventMs, s.lastRecordMs, nowMs, c.idleTimeoutMs, c.allowedLatenessMs);
+      if (agg.advanceWatermark(w)) n++;
+    }
+    if (n) this.metrics.idleAdvances.inc({ source: 'wall_clock' }, n);
+  }
+
+  /** What a consumer-progress liveness check needs: when the position last moved, and the lag. */
+  progress(): ProcessorProgress {
+    return { lastProgressMs: this.#lastProgressMs, lag: this.#lag, stopped: this.#fatal !== undefined };
   }
 
   #finishRestore(s: PartitionState): void {
@@ -511,7 +581,8 @@ export class Processor {
     const applied = this.#applied;
     if (applied === undefined) return;
     const messages: MessageToProduce[] = [];
-    const offsets: PartitionState[] = [];
+    /** Partition → offset to commit (next offset to read). */
+    const offsets = new Map<PartitionState, bigint>();
     const topic = this.config.topicAggregated;
     const n = this.#outputPartitions;
     const bucketMs = this.config.bucketMs;
@@ -519,9 +590,14 @@ export class Processor {
     let visits = 0;
     let tombstones = 0;
     for (const s of this.#states.values()) {
-      if (s.lastConsumed < 0n) continue;
-      offsets.push(s);
+      if (s.restoring) continue;
       const u = s.aggregator.drainUpdates();
+      if (s.lastConsumed >= 0n) offsets.set(s, s.lastConsumed + 1n);
+      else if (u.occupancy.length + u.visits.length > 0 && s.committed >= 0n) {
+        // Updates without new input (an idle advance closed visits): re-commit the unchanged offset so
+        // that the transaction is still fenced by our generation (a zombie's idle closes abort).
+        offsets.set(s, s.committed);
+      }
       for (const o of u.occupancy) {
         messages.push({
           topic,
@@ -544,11 +620,12 @@ export class Processor {
       }
     }
     this.#updateStateMetrics();
-    if (offsets.length === 0) return;
+    if (offsets.size === 0) return;
     const timestamps = this.#pendingTimestamps;
     const timestampCounts = this.#pendingTimestampCounts;
     this.#pendingTimestamps = [];
     this.#pendingTimestampCounts = [];
+    const transaction = ++this.#transactions;
     try {
       let tx: Awaited<ReturnType<Producer['beginTransaction']>>;
       try {
@@ -569,11 +646,12 @@ export class Processor {
         await tx.addConsumer(this.#consumer as unknown as Consumer);
         // Sequential on purpose: the client deduplicates concurrent `addOffset` calls into one request.
         const coordinatorId = this.#consumer.coordinatorId;
-        for (const s of offsets) {
+        for (const [s, next] of offsets) {
           await tx.addOffset({
             topic: this.config.topicIngestion,
             partition: s.partition,
-            offset: s.lastConsumed,
+            // The client commits `offset + 1`.
+            offset: next - 1n,
             // The generation we applied, not the client's current one: a generation that is newer than
             // our assignment must fail the commit (ILLEGAL_GENERATION) instead of committing revoked work.
             metadata: {
@@ -585,6 +663,14 @@ export class Processor {
               },
             },
           } as unknown as Message);
+        }
+        if (this.#options.beforeCommit !== undefined) {
+          await this.#options.beforeCommit({
+            transaction,
+            liveRecords: this.#liveRecords,
+            outputs: messages.length,
+            offsets: new Map([...offsets].map(([s, next]) => [s.partition, next])),
+          });
         }
         await tx.commit();
       } catch (error) {
@@ -604,8 +690,8 @@ export class Processor {
       return;
     }
     const now = Date.now();
-    for (const s of offsets) {
-      s.committed = s.lastConsumed + 1n;
+    for (const [s, next] of offsets) {
+      s.committed = next;
       s.lastConsumed = -1n;
     }
     this.metrics.transactions.inc({ outcome: 'committed' });
@@ -694,11 +780,16 @@ export class Processor {
     const loop = await bounded('processing loop', this.#loop ?? Promise.resolve());
     // Flush the last batch so a clean shutdown leaves nothing to reprocess -- only when the loop really
     // stopped: a loop still restoring a partition must not have its half-built state committed.
-    if (loop === 'done' && this.#pending === undefined && !this.#rebuildAll) {
+    if (
+      loop === 'done' &&
+      !this.#group.hasPendingAssignment &&
+      !this.#rebuildAll &&
+      this.#fatal === undefined
+    ) {
       await bounded('final commit', this.#emit());
     }
     this.#abort.abort();
-    await bounded('consumer close', this.#consumer.close(true));
+    await bounded('consumer close', this.#group.close());
     await bounded('producer close', this.#producer.close(true));
     await this.#ops?.close();
     this.logger.info('processor closed');

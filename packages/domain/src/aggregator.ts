@@ -249,6 +249,23 @@ export class PartitionAggregator {
     return this.#watermarkMs;
   }
 
+  /** Largest event time of an accepted, inaccurate or duplicate-checked ping (ms); -Infinity before the first. */
+  get maxEventMs(): number {
+    return this.#maxEventMs;
+  }
+
+  /**
+   * Raises the watermark to `watermarkMs` (no-op if not higher), as an idle partition does (see
+   * `idleWatermarkMs`). The max event time is left alone, so a later idle advance is computed from real
+   * data only. Closes and evicts like a data-driven advance. Returns true if the watermark moved.
+   */
+  advanceWatermark(watermarkMs: number): boolean {
+    if (!(watermarkMs > this.#watermarkMs)) return false;
+    this.#watermarkMs = watermarkMs;
+    if (this.#watermarkMs - this.#lastEvictWatermarkMs >= this.#bucketMs) this.evict();
+    return true;
+  }
+
   /** Adds one ping. Evicts old state automatically when the watermark has advanced by a bucket. */
   add(ping: PingEvent): AddResult {
     const t = ping.eventTimeMs;
@@ -269,7 +286,8 @@ export class PartitionAggregator {
     this.#dedupCount++;
     if (t > this.#maxEventMs) {
       this.#maxEventMs = t;
-      this.#watermarkMs = t - this.#latenessMs;
+      // max(): an idle advance (advanceWatermark) may already be ahead of the data.
+      if (t - this.#latenessMs > this.#watermarkMs) this.#watermarkMs = t - this.#latenessMs;
     }
     let result: AddResult;
     if (!(ping.accuracyM <= this.#maxAccuracyM)) {

@@ -22,3 +22,4 @@ export { javaPartition, murmur2 } from './partition.ts';
 export { DEFAULT_K_ANONYMITY, kAnonymize } from './privacy.ts';
 export { type CellCount, compareCellCounts, mergeTopK, topK } from './top-k.ts';
 export { compareVisits, mergeOverlappingVisits, timeSpentMs, type VisitInterval } from './visits.ts';
+export { idleWatermarkMs } from './watermark.ts';
