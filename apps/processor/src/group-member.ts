@@ -97,9 +97,33 @@ export class GroupMember {
     return next;
   }
 
-  async join(): Promise<void> {
+  /**
+   * First join. Retried like a rejoin: on a broker that just started (or a coordinator that is still
+   * loading the group) JoinGroup fails for a while (COORDINATOR_LOAD_IN_PROGRESS / NOT_AVAILABLE), longer
+   * than the client's own retries.
+   */
+  async join(signal: AbortSignal): Promise<void> {
     this.consumer.topics.track(this.#config.topicIngestion);
-    await this.consumer.joinGroup({});
+    for (;;) {
+      try {
+        await this.consumer.joinGroup({});
+        this.#rejoinFailures = 0;
+        return;
+      } catch (error) {
+        this.#rejoinFailures++;
+        if (this.#rejoinFailures >= this.#config.maxGroupRejoinFailures) {
+          throw new ProcessorError('PROCESSOR_GROUP_LOST', `could not join group ${this.#config.groupId}`, {
+            cause: error,
+          });
+        }
+        this.#logger.warn({ err: error, failures: this.#rejoinFailures }, 'group join failed; retrying');
+        await sleep(this.#backoffMs(), undefined, { signal });
+      }
+    }
+  }
+
+  #backoffMs(): number {
+    return Math.min(MAX_REJOIN_BACKOFF_MS, 500 * 2 ** Math.max(0, this.#rejoinFailures - 1));
   }
 
   /**
@@ -109,8 +133,7 @@ export class GroupMember {
    * (a member that can never rejoin must not look alive).
    */
   async rejoin(signal: AbortSignal): Promise<void> {
-    const backoff = Math.min(MAX_REJOIN_BACKOFF_MS, 500 * 2 ** this.#rejoinFailures);
-    await sleep(backoff, undefined, { signal });
+    await sleep(this.#backoffMs(), undefined, { signal });
     this.#metrics.groupRejoins.inc();
     try {
       await this.consumer.joinGroup({});

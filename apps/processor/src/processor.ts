@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { idleWatermarkMs, javaPartition, PartitionAggregator } from '@footfall/domain';
-import { kafkaClientOptions } from '@footfall/kafka';
+import { isControlBatch, KafkaErrorCodes, kafkaClientOptions, stableCommittedOffsets } from '@footfall/kafka';
 import { createLogger, type Logger, OpsServer } from '@footfall/observability';
 import {
   type Consumer,
@@ -14,7 +14,7 @@ import { type ProcessorConfig, restoreHorizonMs } from './config.ts';
 import { ProcessorError } from './errors.ts';
 import { type Assignment, GroupMember } from './group-member.ts';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.ts';
-import { planRestore, stableCommittedOffsets } from './restore.ts';
+import { planRestore } from './restore.ts';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
 
@@ -211,7 +211,7 @@ export class Processor {
     }
     this.#topicId = input.id;
     this.#outputPartitions = output.partitionsCount;
-    await this.#group.join();
+    await this.#group.join(this.#abort.signal);
     this.#ready = true;
     this.#loop = this.#run().catch((error: unknown) => {
       // Never stop silently: the loop only ends like this on a non-retryable error (e.g. the group
@@ -295,8 +295,12 @@ export class Processor {
       this.#consumer,
       this.config.topicIngestion,
       next.partitions,
-      this.#abort.signal,
-    );
+      {
+        signal: this.#abort.signal,
+      },
+    ).catch((error: unknown) => {
+      throw new ProcessorError('PROCESSOR_RESTORE_FAILED', 'committed offsets unavailable', { cause: error });
+    });
     for (const p of next.partitions) {
       const c = committed.get(p) ?? -1n;
       const existing = this.#states.get(p);
@@ -414,8 +418,8 @@ export class Processor {
         if (s === undefined) continue;
         if (p.errorCode !== 0) {
           this.logger.warn({ partition: s.partition, errorCode: p.errorCode }, 'fetch error on partition');
-          if (p.errorCode === 1) {
-            // OFFSET_OUT_OF_RANGE: retention removed our position; continue from the log start.
+          if (p.errorCode === KafkaErrorCodes.OFFSET_OUT_OF_RANGE) {
+            // Retention removed our position; continue from the log start.
             if (p.logStartOffset > s.position) s.position = p.logStartOffset;
           }
           continue;
@@ -427,7 +431,7 @@ export class Processor {
           const lastOffset = firstOffset + BigInt(batch.lastOffsetDelta);
           if (lastOffset < s.position) continue;
           // Control batches (transaction markers) carry no data but advance the position.
-          if ((batch.attributes & 0x20) !== 0) {
+          if (isControlBatch(batch)) {
             s.position = lastOffset + 1n;
             continue;
           }

@@ -26,7 +26,7 @@ async function setup(extra: Record<string, string> = {}) {
 test('a lost group (the client gave up rejoining) is rejoined: a new assignment follows', async (t) => {
   const { member, metrics } = await setup();
   t.after(() => member.close());
-  await member.join();
+  await member.join(AbortSignal.timeout(60_000));
   await waitFor('the first assignment', () => member.takeAssignment());
   // What the client emits when its own rejoin failed and it stopped heartbeating.
   member.consumer.emit('error', new Error('joinGroup failed 4 times'));
@@ -41,7 +41,7 @@ test('a lost group (the client gave up rejoining) is rejoined: a new assignment 
 
 test('a group that cannot be rejoined ends in a non-retryable PROCESSOR_GROUP_LOST (the process exits non-zero)', async () => {
   const { member } = await setup({ PROCESSOR_MAX_REJOIN_FAILURES: '2' });
-  await member.join();
+  await member.join(AbortSignal.timeout(60_000));
   member.consumer.emit('error', new Error('joinGroup failed'));
   // A closed client cannot join: every attempt fails.
   await member.close();

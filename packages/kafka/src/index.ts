@@ -11,6 +11,14 @@ export {
   LocalBrokerError,
   startLocalBroker,
 } from './local-broker.ts';
+export {
+  isControlBatch,
+  KafkaErrorCodes,
+  KafkaOffsetsError,
+  offsetForTimestamp,
+  recordTimestamp,
+  stableCommittedOffsets,
+} from './offsets.ts';
 export type { ConsumerPerfResult, ProducerPerfResult } from './perf-tools.ts';
 export { consumerPerformance, producerPerformance } from './perf-tools.ts';
 export { footfallTopics, TOPIC_AGGREGATED, TOPIC_INGESTION } from './topics.ts';
