@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { idleWatermarkMs, javaPartition, PartitionAggregator } from '@footfall/domain';
-import { isControlBatch, KafkaErrorCodes, kafkaClientOptions, stableCommittedOffsets } from '@footfall/kafka';
+import { javaPartition, PartitionAggregator } from '@footfall/domain';
+import { kafkaClientOptions, stableCommittedOffsets } from '@footfall/kafka';
 import { createLogger, type Logger, OpsServer } from '@footfall/observability';
 import {
   type Consumer,
@@ -9,11 +9,17 @@ import {
   type MessageToProduce,
   Producer,
 } from '@platformatic/kafka';
-import { decodePing, encodeOccupancy, encodeVisit, occupancyKey, visitKey } from './codec.ts';
+import { encodeOccupancy, encodeVisit, occupancyKey, visitKey } from './codec.ts';
 import { type ProcessorConfig, restoreHorizonMs } from './config.ts';
 import { ProcessorError } from './errors.ts';
 import { type Assignment, GroupMember } from './group-member.ts';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.ts';
+import {
+  ConsumeCounts,
+  PartitionTask,
+  type PartitionTaskOptions,
+  type PendingTimestamps,
+} from './partition-task.ts';
 import { planRestore } from './restore.ts';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
@@ -59,26 +65,6 @@ export interface ProcessorProgress {
   readonly stopped: boolean;
 }
 
-/** State of one assigned input partition. */
-interface PartitionState {
-  readonly partition: number;
-  readonly aggregator: PartitionAggregator;
-  /** Next offset to fetch. */
-  position: bigint;
-  /** Records below this offset are replayed silently (restore); the committed offset C at assignment. */
-  readonly restoreEnd: bigint;
-  restoring: boolean;
-  readonly restoreStartedAt: number;
-  /** Offset the group has committed for this partition, as far as this instance knows. */
-  committed: bigint;
-  /** Last live offset consumed since the last commit (-1n = nothing to commit). */
-  lastConsumed: bigint;
-  /** Largest Kafka record timestamp seen (ms; -Infinity: none): the idleness clock of the log. */
-  lastRecordMs: number;
-  /** High watermark of the last fetch response (-1n: none yet). */
-  highWatermark: bigint;
-}
-
 /** Max messages per produce request inside a transaction (keeps batches below the broker's 1 MB). */
 const SEND_CHUNK = 4_000;
 const FETCH_MAX_WAIT_MS = 100;
@@ -103,7 +89,7 @@ export class Processor {
   readonly #group: GroupMember;
   #producer: Producer;
   #ops: OpsServer | undefined;
-  readonly #states = new Map<number, PartitionState>();
+  readonly #states = new Map<number, PartitionTask>();
   #applied: Assignment | undefined;
   #rebuildAll = false;
   #outputPartitions = 0;
@@ -114,13 +100,9 @@ export class Processor {
   #closed: Promise<void> | undefined;
   #ready = false;
   #nextTickAt = 0;
-  /**
-   * Append timestamps (ms) of the live records whose updates the next transaction carries, run-length
-   * encoded (records of one produce batch share a timestamp): `#pendingTimestamps[i]` occurs
-   * `#pendingTimestampCounts[i]` times.
-   */
-  #pendingTimestamps: number[] = [];
-  #pendingTimestampCounts: number[] = [];
+  /** Append timestamps of the live records the next transaction carries (emit latency). */
+  #pending: PendingTimestamps = { timestamps: [], counts: [] };
+  readonly #taskOptions: PartitionTaskOptions;
   /** Output partition of each region (javaPartition over the output partition count). */
   readonly #regionPartitions = new Map<string, number>();
   #topicId: string | undefined;
@@ -135,6 +117,26 @@ export class Processor {
     this.logger = options.logger ?? createLogger('processor', config.logLevel);
     this.metrics = createProcessorMetrics(config.instanceId);
     this.#group = new GroupMember(config, this.logger, this.metrics);
+    this.#taskOptions = {
+      idleTimeoutMs: config.idleTimeoutMs,
+      allowedLatenessMs: config.allowedLatenessMs,
+      onLive: (task, seconds) => {
+        this.metrics.restoreDuration.observe(seconds);
+        this.logger.info(
+          { partition: task.partition, seconds: Number(seconds.toFixed(3)), state: task.aggregator.stats() },
+          'partition restored, live',
+        );
+      },
+      onBadRecord: (task, offset, error) => {
+        this.logger.warn(
+          { partition: task.partition, offset: String(offset), err: error },
+          'bad record skipped',
+        );
+      },
+      onFetchError: (task, errorCode) => {
+        this.logger.warn({ partition: task.partition, errorCode }, 'fetch error on partition');
+      },
+    };
     this.#producer = this.#createProducer();
   }
 
@@ -283,6 +285,7 @@ export class Processor {
     for (const p of [...this.#states.keys()]) {
       if (!wanted.has(p)) {
         // Revoked: uncommitted work is discarded; the new owner rebuilds from the committed offset.
+        this.#states.get(p)?.revoke();
         this.#states.delete(p);
         this.#clearPartitionMetrics(p);
         this.metrics.revokedPartitions.inc();
@@ -316,29 +319,17 @@ export class Processor {
         c,
         restoreHorizonMs(this.config),
       );
-      this.#states.set(p, {
-        partition: p,
-        aggregator: this.#newAggregator(),
-        position: plan.start,
-        restoreEnd: c < 0n ? plan.start : c,
-        restoring: c > plan.start,
-        restoreStartedAt: performance.now(),
-        committed: c,
-        lastConsumed: -1n,
-        lastRecordMs: Number.NEGATIVE_INFINITY,
-        highWatermark: -1n,
-      });
-      if (c <= plan.start) this.metrics.restoreDuration.observe(0);
+      existing?.revoke();
+      const task = new PartitionTask(p, this.#newAggregator(), plan.start, c, this.#taskOptions);
+      this.#states.set(p, task);
+      if (task.live) this.metrics.restoreDuration.observe(0);
       this.logger.info(
         { partition: p, committed: String(c), replayFrom: String(plan.start), reason },
         'partition state rebuilding',
       );
     }
     // Timestamps of work discarded above must not be reported as committed.
-    if (rebuildAll) {
-      this.#pendingTimestamps = [];
-      this.#pendingTimestampCounts = [];
-    }
+    if (rebuildAll) this.#pending = { timestamps: [], counts: [] };
   }
 
   #newAggregator(): PartitionAggregator {
@@ -360,7 +351,7 @@ export class Processor {
     if (topic === undefined) return undefined;
     this.#topicId = topic.id;
     // Group partitions by leader; one broker in dev, so usually one request.
-    const byNode = new Map<number, PartitionState[]>();
+    const byNode = new Map<number, PartitionTask[]>();
     for (const s of this.#states.values()) {
       const leader = topic.partitions[s.partition]?.leader ?? -1;
       const list = byNode.get(leader) ?? [];
@@ -400,139 +391,33 @@ export class Processor {
 
   #process(response: FetchResponse): void {
     const m = this.metrics;
-    let accepted = 0;
-    let late = 0;
-    let duplicate = 0;
-    let inaccurate = 0;
-    let bad = 0;
-    let restored = 0;
-    let live = 0;
-    let idleAdvances = 0;
-    let advanced = false;
-    const idleMs = this.config.idleTimeoutMs;
-    const latenessMs = this.config.allowedLatenessMs;
+    const counts = new ConsumeCounts();
     for (const topicResponse of response.responses) {
       if (topicResponse.topicId !== this.#topicId) continue;
       for (const p of topicResponse.partitions) {
-        const s = this.#states.get(p.partitionIndex);
-        if (s === undefined) continue;
-        if (p.errorCode !== 0) {
-          this.logger.warn({ partition: s.partition, errorCode: p.errorCode }, 'fetch error on partition');
-          if (p.errorCode === KafkaErrorCodes.OFFSET_OUT_OF_RANGE) {
-            // Retention removed our position; continue from the log start.
-            if (p.logStartOffset > s.position) s.position = p.logStartOffset;
-          }
-          continue;
-        }
-        const timestamps = this.#pendingTimestamps;
-        const timestampCounts = this.#pendingTimestampCounts;
-        for (const batch of p.records ?? []) {
-          const firstOffset = batch.firstOffset;
-          const lastOffset = firstOffset + BigInt(batch.lastOffsetDelta);
-          if (lastOffset < s.position) continue;
-          // Control batches (transaction markers) carry no data but advance the position.
-          if (isControlBatch(batch)) {
-            s.position = lastOffset + 1n;
-            continue;
-          }
-          // Offsets as deltas from firstOffset (plain numbers) inside the batch: the next delta to take and
-          // the first live one (restoreEnd - firstOffset, clamped to the batch).
-          let nextDelta = s.position > firstOffset ? Number(s.position - firstOffset) : 0;
-          const restoreDelta =
-            s.restoreEnd <= firstOffset
-              ? 0
-              : s.restoreEnd > lastOffset
-                ? batch.lastOffsetDelta + 1
-                : Number(s.restoreEnd - firstOffset);
-          let lastLiveDelta = -1;
-          const firstTimestamp = Number(batch.firstTimestamp);
-          for (const record of batch.records) {
-            const delta = record.offsetDelta;
-            if (delta < nextDelta) continue;
-            nextDelta = delta + 1;
-            const restoring = delta < restoreDelta;
-            if (!restoring && s.restoring) this.#finishRestore(s);
-            const ts = firstTimestamp + Number(record.timestampDelta);
-            // Idleness by the log's own clock: a gap in record timestamps advances the watermark the same
-            // way live and on replay (the wall-clock advance while silent is #advanceIdlePartitions).
-            if (ts - s.lastRecordMs >= idleMs && idleMs > 0) {
-              const agg = s.aggregator;
-              const w = idleWatermarkMs(agg.maxEventMs, s.lastRecordMs, ts, idleMs, latenessMs);
-              if (agg.advanceWatermark(w) && !restoring) idleAdvances++;
-            }
-            if (ts > s.lastRecordMs) s.lastRecordMs = ts;
-            if (record.value === null) {
-              if (!restoring) {
-                bad++;
-                lastLiveDelta = delta;
-              }
-              continue;
-            }
-            let ping: ReturnType<typeof decodePing>;
-            try {
-              ping = decodePing(record.value);
-            } catch (error) {
-              if (!restoring) {
-                bad++;
-                lastLiveDelta = delta;
-                this.logger.warn(
-                  { partition: s.partition, offset: String(firstOffset + BigInt(delta)), err: error },
-                  'bad record skipped',
-                );
-              }
-              continue;
-            }
-            const result = s.aggregator.add(ping);
-            if (restoring) {
-              restored++;
-              continue;
-            }
-            live++;
-            lastLiveDelta = delta;
-            const last = timestamps.length - 1;
-            if (last >= 0 && timestamps[last] === ts)
-              timestampCounts[last] = (timestampCounts[last] as number) + 1;
-            else {
-              timestamps.push(ts);
-              timestampCounts.push(1);
-            }
-            if (result === 'accepted') accepted++;
-            else if (result === 'late') late++;
-            else if (result === 'duplicate') duplicate++;
-            else inaccurate++;
-          }
-          if (lastLiveDelta >= 0) s.lastConsumed = firstOffset + BigInt(lastLiveDelta);
-          if (s.position <= lastOffset) advanced = true;
-          s.position = lastOffset + 1n;
-        }
-        if (s.restoring) {
-          // Discard what the replay produced so far (it was emitted before the restart).
-          s.aggregator.drainUpdates();
-          if (s.position >= s.restoreEnd) this.#finishRestore(s);
-        }
-        s.highWatermark = p.highWatermark;
-        m.lag.set({ partition: String(s.partition) }, Math.max(0, Number(p.highWatermark - s.position)));
+        const task = this.#states.get(p.partitionIndex);
+        if (task === undefined) continue;
+        task.consume(p, counts, this.#pending);
+        m.lag.set({ partition: String(task.partition) }, task.lag);
       }
     }
     let lag = 0;
-    for (const s of this.#states.values()) {
-      if (s.highWatermark > s.position) lag += Number(s.highWatermark - s.position);
-    }
-    if (advanced || lag === 0) this.#noteProgress(lag);
+    for (const task of this.#states.values()) lag += task.lag;
+    if (counts.advanced || lag === 0) this.#noteProgress(lag);
     else this.#lag = lag;
     m.lagTotal.set(lag);
-    this.#liveRecords += live + bad;
-    if (idleAdvances) m.idleAdvances.inc({ source: 'record_timestamp' }, idleAdvances);
-    if (accepted) m.events.inc({ result: 'accepted' }, accepted);
-    if (late) m.events.inc({ result: 'late' }, late);
-    if (duplicate) m.events.inc({ result: 'duplicate' }, duplicate);
-    if (inaccurate) m.events.inc({ result: 'inaccurate' }, inaccurate);
-    if (bad) m.events.inc({ result: 'bad_record' }, bad);
-    if (restored) {
-      m.consumed.inc({ mode: 'restore' }, restored);
-      m.restoreRecords.inc(restored);
+    this.#liveRecords += counts.live + counts.bad;
+    if (counts.idleAdvances) m.idleAdvances.inc({ source: 'record_timestamp' }, counts.idleAdvances);
+    if (counts.accepted) m.events.inc({ result: 'accepted' }, counts.accepted);
+    if (counts.late) m.events.inc({ result: 'late' }, counts.late);
+    if (counts.duplicate) m.events.inc({ result: 'duplicate' }, counts.duplicate);
+    if (counts.inaccurate) m.events.inc({ result: 'inaccurate' }, counts.inaccurate);
+    if (counts.bad) m.events.inc({ result: 'bad_record' }, counts.bad);
+    if (counts.restored) {
+      m.consumed.inc({ mode: 'restore' }, counts.restored);
+      m.restoreRecords.inc(counts.restored);
     }
-    if (live) m.consumed.inc({ mode: 'live' }, live);
+    if (counts.live) m.consumed.inc({ mode: 'live' }, counts.live);
   }
 
   #noteProgress(lag: number): void {
@@ -548,32 +433,14 @@ export class Processor {
    * (which re-commits the partition's unchanged offset, for zombie fencing).
    */
   #advanceIdlePartitions(nowMs: number): void {
-    const c = this.config;
-    if (c.idleTimeoutMs <= 0) return;
     let n = 0;
-    for (const s of this.#states.values()) {
-      if (s.restoring || s.highWatermark < 0n || s.position < s.highWatermark) continue;
-      const agg = s.aggregator;
-      const w = idleWatermarkMs(agg.maxEventMs, s.lastRecordMs, nowMs, c.idleTimeoutMs, c.allowedLatenessMs);
-      if (agg.advanceWatermark(w)) n++;
-    }
+    for (const task of this.#states.values()) if (task.advanceIdle(nowMs)) n++;
     if (n) this.metrics.idleAdvances.inc({ source: 'wall_clock' }, n);
   }
 
   /** What a consumer-progress liveness check needs: when the position last moved, and the lag. */
   progress(): ProcessorProgress {
     return { lastProgressMs: this.#lastProgressMs, lag: this.#lag, stopped: this.#fatal !== undefined };
-  }
-
-  #finishRestore(s: PartitionState): void {
-    s.aggregator.drainUpdates();
-    s.restoring = false;
-    const seconds = (performance.now() - s.restoreStartedAt) / 1000;
-    this.metrics.restoreDuration.observe(seconds);
-    this.logger.info(
-      { partition: s.partition, seconds: Number(seconds.toFixed(3)), state: s.aggregator.stats() },
-      'partition restored, live',
-    );
   }
 
   /**
@@ -586,7 +453,7 @@ export class Processor {
     if (applied === undefined) return;
     const messages: MessageToProduce[] = [];
     /** Partition → offset to commit (next offset to read). */
-    const offsets = new Map<PartitionState, bigint>();
+    const offsets = new Map<PartitionTask, bigint>();
     const topic = this.config.topicAggregated;
     const n = this.#outputPartitions;
     const bucketMs = this.config.bucketMs;
@@ -594,7 +461,7 @@ export class Processor {
     let visits = 0;
     let tombstones = 0;
     for (const s of this.#states.values()) {
-      if (s.restoring) continue;
+      if (!s.live) continue;
       const u = s.aggregator.drainUpdates();
       if (s.lastConsumed >= 0n) offsets.set(s, s.lastConsumed + 1n);
       else if (u.occupancy.length + u.visits.length > 0 && s.committed >= 0n) {
@@ -625,10 +492,8 @@ export class Processor {
     }
     this.#updateStateMetrics();
     if (offsets.size === 0) return;
-    const timestamps = this.#pendingTimestamps;
-    const timestampCounts = this.#pendingTimestampCounts;
-    this.#pendingTimestamps = [];
-    this.#pendingTimestampCounts = [];
+    const { timestamps, counts: timestampCounts } = this.#pending;
+    this.#pending = { timestamps: [], counts: [] };
     const transaction = ++this.#transactions;
     try {
       let tx: Awaited<ReturnType<Producer['beginTransaction']>>;
