@@ -111,7 +111,7 @@ export function createProcessorMetrics(instanceId: string): ProcessorMetrics {
     }),
     rebuilds: new Counter({
       name: 'footfall_processor_rebuilds_total',
-      help: 'Partition state rebuilds, by reason (assigned | stale | transaction_failed)',
+      help: 'Partition state rebuilds, by reason (assigned | stale: someone else committed it meanwhile)',
       labelNames: ['reason'],
       registers,
     }),

@@ -1,6 +1,6 @@
 import { idleWatermarkMs, type PartitionAggregator } from '@footfall/domain';
 import { isControlBatch, KafkaErrorCodes } from '@footfall/kafka';
-import type { Consumer } from '@platformatic/kafka';
+import type { Consumer, MessageToProduce } from '@platformatic/kafka';
 import { decodePing } from './codec.ts';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
@@ -69,6 +69,8 @@ export class PartitionTask {
   highWatermark = -1n;
   readonly #options: PartitionTaskOptions;
   #state: TaskState;
+  /** Outputs of an aborted transaction, to be sent again (the state already counts them as emitted). */
+  #unsent: MessageToProduce[] = [];
 
   /**
    * @param start first offset to read
@@ -107,6 +109,18 @@ export class PartitionTask {
   /** Terminal: the partition is no longer ours; uncommitted work is the next owner's to redo. */
   revoke(): void {
     this.#state = { kind: 'revoked' };
+  }
+
+  /** Keeps the outputs of an aborted transaction for the next one. */
+  keepUnsent(outputs: readonly MessageToProduce[]): void {
+    this.#unsent = [...outputs, ...this.#unsent];
+  }
+
+  /** The kept outputs of aborted transactions (and forgets them). */
+  takeUnsent(): MessageToProduce[] {
+    const out = this.#unsent;
+    this.#unsent = [];
+    return out;
   }
 
   /** Records not yet read, as of the last fetch. */

@@ -91,7 +91,11 @@ export class Processor {
   #ops: OpsServer | undefined;
   readonly #states = new Map<number, PartitionTask>();
   #applied: Assignment | undefined;
-  #rebuildAll = false;
+  /**
+   * A transaction failed: before the next one, re-read the committed offsets and rebuild the partitions
+   * that someone else committed in the meantime (the others keep their state and re-send their work).
+   */
+  #recheck = false;
   #outputPartitions = 0;
   #loop: Promise<void> | undefined;
   readonly #abort = new AbortController();
@@ -242,7 +246,7 @@ export class Processor {
           await this.#group.rejoin(this.#abort.signal);
           continue;
         }
-        if (this.#group.hasPendingAssignment || this.#rebuildAll) await this.#applyAssignment();
+        if (this.#group.hasPendingAssignment || this.#recheck) await this.#applyAssignment();
         if (this.#states.size === 0) {
           // Nothing assigned is nothing to be late with: counts as progress for liveness.
           this.#noteProgress(0);
@@ -263,7 +267,7 @@ export class Processor {
           const next = this.#fetch(FETCH_MAX_WAIT_MS).catch(() => undefined);
           this.#advanceIdlePartitions(Date.now());
           await this.#emit();
-          if (!this.#group.hasPendingAssignment && !this.#rebuildAll && !this.#closing) prefetched = next;
+          if (!this.#group.hasPendingAssignment && !this.#recheck && !this.#closing) prefetched = next;
           else await next;
         }
       } catch (error) {
@@ -278,8 +282,7 @@ export class Processor {
   /** Applies the latest group assignment: drops revoked partitions, (re)builds new or stale ones. */
   async #applyAssignment(): Promise<void> {
     const next = this.#group.takeAssignment() ?? this.#applied;
-    const rebuildAll = this.#rebuildAll;
-    this.#rebuildAll = false;
+    this.#recheck = false;
     if (next === undefined) return;
     const wanted = new Set(next.partitions);
     for (const p of [...this.#states.keys()]) {
@@ -308,9 +311,9 @@ export class Processor {
       const c = committed.get(p) ?? -1n;
       const existing = this.#states.get(p);
       // Keep state only if nobody committed this partition since we last did (so it is still ours,
-      // uninterrupted) and no transaction failed.
-      if (existing !== undefined && !rebuildAll && existing.committed === c) continue;
-      const reason = existing === undefined ? 'assigned' : rebuildAll ? 'transaction_failed' : 'stale';
+      // uninterrupted). After a failed transaction a kept partition re-sends its aborted work (unsent).
+      if (existing !== undefined && existing.committed === c) continue;
+      const reason = existing === undefined ? 'assigned' : 'stale';
       this.metrics.rebuilds.inc({ reason });
       const plan = await planRestore(
         this.#consumer,
@@ -328,8 +331,6 @@ export class Processor {
         'partition state rebuilding',
       );
     }
-    // Timestamps of work discarded above must not be reported as committed.
-    if (rebuildAll) this.#pending = { timestamps: [], counts: [] };
   }
 
   #newAggregator(): PartitionAggregator {
@@ -454,6 +455,8 @@ export class Processor {
     const messages: MessageToProduce[] = [];
     /** Partition → offset to commit (next offset to read). */
     const offsets = new Map<PartitionTask, bigint>();
+    /** Each task's outputs in this transaction: kept for a re-send if it aborts. */
+    const sent = new Map<PartitionTask, MessageToProduce[]>();
     const topic = this.config.topicAggregated;
     const n = this.#outputPartitions;
     const bucketMs = this.config.bucketMs;
@@ -463,8 +466,11 @@ export class Processor {
     for (const s of this.#states.values()) {
       if (!s.live) continue;
       const u = s.aggregator.drainUpdates();
+      const first = messages.length;
+      // Work of an aborted transaction first: the state already counts it as emitted.
+      for (const m of s.takeUnsent()) messages.push(m);
       if (s.lastConsumed >= 0n) offsets.set(s, s.lastConsumed + 1n);
-      else if (u.occupancy.length + u.visits.length > 0 && s.committed >= 0n) {
+      else if (messages.length > first || (u.occupancy.length + u.visits.length > 0 && s.committed >= 0n)) {
         // Updates without new input (an idle advance closed visits): re-commit the unchanged offset so
         // that the transaction is still fenced by our generation (a zombie's idle closes abort).
         offsets.set(s, s.committed);
@@ -489,6 +495,7 @@ export class Processor {
           value: v.retracted ? (null as unknown as Buffer) : encodeVisit(v),
         });
       }
+      if (messages.length > first) sent.set(s, messages.slice(first));
     }
     this.#updateStateMetrics();
     if (offsets.size === 0) return;
@@ -551,10 +558,18 @@ export class Processor {
       }
     } catch (error) {
       this.metrics.transactions.inc({ outcome: 'aborted' });
-      this.#rebuildAll = true;
+      // Nothing of it is visible (read_committed) and no offset moved. The states already count its
+      // outputs as emitted, so each task keeps them for the next transaction, which also commits its
+      // offsets (lastConsumed is unchanged). Whether the partitions are still ours (a rebalance fails
+      // transactions with ILLEGAL_GENERATION) is checked first: only partitions someone else committed
+      // are rebuilt. Emit latency of the kept records is reported when they commit.
+      for (const [task, outputs] of sent) task.keepUnsent(outputs);
+      this.#pending.timestamps.unshift(...timestamps);
+      this.#pending.counts.unshift(...timestampCounts);
+      this.#recheck = true;
       this.logger.warn(
         { err: new ProcessorError('PROCESSOR_TRANSACTION_FAILED', 'transaction failed', { cause: error }) },
-        'transaction aborted; rebuilding state from committed offsets',
+        'transaction aborted; re-checking ownership, then re-sending its work',
       );
       return;
     }
@@ -649,12 +664,7 @@ export class Processor {
     const loop = await bounded('processing loop', this.#loop ?? Promise.resolve());
     // Flush the last batch so a clean shutdown leaves nothing to reprocess -- only when the loop really
     // stopped: a loop still restoring a partition must not have its half-built state committed.
-    if (
-      loop === 'done' &&
-      !this.#group.hasPendingAssignment &&
-      !this.#rebuildAll &&
-      this.#fatal === undefined
-    ) {
+    if (loop === 'done' && !this.#group.hasPendingAssignment && !this.#recheck && this.#fatal === undefined) {
       await bounded('final commit', this.#emit());
     }
     this.#abort.abort();

@@ -201,3 +201,33 @@ test('corrupt records on ingestion are counted as bad_record and skipped; the pi
   assert.deepEqual(byResult, { accepted: 2, bad_record: 2 });
   assert.ok(handle.processor.ready, 'still ready: a bad record never stops the loop');
 });
+
+test('a failed transaction keeps the state of partitions still owned and re-sends its work (no rebuild)', async (t) => {
+  const topics = await uniqueTopics(6);
+  const groupId = `g-${randomBytes(4).toString('hex')}`;
+  let injected = 0;
+  const handle = await startProcessor(loadProcessorConfig(env(topics, groupId)), {
+    // Two transactions with input fail right before EndTxn (they abort).
+    beforeCommit: (point) => {
+      if (point.liveRecords > 0 && injected < 2) {
+        injected++;
+        throw new Error('injected failure before commit');
+      }
+    },
+  });
+  t.after(() => handle.close());
+  const pings = generatePings({ devices: 300, pingsPerDevice: 30, startMs: DAY, seed: 5 });
+  await producePings(kafkaBootstrap(), topics.ingestion, pings, 6);
+  await waitCaughtUp(kafkaBootstrap(), topics.ingestion, groupId);
+  assert.equal(injected, 2);
+  const m = handle.processor.metrics;
+  const aborted = (await m.transactions.get()).values.find((v) => v.labels.outcome === 'aborted');
+  assert.equal(aborted?.value, 2);
+  const rebuilds = Object.fromEntries((await m.rebuilds.get()).values.map((v) => [v.labels.reason, v.value]));
+  assert.deepEqual(rebuilds, { assigned: 6 }, 'nothing rebuilt after the aborts');
+  assert.equal((await m.restoreRecords.get()).values[0]?.value ?? 0, 0, 'no replay');
+  assert.deepEqual(
+    normalize(await readLatest(kafkaBootstrap(), topics.aggregated)),
+    normalize(expectedView(pings, 6)),
+  );
+});
