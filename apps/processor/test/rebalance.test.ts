@@ -92,6 +92,13 @@ test('two instances: the second joins mid-stream, a rebalance moves partitions w
       (await counter(b, 'restoreRecords')) >= firstThirdOnB,
       `b restored the moved partitions' state (${await counter(b, 'restoreRecords')} >= ${firstThirdOnB})`,
     );
+    // a kept its other partitions with their state: transactions the rebalance failed were re-sent, not
+    // rebuilt by replay.
+    const aRebuilds = Object.fromEntries(
+      (await a.processor.metrics.rebuilds.get()).values.map((v) => [v.labels.reason, v.value]),
+    );
+    assert.deepEqual(aRebuilds, { assigned: 6 }, 'a rebuilt none of the partitions it kept');
+    assert.equal(await counter(a, 'restoreRecords'), 0);
     const actual = normalize(await readLatest(kafkaBootstrap(), topics.aggregated));
     const expected = normalize(expectedView(pings, 6));
     assert.deepEqual(actual, expected);
