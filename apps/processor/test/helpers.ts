@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { AggregateRecord, PingRecord } from '@footfall/contracts';
 import { PartitionAggregator, type PingEvent, regionOf } from '@footfall/domain';
 import { javaPartition } from '@footfall/kafka';
@@ -268,6 +269,63 @@ export async function waitCaughtUp(
       await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error(`group ${groupId} did not catch up on ${topic} in ${timeoutMs} ms`);
+  } finally {
+    await consumer.close();
+  }
+}
+
+/**
+ * Runs a randomised test body with a seed (TEST_SEED, or a fresh random one): the seed is reported as a
+ * diagnostic and, on failure, printed with the re-run command, so a failure can be replayed exactly.
+ */
+export async function withSeed(
+  t: { name: string; diagnostic(message: string): void },
+  body: (seed: number) => Promise<void>,
+): Promise<void> {
+  const seed = process.env.TEST_SEED ? Number(process.env.TEST_SEED) : randomInt(1, 2 ** 31);
+  t.diagnostic(`seed ${seed}`);
+  try {
+    await body(seed);
+  } catch (error) {
+    console.error(`[${t.name}] failed with seed ${seed}; re-run with TEST_SEED=${seed}`);
+    throw error;
+  }
+}
+
+/** Input partition of a ping, as the ingest service keys it (region at resolution 5). */
+export function partitionOf(p: TestPing, partitions: number): number {
+  return javaPartition(regionOf(p.cell, 5), partitions);
+}
+
+/** Latest offset (end) of every partition of `topic`. */
+export async function endOffsets(bootstrap: string, topic: string): Promise<bigint[]> {
+  const consumer = new Consumer({
+    clientId: 'test-ends',
+    groupId: 'test-ends',
+    bootstrapBrokers: [bootstrap],
+  });
+  try {
+    return (
+      (await consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.LATEST })).get(topic) ??
+      []
+    );
+  } finally {
+    await consumer.close();
+  }
+}
+
+/** The group's committed offset of every partition of `topic` (-1n: none). */
+export async function committedOffsets(
+  bootstrap: string,
+  topic: string,
+  groupId: string,
+  partitions: number,
+): Promise<bigint[]> {
+  const consumer = new Consumer({ clientId: 'test-committed', groupId, bootstrapBrokers: [bootstrap] });
+  try {
+    const all = Array.from({ length: partitions }, (_, i) => i);
+    const c = await consumer.listCommittedOffsets({ topics: [{ topic, partitions: all }] });
+    return c.get(topic) ?? [];
   } finally {
     await consumer.close();
   }

@@ -10,6 +10,14 @@ export {
   LocalBrokerError,
   startLocalBroker,
 } from './local-broker.ts';
+export {
+  isControlBatch,
+  KafkaErrorCodes,
+  KafkaOffsetsError,
+  offsetForTimestamp,
+  recordTimestamp,
+  stableCommittedOffsets,
+} from './offsets.ts';
 export { javaPartition, murmur2 } from './partition.ts';
 export type { ConsumerPerfResult, ProducerPerfResult } from './perf-tools.ts';
 export { consumerPerformance, producerPerformance } from './perf-tools.ts';
