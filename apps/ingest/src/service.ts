@@ -1,6 +1,11 @@
 import { createLogger, createRegistry, type Logger, OpsServer } from '@footfall/observability';
 import type { Registry } from 'prom-client';
-import { type AttestationVerifier, DevAttestationVerifier, UploadAuthenticator } from './auth.ts';
+import {
+  type AttestationVerifier,
+  type AuthenticatorOptions,
+  DevAttestationVerifier,
+  UploadAuthenticator,
+} from './auth.ts';
 import type { IngestConfig } from './config.ts';
 import { createKeyring } from './credentials.ts';
 import { createIngestMetrics } from './metrics.ts';
@@ -14,6 +19,8 @@ export interface StartIngestOptions {
   registry?: Registry;
   /** Enrollment attestation; default {@link DevAttestationVerifier} honouring ALLOW_DEV_ATTESTATION. */
   attestation?: AttestationVerifier;
+  /** Per-upload revocation check (e.g. erased devices), see AuthenticatorOptions.isRevoked. */
+  isDeviceRevoked?: AuthenticatorOptions['isRevoked'];
 }
 
 export interface IngestHandle {
@@ -24,7 +31,8 @@ export interface IngestHandle {
   readonly producer: PingProducer;
   readonly registry: Registry;
   /**
-   * Graceful shutdown: readiness and gRPC health turn NOT_SERVING, new calls get UNAVAILABLE, in-flight
+   * Graceful shutdown: readiness and gRPC health turn NOT_SERVING, new calls get UNAVAILABLE
+   * `INGEST_DRAINING`, in-flight
    * calls finish (up to SHUTDOWN_GRACE_MS), the producer flushes, then everything closes. Idempotent.
    */
   close(): Promise<void>;
@@ -68,10 +76,17 @@ export async function startIngest(
         burst: config.rateLimitBurstPings,
         maxKeys: config.rateLimitMaxDevices,
       }),
+      enrollLimiter: new TokenBucketLimiter({
+        ratePerSec: config.enrollPerMin / 60,
+        burst: config.enrollBurst,
+        maxKeys: config.rateLimitMaxDevices,
+      }),
       authenticator: new UploadAuthenticator({
         keyring,
         revokedDeviceIds: config.revokedDeviceIds.filter((id) => id !== '-'),
+        ...(options.isDeviceRevoked ? { isRevoked: options.isDeviceRevoked } : {}),
         replayWindowMs: config.replayWindowMs,
+        clockSkewMs: config.maxClockSkewMs,
         nonceCacheMax: config.nonceCacheMax,
       }),
       attestation: options.attestation ?? new DevAttestationVerifier(config.allowDevAttestation),

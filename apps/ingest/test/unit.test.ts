@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type Ping, PingBatch, RejectReason } from '@footfall/contracts';
-import { DevAttestationVerifier, NonceCache, UploadAuthenticator } from '../src/auth.ts';
+import { Ping, PingBatch, PingRecord, RejectReason } from '@footfall/contracts';
+import { javaPartition } from '@footfall/domain';
+import { mulberry32 } from '@footfall/testing';
+import { cellToParent, latLngToCell } from 'h3-js';
+import { DevAttestationVerifier, UploadAuthenticator } from '../src/auth.ts';
 import { loadIngestConfig } from '../src/config.ts';
 import {
   createKeyring,
@@ -12,9 +15,13 @@ import {
   verifyBatchSignature,
   verifyUserToken,
 } from '../src/credentials.ts';
-import { IngestError } from '../src/errors.ts';
+import { INGEST_ERRORS, IngestError } from '../src/errors.ts';
+import { NonceCache } from '../src/nonce-cache.ts';
+import { decodeBatchHeader } from '../src/ping-codec.ts';
+import { maxUploadResponseBytes, prepareBatch } from '../src/prepare-batch.ts';
 import { TokenBucketLimiter } from '../src/rate-limit.ts';
-import { validateBatch } from '../src/validate.ts';
+import { RegionRouter } from '../src/router.ts';
+import { maxSendMessageBytes } from '../src/server.ts';
 
 const KEY = 'unit-test-device-key-0123456789abcdef0123';
 const TOKEN_KEY = 'unit-test-token-key-0123456789abcdef01234';
@@ -38,65 +45,151 @@ const codeOf = (fn: () => unknown) => {
   return 'no error';
 };
 
-describe('validateBatch', () => {
-  const batch = (pings: Ping[]): PingBatch => ({ deviceId: 'd', nonce: 'n', sentAtMs: NOW, pings });
+const router = new RegionRouter({ cellResolution: 10, regionResolution: 5 });
+const ctx = { topic: 't', cellResolution: 10, limits, router };
+/** Encodes pings as a client would and runs them through the server's decode + validate + encode. */
+const prepare = (pings: Ping[], deviceId = 'k1.AAAAAAAAAAAAAAAAAAAAAA') => {
+  const bytes = Buffer.from(PingBatch.encode({ deviceId, nonce: 'n', sentAtMs: NOW, pings }).finish());
+  const header = decodeBatchHeader(bytes);
+  return prepareBatch(bytes, header.pingRanges, deviceId, NOW + 5, 6, ctx);
+};
+
+describe('prepareBatch (decode, validate, encode)', () => {
   test('accepts valid pings, edge values included', () => {
-    const r = validateBatch(
-      batch([
-        ping(),
-        ping({ pingId: 'b'.repeat(16), latitude: 90, longitude: -180, accuracyM: 10_000 }),
-        ping({
-          pingId: '123e4567-e89b-12d3-a456-426614174000',
-          eventTimeMs: NOW + 60_000,
-          speedMps: 0,
-          headingDeg: 360,
-        }),
-      ]),
-      NOW,
-      limits,
-    );
-    assert.equal(r.accepted.length, 3);
+    const r = prepare([
+      ping(),
+      ping({ pingId: 'b'.repeat(16), latitude: 90, longitude: -180, accuracyM: 10_000 }),
+      ping({
+        pingId: '123e4567-e89b-12d3-a456-426614174000',
+        eventTimeMs: NOW + 60_000,
+        speedMps: 0,
+        headingDeg: 360,
+      }),
+    ]);
+    assert.equal(r.records.length, 3);
     assert.deepEqual(r.rejected, []);
+    assert.equal(r.rejectedCount, 0);
   });
   test('rejects each bad field with its reason and index', () => {
     const bad: [Partial<Ping>, RejectReason][] = [
       [{ pingId: 'short' }, RejectReason.REJECT_REASON_BAD_ID],
       [{ pingId: 'has spaces in it!!' }, RejectReason.REJECT_REASON_BAD_ID],
+      [{ pingId: 'é'.repeat(16) }, RejectReason.REJECT_REASON_BAD_ID],
+      [{ pingId: 'a'.repeat(65) }, RejectReason.REJECT_REASON_BAD_ID],
+      [{ latitude: undefined }, RejectReason.REJECT_REASON_MISSING_COORDINATES],
+      [{ longitude: undefined }, RejectReason.REJECT_REASON_MISSING_COORDINATES],
       [{ latitude: 90.0001 }, RejectReason.REJECT_REASON_LATITUDE_OUT_OF_RANGE],
       [{ latitude: Number.NaN }, RejectReason.REJECT_REASON_LATITUDE_OUT_OF_RANGE],
       [{ longitude: Number.POSITIVE_INFINITY }, RejectReason.REJECT_REASON_LONGITUDE_OUT_OF_RANGE],
       [{ accuracyM: 0 }, RejectReason.REJECT_REASON_BAD_ACCURACY],
       [{ accuracyM: -1 }, RejectReason.REJECT_REASON_BAD_ACCURACY],
       [{ accuracyM: 10_000.5 }, RejectReason.REJECT_REASON_BAD_ACCURACY],
-      [{ eventTimeMs: NOW + 60_001 }, RejectReason.REJECT_REASON_IN_FUTURE],
-      [{ eventTimeMs: NOW - 48 * 3_600_000 - 1 }, RejectReason.REJECT_REASON_TOO_OLD],
+      [{ eventTimeMs: NOW + 60_006 }, RejectReason.REJECT_REASON_IN_FUTURE],
+      [{ eventTimeMs: NOW - 48 * 3_600_000 + 4 }, RejectReason.REJECT_REASON_TOO_OLD],
+      [{ eventTimeMs: (2n ** 53n) as never }, RejectReason.REJECT_REASON_IN_FUTURE],
+      [{ eventTimeMs: (2n ** 63n - 1n) as never }, RejectReason.REJECT_REASON_IN_FUTURE],
+      [{ eventTimeMs: -(2n ** 53n) as never }, RejectReason.REJECT_REASON_TOO_OLD],
+      [{ eventTimeMs: -(2n ** 63n) as never }, RejectReason.REJECT_REASON_TOO_OLD],
       [{ speedMps: -1 }, RejectReason.REJECT_REASON_BAD_OPTIONAL_FIELD],
       [{ headingDeg: 361 }, RejectReason.REJECT_REASON_BAD_OPTIONAL_FIELD],
+      [{ altitudeM: Number.NaN }, RejectReason.REJECT_REASON_BAD_OPTIONAL_FIELD],
       [{ activity: 42 as never }, RejectReason.REJECT_REASON_BAD_OPTIONAL_FIELD],
+      [{ activity: -1 as never }, RejectReason.REJECT_REASON_BAD_OPTIONAL_FIELD],
     ];
     for (const [over, reason] of bad) {
-      const r = validateBatch(batch([ping({ pingId: 'okokokokokokokok' }), ping(over)]), NOW, limits);
-      assert.equal(r.accepted.length, 1, JSON.stringify(over));
-      assert.deepEqual([r.rejected[0]?.index, r.rejected[0]?.reason], [1, reason], JSON.stringify(over));
+      const r = prepare([ping({ pingId: 'okokokokokokokok' }), ping(over)]);
+      assert.equal(
+        r.records.length,
+        1,
+        JSON.stringify(over, (_, v) => String(v)),
+      );
+      assert.deepEqual([r.rejected[0]?.index, r.rejected[0]?.reason], [1, reason], String(reason));
+      assert.equal(r.rejectedCount, 1);
     }
   });
   test('duplicate ping id in a batch keeps the first', () => {
-    const r = validateBatch(batch([ping(), ping()]), NOW, limits);
-    assert.equal(r.accepted.length, 1);
+    const r = prepare([ping(), ping()]);
+    assert.equal(r.records.length, 1);
     assert.equal(r.rejected[0]?.reason, RejectReason.REJECT_REASON_DUPLICATE_IN_BATCH);
   });
-  test('request-level problems throw', () => {
+  test('records are byte-identical to PingRecord.encode (seeded random pings)', () => {
+    const seed = Number(process.env.TEST_SEED ?? 20261201);
+    const random = mulberry32(seed);
+    const deviceId = 'k1.BBBBBBBBBBBBBBBBBBBBBB';
+    const pings = Array.from({ length: 500 }, (_, i) =>
+      ping({
+        pingId: `p${String(i).padStart(15, '0')}${'x'.repeat(Math.floor(random() * 48))}`,
+        eventTimeMs: NOW - Math.floor(random() * 40 * 3_600_000),
+        latitude: random() * 180 - 90,
+        longitude: random() * 360 - 180,
+        accuracyM: Math.fround(random() * 100 + 0.5),
+        ...(random() < 0.5 ? { speedMps: Math.fround(random() * 50) } : {}),
+        ...(random() < 0.5 ? { headingDeg: Math.fround(random() * 360) } : {}),
+        ...(random() < 0.5 ? { altitudeM: Math.fround(random() * 2000 - 100) } : {}),
+        activity: Math.floor(random() * 6) as never,
+      }),
+    );
+    const r = prepare(pings, deviceId);
+    assert.equal(r.records.length, pings.length, `seed ${seed}`);
+    pings.forEach((p, i) => {
+      const cell = latLngToCell(p.latitude as number, p.longitude as number, 10);
+      const expected = PingRecord.encode({
+        pingId: p.pingId,
+        deviceId,
+        eventTimeMs: p.eventTimeMs,
+        receivedAtMs: NOW + 5,
+        latitude: p.latitude as number,
+        longitude: p.longitude as number,
+        accuracyM: p.accuracyM,
+        cell,
+        speedMps: p.speedMps,
+        headingDeg: p.headingDeg,
+        altitudeM: p.altitudeM,
+        activity: p.activity,
+      }).finish();
+      const record = r.records[i];
+      assert.ok(record);
+      assert.deepEqual(new Uint8Array(record.value), expected, `ping ${i}, seed ${seed}`);
+      assert.equal(record.key.toString(), cellToParent(cell, 5));
+      assert.equal(record.partition, javaPartition(cellToParent(cell, 5), 6));
+    });
+  });
+  test('unknown fields are skipped; broken wire format is INGEST_MALFORMED', () => {
+    const one = Buffer.from(
+      PingBatch.encode({ deviceId: 'd', nonce: 'n', sentAtMs: NOW, pings: [ping()] }).finish(),
+    );
+    // field 15, varint, appended at batch level and inside the ping (a newer client's extra field)
+    const pingBytes = Buffer.concat([Buffer.from(Ping.encode(ping()).finish()), Buffer.from([0x78, 0x01])]);
+    const extended = Buffer.concat([
+      one.subarray(0, one.length - 0),
+      Buffer.from([0x78, 0x05, 0x22, pingBytes.length]),
+      pingBytes,
+    ]);
+    const header = decodeBatchHeader(extended);
+    assert.equal(header.pingRanges.length, 4);
+    const r = prepareBatch(extended, header.pingRanges, 'd', NOW, 6, ctx);
+    assert.equal(r.records.length, 1, 'second copy is a duplicate id');
+    assert.equal(r.rejectedCount, 1);
     assert.equal(
-      codeOf(() => validateBatch(batch([]), NOW, limits)),
-      'INGEST_EMPTY_BATCH',
-    );
-    const many = Array.from({ length: 11 }, (_, i) =>
-      ping({ pingId: `ping-${String(i).padStart(12, '0')}` }),
+      codeOf(() => decodeBatchHeader(one.subarray(0, one.length - 3))),
+      'INGEST_MALFORMED',
     );
     assert.equal(
-      codeOf(() => validateBatch(batch(many), NOW, limits)),
-      'INGEST_TOO_MANY_PINGS',
+      codeOf(() => decodeBatchHeader(Buffer.from([0x0f, 0x01]))),
+      'INGEST_MALFORMED',
     );
+    const truncatedPing = Buffer.from([0x22, 0x03, 0x19, 0x00, 0x00]);
+    const h = decodeBatchHeader(truncatedPing);
+    assert.equal(
+      codeOf(() => prepareBatch(truncatedPing, h.pingRanges, 'd', NOW, 6, ctx)),
+      'INGEST_MALFORMED',
+    );
+  });
+  test('the largest response fits the send limit, whatever the batch size', () => {
+    for (const max of [1, 500, 1_000, 100_000]) {
+      assert.ok(maxUploadResponseBytes(max) <= maxSendMessageBytes(max));
+    }
+    assert.ok(maxSendMessageBytes(100_000) < 16 * 1024, 'a thousand entries of a few bytes');
   });
 });
 
@@ -139,6 +232,7 @@ describe('UploadAuthenticator', () => {
     new UploadAuthenticator({
       keyring,
       replayWindowMs: 300_000,
+      clockSkewMs: 60_000,
       nonceCacheMax: 1000,
       revokedDeviceIds: ['k1.AAAAAAAAAAAAAAAAAAAAAA'],
     });
@@ -153,7 +247,7 @@ describe('UploadAuthenticator', () => {
   test('accepts a good batch once, then refuses the replay', () => {
     const a = auth();
     const b = body();
-    assert.equal(a.authenticate(deviceId, b, signBatch(secret, b), NOW).batch.pings.length, 1);
+    assert.equal(a.authenticate(deviceId, b, signBatch(secret, b), NOW).header.pingRanges.length, 2);
     assert.equal(
       codeOf(() => a.authenticate(deviceId, b, signBatch(secret, b), NOW + 1)),
       'INGEST_REPLAYED',
@@ -185,14 +279,64 @@ describe('UploadAuthenticator', () => {
       'INGEST_DEVICE_REVOKED',
     );
   });
-  test('nonce cache: TTL and bound', () => {
-    const cache = new NonceCache(1000, 3);
-    assert.ok(cache.add('a', 0));
-    assert.ok(!cache.add('a', 999));
-    assert.ok(cache.add('a', 1000), 'expired');
-    for (const k of ['b', 'c', 'd']) cache.add(k, 1001);
+  test('replayed batch accepted after 5 minutes (regression: nonce TTL counted from receipt)', () => {
+    // A device clock 5 min ahead: sent_at = now + window is still fresh until now + 2·window. The old
+    // cache forgot the nonce at receipt + window and took the identical signed batch a second time.
+    const a = auth();
+    const b = body({ sentAtMs: NOW + 300_000 });
+    const sig = signBatch(secret, b);
+    assert.equal(
+      codeOf(() => a.authenticate(deviceId, b, sig, NOW)),
+      'no error',
+    );
+    for (let t = NOW + 1; t <= NOW + 2 * 300_000 + 60_000 + 1; t += 7_919) {
+      const code = codeOf(() => a.authenticate(deviceId, b, sig, t));
+      assert.ok(code === 'INGEST_REPLAYED' || code === 'INGEST_EXPIRED', `replay at +${t - NOW} ms: ${code}`);
+    }
+    assert.equal(
+      codeOf(() => a.authenticate(deviceId, b, sig, NOW + 300_001)),
+      'INGEST_REPLAYED',
+    );
+  });
+  test('nonce cache: kept until its own expiry, never forgotten early, full → refuse', () => {
+    const cache = new NonceCache({ max: 3, bucketMs: 100 });
+    assert.equal(cache.add('a', 1_000, 0), 'new');
+    assert.equal(cache.add('a', 1_000, 999), 'replayed');
+    assert.equal(cache.add('a', 1_000, 1_000), 'replayed', 'expiry is inclusive');
+    assert.equal(cache.add('b', 5_000, 1_000), 'new');
+    assert.equal(cache.add('c', 5_000, 1_000), 'new');
+    assert.equal(cache.add('d', 5_000, 1_000), 'full', 'a is live until 1 000: nothing is evicted');
     assert.equal(cache.size, 3);
-    assert.equal(cache.evictedEarly, 1);
+    assert.equal(cache.add('d', 5_000, 1_001), 'new', 'a expired and was purged');
+    assert.equal(cache.add('b', 5_000, 4_999), 'replayed');
+    assert.equal(cache.add('e', 9_000, 86_400_000), 'new', 'a long idle spell purges everything');
+    assert.equal(cache.size, 1);
+    assert.equal(cache.refusedFull, 1);
+  });
+  test('a full nonce cache refuses uploads with a retryable code', () => {
+    const a = new UploadAuthenticator({ keyring, replayWindowMs: 300_000, clockSkewMs: 0, nonceCacheMax: 1 });
+    const b1 = body({ nonce: 'nonce-aaaaaaaaaaaaaaa' });
+    const b2 = body({ nonce: 'nonce-bbbbbbbbbbbbbbb' });
+    assert.equal(
+      codeOf(() => a.authenticate(deviceId, b1, signBatch(secret, b1), NOW)),
+      'no error',
+    );
+    const code = codeOf(() => a.authenticate(deviceId, b2, signBatch(secret, b2), NOW));
+    assert.equal(code, 'INGEST_NONCE_CACHE_FULL');
+    assert.equal(INGEST_ERRORS[code].retryable, true);
+  });
+  test('revocation hook: erased devices are refused with PERMISSION_DENIED', () => {
+    const a = new UploadAuthenticator({
+      keyring,
+      replayWindowMs: 300_000,
+      clockSkewMs: 0,
+      nonceCacheMax: 10,
+      isRevoked: (id) => id === deviceId && 'INGEST_DEVICE_ERASED',
+    });
+    const b = body();
+    const code = codeOf(() => a.authenticate(deviceId, b, signBatch(secret, b), NOW));
+    assert.equal(code, 'INGEST_DEVICE_ERASED');
+    assert.equal(INGEST_ERRORS[code].status, 7 /* PERMISSION_DENIED */);
   });
   test('dev attestation only with the flag', async () => {
     await new DevAttestationVerifier(true).verify({
