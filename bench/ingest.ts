@@ -267,6 +267,9 @@ async function main(): Promise<void> {
       // The load comes from BENCH_CLIENTS devices, each far above a phone's rate.
       RATE_LIMIT_PINGS_PER_SEC: '1000000',
       RATE_LIMIT_BURST_PINGS: '1000000',
+      // ... and all of them enroll from one address.
+      INGEST_ENROLL_PER_MIN: '1000000',
+      INGEST_ENROLL_BURST: '1000000',
     },
     stdio: 'inherit',
   });

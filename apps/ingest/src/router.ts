@@ -19,11 +19,21 @@ export class RegionRouter {
   readonly #regionResolution: number;
   readonly #cellResolution: number;
   readonly #cache = new Map<string, Route>();
+  /** Hex characters of a cell that fix its region (see route). */
+  readonly #prefixChars: number;
   #partitions = 0;
 
   constructor(options: { cellResolution: number; regionResolution: number }) {
     this.#cellResolution = options.cellResolution;
     this.#regionResolution = options.regionResolution;
+    // An H3 index is 64 bits; its hex form (15 chars, the top nibble is 0) reads, from the left:
+    // mode, resolution, base cell, then 3 bits per resolution digit. The region (the parent at
+    // REGION_RESOLUTION) depends only on the bits down to digit REGION_RESOLUTION, i.e. on the first
+    // #prefixChars characters: cells sharing them share the region. The cache is keyed by that prefix,
+    // so the parent is computed (an h3-js wasm call) once per prefix, not once per ping; a prefix
+    // holds a few bits of the next digit too, so a region has at most a handful of prefixes.
+    const lowestRegionBit = (15 - options.regionResolution) * 3;
+    this.#prefixChars = Math.floor((59 - lowestRegionBit) / 4) + 1;
   }
 
   route(cell: string, partitions: number): Route {
@@ -31,13 +41,18 @@ export class RegionRouter {
       this.#cache.clear();
       this.#partitions = partitions;
     }
-    const region =
-      this.#regionResolution >= this.#cellResolution ? cell : cellToParent(cell, this.#regionResolution);
-    let route = this.#cache.get(region);
+    if (this.#regionResolution >= this.#cellResolution) return this.#lookup(cell, cell, partitions);
+    return this.#lookup(cell.slice(0, this.#prefixChars), cell, partitions);
+  }
+
+  #lookup(prefix: string, cell: string, partitions: number): Route {
+    let route = this.#cache.get(prefix);
     if (route === undefined) {
+      const region =
+        this.#regionResolution >= this.#cellResolution ? cell : cellToParent(cell, this.#regionResolution);
       if (this.#cache.size >= MAX_CACHED_REGIONS) this.#cache.clear();
       route = { key: Buffer.from(region), partition: javaPartition(region, partitions) };
-      this.#cache.set(region, route);
+      this.#cache.set(prefix, route);
     }
     return route;
   }

@@ -404,3 +404,31 @@ describe('config', () => {
     );
   });
 });
+
+describe('RegionRouter', () => {
+  test('the region from the cell-prefix cache equals cellToParent (seeded random points, all resolutions)', () => {
+    const seed = Number(process.env.TEST_SEED ?? 15);
+    const random = mulberry32(seed);
+    for (const [cellResolution, regionResolution] of [
+      [10, 5],
+      [9, 4],
+      [12, 7],
+      [15, 0],
+      [8, 8],
+    ] as const) {
+      const r = new RegionRouter({ cellResolution, regionResolution });
+      for (let i = 0; i < 3_000; i++) {
+        // clustered points (shared prefixes) and points anywhere
+        const [lat, lon] =
+          i % 2
+            ? [52.5 + random() * 0.5, 13.4 + random() * 0.5]
+            : [random() * 170 - 85, random() * 360 - 180];
+        const cell = latLngToCell(lat, lon, cellResolution);
+        const region = regionResolution >= cellResolution ? cell : cellToParent(cell, regionResolution);
+        const route = r.route(cell, 6);
+        assert.equal(route.key.toString(), region, `seed ${seed}: ${cell} at res ${regionResolution}`);
+        assert.equal(route.partition, javaPartition(region, 6));
+      }
+    }
+  });
+});
