@@ -71,6 +71,13 @@ export const ingestSpec = {
   ),
   produceMaxRecords: v.int('PRODUCE_MAX_RECORDS', 5_000, 'records per producer send', 1),
   produceMaxConcurrentSends: v.int('PRODUCE_MAX_CONCURRENT_SENDS', 4, 'producer sends in flight', 1, 64),
+  workers: v.int(
+    'INGEST_WORKERS',
+    1,
+    'gRPC worker processes behind one port (node:cluster; 0 = one per CPU), see docs/ingest.md',
+    0,
+    64,
+  ),
   shutdownGraceMs: v.int('SHUTDOWN_GRACE_MS', 10_000, 'drain time for in-flight calls on SIGTERM, ms'),
 };
 

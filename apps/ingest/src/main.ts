@@ -1,14 +1,23 @@
 // Entry point: `node apps/ingest/src/main.ts` (config from the environment, docs/ingest.md).
 
+import cluster from 'node:cluster';
 import { assertNodeVersion } from '@footfall/config';
-import { createLogger } from '@footfall/observability';
+import { createLogger, createRegistry } from '@footfall/observability';
+import { reportToPrimary, runPrimary, workerCount } from './cluster.ts';
 import { loadIngestConfig } from './config.ts';
 import { startIngest } from './service.ts';
 
 assertNodeVersion();
 const config = loadIngestConfig();
 const logger = createLogger('ingest', config.logLevel);
-const ingest = await startIngest(config, { logger });
+const workers = workerCount(config);
+if (workers > 1 && cluster.isPrimary) {
+  await runPrimary(config, logger, workers);
+  process.exit(0);
+}
+const registry = createRegistry('ingest');
+const ingest = await startIngest(config, { logger, registry, opsServer: !cluster.isWorker });
+if (cluster.isWorker) reportToPrimary(ingest, registry);
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

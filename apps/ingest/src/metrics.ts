@@ -55,6 +55,11 @@ export function createIngestMetrics(registry: Registry): IngestMetrics {
       help: 'pings admitted and not yet settled by Kafka',
       registers,
     }),
-    kafkaUp: new Gauge({ name: 'footfall_ingest_kafka_up', help: '1 if Kafka answered recently', registers }),
+    kafkaUp: new Gauge({
+      name: 'footfall_ingest_kafka_up',
+      help: '1 if Kafka answered recently',
+      registers,
+      aggregator: 'min', // cluster mode: 1 only if every worker reaches Kafka
+    }),
   };
 }

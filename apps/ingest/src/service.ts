@@ -21,13 +21,17 @@ export interface StartIngestOptions {
   attestation?: AttestationVerifier;
   /** Per-upload revocation check (e.g. erased devices), see AuthenticatorOptions.isRevoked. */
   isDeviceRevoked?: AuthenticatorOptions['isRevoked'];
+  /** false: no ops HTTP server (a cluster worker, whose primary serves them). Default true. */
+  opsServer?: boolean;
 }
 
 export interface IngestHandle {
   /** Bound gRPC port (useful with GRPC_PORT=0). */
   readonly port: number;
-  /** Bound ops HTTP port (/metrics /healthz /readyz). */
+  /** Bound ops HTTP port (/metrics /healthz /readyz); 0 without an ops server. */
   readonly opsPort: number;
+  /** What /readyz reports: Kafka reachable and not draining. */
+  ready(): boolean;
   readonly producer: PingProducer;
   readonly registry: Registry;
   /**
@@ -92,26 +96,32 @@ export async function startIngest(
       attestation: options.attestation ?? new DevAttestationVerifier(config.allowDevAttestation),
     });
     closers.push(() => server.close());
-    const ops = await OpsServer.start({
-      port: config.opsPort,
-      registry,
-      readiness: { kafka: () => producer.healthy },
-    });
-    closers.push(() => ops.close());
+    let draining = false;
+    // A cluster worker (cluster.ts) has no ops server of its own: the primary serves them for all.
+    const ops =
+      options.opsServer === false
+        ? undefined
+        : await OpsServer.start({
+            port: config.opsPort,
+            registry,
+            readiness: { kafka: () => producer.healthy },
+          });
+    if (ops) closers.push(() => ops.close());
     logger.info(
-      { grpcPort: server.port, opsPort: ops.port, topic: config.topicIngestion, kafkaUp: producer.healthy },
+      { grpcPort: server.port, opsPort: ops?.port, topic: config.topicIngestion, kafkaUp: producer.healthy },
       'ingest started',
     );
     let closing: Promise<void> | undefined;
     const close = () => {
       closing ??= (async () => {
         logger.info('draining');
-        ops.drain();
+        draining = true;
+        ops?.drain();
         server.drain();
         // gRPC first (waits for in-flight calls), then the producer (flushes and waits for acks), then
         // the ops server last so /readyz keeps answering 503 while draining.
         closers.splice(0);
-        for (const step of [() => server.close(), () => producer.close(), () => ops.close()]) {
+        for (const step of [() => server.close(), () => producer.close(), async () => ops?.close()]) {
           await step().catch((err: unknown) => logger.warn({ err }, 'close'));
         }
         logger.info('ingest stopped');
@@ -120,9 +130,10 @@ export async function startIngest(
     };
     return {
       port: server.port,
-      opsPort: ops.port,
+      opsPort: ops?.port ?? 0,
       producer,
       registry,
+      ready: () => !draining && producer.healthy,
       close,
       [Symbol.asyncDispose]: close,
     };
