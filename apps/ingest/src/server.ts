@@ -145,9 +145,6 @@ export async function createIngestService(
   function reply<T>(method: string, callback: grpc.sendUnaryData<T>, work: () => Promise<T>): void {
     active++;
     work()
-      .finally(() => {
-        if (--active === 0) whenIdle?.();
-      })
       .then(
         (response) => {
           metrics.requests.inc({ method, code: 'OK' });
@@ -164,7 +161,12 @@ export async function createIngestService(
           if (retryAfter !== undefined) trailers.set(RETRY_AFTER_HEADER, String(retryAfter));
           callback({ code: e.grpcStatus, details: `${e.code}: ${e.message}`, metadata: trailers });
         },
-      );
+      )
+      // After the answer was handed to grpc-js, so close() never shuts the transport before it.
+      .finally(() => {
+        if (--active === 0) whenIdle?.();
+      })
+      .catch((err: unknown) => logger.error({ err, method }, 'answering the call failed'));
   }
 
   async function enroll(bytes: Buffer, peer: string): Promise<EnrollResponse> {
