@@ -9,6 +9,11 @@ export interface Route {
 
 const MAX_CACHED_REGIONS = 100_000;
 
+/** Value of a lower-case hex digit's char code (h3-js writes lower case). */
+function hexValue(code: number): number {
+  return code <= 57 ? code - 48 : code - 87;
+}
+
 /**
  * Region → key bytes and partition (docs/architecture.md: key = region cell, partition =
  * javaPartition(region, partitions)). Regions are few (res 5: ~250 km² each), so the cache stays
@@ -19,6 +24,7 @@ export class RegionRouter {
   readonly #regionResolution: number;
   readonly #cellResolution: number;
   readonly #cache = new Map<string, Route>();
+  readonly #numeric = new Map<number, Route>();
   /** Hex characters of a cell that fix its region (see route). */
   readonly #prefixChars: number;
   #partitions = 0;
@@ -39,9 +45,21 @@ export class RegionRouter {
   route(cell: string, partitions: number): Route {
     if (partitions !== this.#partitions) {
       this.#cache.clear();
+      this.#numeric.clear();
       this.#partitions = partitions;
     }
     if (this.#regionResolution >= this.#cellResolution) return this.#lookup(cell, cell, partitions);
+    if (this.#prefixChars <= 8 && cell.length === 15) {
+      // The prefix as a number (no substring per ping): characters 1…prefixChars-1 are ≤ 28 bits, a
+      // small integer; character 0 is the mode nibble, 8 for every cell.
+      let key = 0;
+      for (let i = 1; i < this.#prefixChars; i++) key = (key << 4) | hexValue(cell.charCodeAt(i));
+      const route = this.#numeric.get(key);
+      if (route !== undefined) return route;
+      const fresh = this.#lookup(cell.slice(0, this.#prefixChars), cell, partitions);
+      this.#numeric.set(key, fresh);
+      return fresh;
+    }
     return this.#lookup(cell.slice(0, this.#prefixChars), cell, partitions);
   }
 
@@ -50,7 +68,10 @@ export class RegionRouter {
     if (route === undefined) {
       const region =
         this.#regionResolution >= this.#cellResolution ? cell : cellToParent(cell, this.#regionResolution);
-      if (this.#cache.size >= MAX_CACHED_REGIONS) this.#cache.clear();
+      if (this.#cache.size >= MAX_CACHED_REGIONS) {
+        this.#cache.clear();
+        this.#numeric.clear();
+      }
       route = { key: Buffer.from(region), partition: javaPartition(region, partitions) };
       this.#cache.set(prefix, route);
     }
