@@ -9,6 +9,7 @@ export interface IngestMetrics {
   produceSendRecords: Histogram;
   inflightPings: Gauge;
   kafkaUp: Gauge;
+  nonces: Gauge;
 }
 
 /** The service's metrics, registered on `registry` (one registry per service instance). */
@@ -53,6 +54,11 @@ export function createIngestMetrics(registry: Registry): IngestMetrics {
     inflightPings: new Gauge({
       name: 'footfall_ingest_inflight_pings',
       help: 'pings admitted and not yet settled by Kafka',
+      registers,
+    }),
+    nonces: new Gauge({
+      name: 'footfall_ingest_nonces',
+      help: 'unexpired upload nonces held for replay protection (uploads are refused at NONCE_CACHE_MAX)',
       registers,
     }),
     kafkaUp: new Gauge({

@@ -215,6 +215,7 @@ export async function createIngestService(
       bytes: batchBytes,
       header,
     } = authenticator.authenticate(request.deviceId, request.batch, request.signature, receivedAtMs);
+    metrics.nonces.set(authenticator.nonces.size);
     const pingCount = header.pingRanges.length / 2;
     if (pingCount === 0) throw new IngestError('INGEST_EMPTY_BATCH', 'the batch has no pings');
     if (pingCount > config.maxBatchPings) {
