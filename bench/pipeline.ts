@@ -135,6 +135,9 @@ try {
     USER_TOKEN_SECRET: randomBytes(32).toString('base64url'),
     OPERATOR_TOKEN: operatorToken,
     ALLOW_DEV_ATTESTATION: 'true',
+    // Every simulated phone enrolls from this one address.
+    INGEST_ENROLL_PER_MIN: '1000000',
+    INGEST_ENROLL_BURST: '1000000',
     // The replay compresses hours into minutes: one device uploads far faster than a real phone.
     RATE_LIMIT_PINGS_PER_SEC: '5000',
     API_POPULAR_CACHE_MS: '0',

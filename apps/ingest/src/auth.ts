@@ -1,5 +1,4 @@
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
-import { PingBatch } from '@footfall/contracts';
 import {
   DEVICE_ID_PATTERN,
   type DeviceKeyring,
@@ -7,6 +6,8 @@ import {
   deviceKeyVersion,
 } from './credentials.ts';
 import { IngestError } from './errors.ts';
+import { NonceCache } from './nonce-cache.ts';
+import { type BatchHeader, decodeBatchHeader } from './ping-codec.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Enrollment: platform attestation
@@ -56,55 +57,32 @@ export class DevAttestationVerifier implements AttestationVerifier {
 // ---------------------------------------------------------------------------------------------------
 // Uploads: signature, freshness, replay
 
-/**
- * Remembers (device, nonce) pairs for `ttlMs`, at most `max` of them. A Map iterates in insertion order
- * and every entry has the same TTL, so the oldest entries are the first to expire: eviction only ever
- * looks at the head. If `max` is reached before entries expire, the oldest are forgotten early (counted
- * in `evictedEarly`); a replay of such a nonce is still harmless downstream (ping-id dedup).
- */
-export class NonceCache {
-  readonly #entries = new Map<string, number>();
-  readonly #ttlMs: number;
-  readonly #max: number;
-  evictedEarly = 0;
-  constructor(ttlMs: number, max: number) {
-    this.#ttlMs = ttlMs;
-    this.#max = max;
-  }
-  get size(): number {
-    return this.#entries.size;
-  }
-  /** True if `key` was new (and is now remembered); false if it was seen within the TTL. */
-  add(key: string, nowMs: number): boolean {
-    for (const [k, expires] of this.#entries) {
-      if (expires > nowMs) break;
-      this.#entries.delete(k);
-    }
-    const expires = this.#entries.get(key);
-    if (expires !== undefined && expires > nowMs) return false;
-    while (this.#entries.size >= this.#max) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
-      this.evictedEarly++;
-    }
-    this.#entries.set(key, nowMs + this.#ttlMs);
-    return true;
-  }
-}
-
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
 export interface AuthenticatorOptions {
   keyring: DeviceKeyring;
   revokedDeviceIds?: Iterable<string>;
-  /** Accepted |now - sent_at_ms|, ms; also the nonce TTL. */
+  /**
+   * Revocation hook, asked for every upload after the static list (e.g. devices whose user asked for
+   * erasure). Synchronous on purpose: it runs per upload, so back it with an in-memory set that the
+   * store refreshes, not a query. Return a catalog code to refuse with (PERMISSION_DENIED codes:
+   * `INGEST_DEVICE_REVOKED`, `INGEST_DEVICE_ERASED`), or false/undefined to let the upload through.
+   */
+  isRevoked?: (deviceId: string) => false | undefined | 'INGEST_DEVICE_REVOKED' | 'INGEST_DEVICE_ERASED';
+  /** Accepted |now - sent_at_ms|, ms. */
   replayWindowMs: number;
+  /** Extra time a nonce is kept past sent_at_ms + replayWindowMs (server clocks differ too), ms. */
+  clockSkewMs: number;
+  /** Live nonces kept at most; beyond it uploads are refused (INGEST_NONCE_CACHE_FULL), never forgotten early. */
   nonceCacheMax: number;
 }
 
 export interface AuthenticatedBatch {
   deviceId: string;
-  batch: PingBatch;
+  /** The signed PingBatch bytes (a view, no copy). */
+  bytes: Buffer;
+  /** The signed PingBatch's envelope; its pings are still bytes (see prepare-batch.ts). */
+  header: BatchHeader;
 }
 
 const SECRET_CACHE_MAX = 100_000;
@@ -117,7 +95,9 @@ const SECRET_CACHE_MAX = 100_000;
 export class UploadAuthenticator {
   readonly #keyring: DeviceKeyring;
   readonly #revoked: ReadonlySet<string>;
+  readonly #isRevoked: AuthenticatorOptions['isRevoked'];
   readonly #windowMs: number;
+  readonly #retainMs: number;
   readonly nonces: NonceCache;
   /**
    * device id → its derived secret as a KeyObject. Deriving is an HMAC and importing a raw key into an
@@ -130,20 +110,27 @@ export class UploadAuthenticator {
   constructor(options: AuthenticatorOptions) {
     this.#keyring = options.keyring;
     this.#revoked = new Set(options.revokedDeviceIds ?? []);
+    this.#isRevoked = options.isRevoked;
     this.#windowMs = options.replayWindowMs;
-    this.nonces = new NonceCache(options.replayWindowMs, options.nonceCacheMax);
+    this.#retainMs = options.replayWindowMs + options.clockSkewMs;
+    this.nonces = new NonceCache({ max: options.nonceCacheMax });
   }
 
   authenticate(
     deviceId: string,
-    batchBytes: Uint8Array,
+    batch: Uint8Array,
     signature: Uint8Array,
     nowMs: number,
   ): AuthenticatedBatch {
+    const batchBytes = Buffer.isBuffer(batch)
+      ? batch
+      : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
     if (!DEVICE_ID_PATTERN.test(deviceId)) {
       throw new IngestError('INGEST_BAD_DEVICE_ID', 'device_id is not a well-formed device id');
     }
     if (this.#revoked.has(deviceId)) throw new IngestError('INGEST_DEVICE_REVOKED', 'device is revoked');
+    const revoked = this.#isRevoked?.(deviceId);
+    if (revoked) throw new IngestError(revoked, 'device is revoked: enroll again');
     let secret = this.#secrets.get(deviceId);
     if (!secret) {
       const raw = deriveDeviceSecret(this.#keyring, deviceId);
@@ -164,31 +151,35 @@ export class UploadAuthenticator {
     ) {
       throw new IngestError('INGEST_BAD_SIGNATURE', 'signature does not match the batch for this device');
     }
-    let batch: PingBatch;
-    try {
-      batch = PingBatch.decode(batchBytes);
-    } catch (error) {
-      throw new IngestError('INGEST_MALFORMED', 'batch is not a valid PingBatch', { cause: error });
-    }
-    if (batch.deviceId !== deviceId) {
+    const header = decodeBatchHeader(batchBytes);
+    if (header.deviceId !== deviceId) {
       throw new IngestError('INGEST_DEVICE_MISMATCH', 'batch.device_id does not match device_id');
     }
-    if (!NONCE_PATTERN.test(batch.nonce)) {
+    if (!NONCE_PATTERN.test(header.nonce)) {
       throw new IngestError('INGEST_BAD_NONCE', 'nonce must be 16-64 url-safe characters');
     }
-    const skew = nowMs - batch.sentAtMs;
+    const skew = nowMs - header.sentAtMs;
     if (!Number.isFinite(skew) || Math.abs(skew) > this.#windowMs) {
       throw new IngestError(
         'INGEST_EXPIRED',
         `sent_at_ms is ${Math.round(skew / 1000)} s from server time (window ±${this.#windowMs / 1000} s): check the clock and re-sign`,
       );
     }
-    if (!this.nonces.add(`${deviceId}/${batch.nonce}`, nowMs)) {
+    // Kept until the batch could no longer pass the freshness check above (plus skew), whatever the
+    // receive time: a nonce that expired earlier let the same signed batch in twice (issue 15).
+    const verdict = this.nonces.add(`${deviceId}/${header.nonce}`, header.sentAtMs + this.#retainMs, nowMs);
+    if (verdict === 'replayed') {
       throw new IngestError(
         'INGEST_REPLAYED',
         'nonce already used: sign each upload (and retry) with a fresh nonce',
       );
     }
-    return { deviceId, batch };
+    if (verdict === 'full') {
+      throw new IngestError(
+        'INGEST_NONCE_CACHE_FULL',
+        `this instance holds NONCE_CACHE_MAX (${this.nonces.max}) live nonces; retry with backoff`,
+      );
+    }
+    return { deviceId, bytes: batchBytes, header };
   }
 }

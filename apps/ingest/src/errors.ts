@@ -62,6 +62,11 @@ export const INGEST_ERRORS = {
     retryable: false,
     doc: 'device revoked or its key version retired: enroll again',
   },
+  INGEST_DEVICE_ERASED: {
+    status: status.PERMISSION_DENIED,
+    retryable: false,
+    doc: "the device's data was erased at its user's request: enroll again",
+  },
   INGEST_PLATFORM_NOT_ALLOWED: {
     status: status.PERMISSION_DENIED,
     retryable: false,
@@ -81,6 +86,11 @@ export const INGEST_ERRORS = {
     status: status.UNAVAILABLE,
     retryable: true,
     doc: 'Kafka did not acknowledge within PRODUCE_TIMEOUT_MS; retry with the same ping ids',
+  },
+  INGEST_NONCE_CACHE_FULL: {
+    status: status.UNAVAILABLE,
+    retryable: true,
+    doc: 'the instance holds NONCE_CACHE_MAX unexpired nonces (replay protection never forgets one early); retry with backoff',
   },
   INGEST_DRAINING: {
     status: status.UNAVAILABLE,

@@ -70,7 +70,7 @@ describe('ingest against the real broker', () => {
     for (const r of mine) {
       const ping = pings[result.pingIds.indexOf(r.value.pingId)];
       assert.ok(ping);
-      const cell = latLngToCell(ping.latitude, ping.longitude, 10);
+      const cell = latLngToCell(ping.latitude as number, ping.longitude as number, 10);
       assert.equal(r.value.cell, cell);
       assert.equal(r.key, cellToParent(cell, 5));
       assert.equal(r.key, regionOf(cell, 5));

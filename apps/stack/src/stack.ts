@@ -84,6 +84,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       USER_TOKEN_SECRET: userTokenSecret,
       OPERATOR_TOKEN: operatorToken,
       ALLOW_DEV_ATTESTATION: 'true',
+      // Every simulated phone enrolls from this one address.
+      INGEST_ENROLL_PER_MIN: '1000000',
+      INGEST_ENROLL_BURST: '1000000',
       ...options.env,
     };
     const ports = options.ports ?? {};
