@@ -3,10 +3,10 @@
 // document served at /openapi.json with openapi-backend's response validator (Ajv).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { issueUserToken } from '@footfall/auth';
 import { type Database, openDatabase } from '@footfall/db';
 import { bucketStart, cellOf, regionOf } from '@footfall/domain';
 import { createTemporaryDatabase, type TemporaryDatabase } from '@footfall/testing';
-import { SignJWT } from 'jose';
 import { type Document, OpenAPIBackend } from 'openapi-backend';
 import { pino } from 'pino';
 import { type Api, loadApiConfig, startApi } from '../src/index.ts';
@@ -22,13 +22,7 @@ const T0 = bucketStart(Date.now() - 3_600_000, MIN);
 /** Marker placed in bad input: no error message may repeat it. */
 const ECHO = 'ECHO<b>x</b>';
 
-const token = (sub: string) =>
-  new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setAudience('footfall-api')
-    .setIssuedAt()
-    .sign(new TextEncoder().encode(SECRET));
+const token = (sub: string) => issueUserToken(SECRET, sub, 3600);
 
 async function seed(db: Database): Promise<void> {
   const from = new Date(bucketStart(Date.now(), DAY) - DAY).toISOString();
