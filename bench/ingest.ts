@@ -335,6 +335,43 @@ async function main(): Promise<void> {
       service.pid as number,
       jvmPid,
     );
+    // BENCH_OVERLOAD_FACTOR=5: an open-loop phase at that multiple of phase 1's rate for
+    // BENCH_OVERLOAD_SECONDS (default 120), sampling the service's RSS each second (issue 20, item 5).
+    const overloadFactor = Number(process.env.BENCH_OVERLOAD_FACTOR ?? 0);
+    if (overloadFactor > 0) {
+      const overloadSeconds = Number(process.env.BENCH_OVERLOAD_SECONDS ?? 120);
+      const rate = (max.pingsPerSec * overloadFactor) / BATCH;
+      console.error(`overload: ${overloadFactor}× = ${rate.toFixed(0)} batches/s for ${overloadSeconds} s…`);
+      const rss: number[] = [];
+      const sampler = setInterval(() => {
+        const status = readFileSync(`/proc/${service.pid}/status`, 'utf8');
+        rss.push(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+      }, 1000);
+      const over = await runLoad(
+        {
+          TARGET: target,
+          SECONDS: String(overloadSeconds),
+          CLIENTS: String(clients),
+          RATE_BATCHES_PER_SEC: String(rate),
+        },
+        service.pid as number,
+        jvmPid,
+      );
+      clearInterval(sampler);
+      console.log(
+        JSON.stringify({
+          overload: {
+            factor: overloadFactor,
+            offeredPingsPerSec: rate * BATCH,
+            acceptedPingsPerSec: over.pingsPerSec,
+            errors: over.errors,
+            p50Ms: over.p50Ms,
+            p99Ms: over.p99Ms,
+            serviceRssMiB: { first: rss[0], max: Math.max(...rss), last: rss.at(-1) },
+          },
+        }),
+      );
+    }
     const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
     const sendRecords =
       /footfall_ingest_produce_send_records_sum\{[^}]*\} ([\d.e+]+)[\s\S]*footfall_ingest_produce_send_records_count\{[^}]*\} (\d+)/.exec(

@@ -6,7 +6,7 @@ import { SinkError } from './errors.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
 import { dayOf, PartitionManager } from './partitions.ts';
 import { type BatchPlan, planBatch } from './records.ts';
-import { type Msg, SinkSubscription } from './subscription.ts';
+import { isBrokerUnreachable, type Msg, SinkSubscription } from './subscription.ts';
 import { writeBatch } from './writer.ts';
 
 export interface StartSinkOptions {
@@ -223,7 +223,12 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
       metrics.errors.inc({ code: 'SINK_CONSUMER_FAILED' });
       options.onFatal?.(error);
     },
-    onRetry: () => metrics.errors.inc({ code: 'SINK_CONSUMER_RESUBSCRIBE' }),
+    onRetry: (error, _attempt, downForMs) => {
+      metrics.errors.inc({ code: 'SINK_CONSUMER_RESUBSCRIBE' });
+      // A broker that cannot be reached is a dependency outage (readiness, not liveness). Failing to
+      // re-subscribe to a reachable broker for the whole stall timeout is a dead loop: restart.
+      if (!isBrokerUnreachable(error) && downForMs > config.stallTimeoutMs) liveness.died(error);
+    },
   });
   // Unwritten records (read but not yet durable) count as lag too: a sink stuck on its database is as
   // stuck as one that stopped fetching.

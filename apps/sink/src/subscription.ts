@@ -24,8 +24,8 @@ export interface SubscriptionHandlers {
   beforeResubscribe(): Promise<void>;
   /** A failure that retrying cannot fix (authentication, authorization): the process should exit. */
   onFatal(error: unknown): void;
-  /** Each failed (re)subscription attempt, for metrics. */
-  onRetry?(error: unknown, attempt: number): void;
+  /** Each failed re-subscription attempt, with how long the consumer has been without a stream, ms. */
+  onRetry?(error: unknown, attempt: number, downForMs: number): void;
 }
 
 /**
@@ -40,6 +40,19 @@ export function isFatalKafkaError(error: unknown, depth = 0): boolean {
   if (typeof e.apiId === 'string' && /AUTHORIZATION_FAILED|SASL_AUTHENTICATION/.test(e.apiId)) return true;
   if (Array.isArray(e.errors) && e.errors.some((inner) => isFatalKafkaError(inner, depth + 1))) return true;
   return isFatalKafkaError(e.cause, depth + 1);
+}
+
+/** True when `error` (or one it wraps) says the broker could not be reached at all. */
+export function isBrokerUnreachable(error: unknown, depth = 0): boolean {
+  if (!error || typeof error !== 'object' || depth > 6) return false;
+  const e = error as { code?: unknown; errors?: unknown[]; cause?: unknown };
+  if (
+    e.code === 'PLT_KFK_NETWORK' ||
+    (typeof e.code === 'string' && /^E(CONN|HOST|NET|PIPE|TIMEDOUT)/.test(e.code))
+  )
+    return true;
+  if (Array.isArray(e.errors) && e.errors.some((inner) => isBrokerUnreachable(inner, depth + 1))) return true;
+  return isBrokerUnreachable(e.cause, depth + 1);
 }
 
 /**
@@ -190,6 +203,7 @@ export class SinkSubscription {
 
   async #recover(): Promise<void> {
     const signal = this.#abort.signal;
+    const since = Date.now();
     try {
       await pRetry(
         async () => {
@@ -208,7 +222,7 @@ export class SinkSubscription {
           signal,
           shouldRetry: ({ error }) => !isFatalKafkaError(error),
           onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
-            this.#handlers.onRetry?.(error, attemptNumber);
+            this.#handlers.onRetry?.(error, attemptNumber, Date.now() - since);
             this.#logger.warn({ err: error, attempt: attemptNumber, retryDelay }, 're-subscription failed');
           },
         },

@@ -48,7 +48,7 @@ async function health(sink: Sink) {
   return { status: res.status, body: (await res.json()) as { checks: Record<string, unknown> } };
 }
 
-describe('sink under faults (private broker, real PostgreSQL)', () => {
+describe('sink under faults (private broker, real PostgreSQL)', { timeout: 10 * 60_000 }, () => {
   let broker: LocalBroker;
   let tmp: TemporaryDatabase;
   const topic = `aggregated-faults-${randomBytes(3).toString('hex')}`;
