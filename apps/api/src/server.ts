@@ -426,7 +426,10 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     live.add(reply.raw, request.query.k);
   });
 
-  await registerDashboard(app);
+  await registerDashboard(app, {
+    tileUrl: config.dashboardTileUrl === 'none' ? undefined : config.dashboardTileUrl,
+    tileAttribution: config.dashboardTileAttribution,
+  });
   await app.listen({ port: config.port, host: config.host });
   const port = (app.server.address() as AddressInfo).port;
   logger.info({ port }, 'api started');
