@@ -306,7 +306,12 @@ export class HexMap {
       [w, s],
       [e, n],
     ];
-    this.map.fitBounds(bounds, { padding: 40, maxZoom, duration: 0 });
+    // The legend sits top right and the scale/attribution at the bottom: keep cells clear of them.
+    this.map.fitBounds(bounds, {
+      padding: { top: 50, bottom: 50, left: 60, right: 230 },
+      maxZoom,
+      duration: 0,
+    });
   }
 
   setCells(values: HexValue[]): void {
@@ -340,7 +345,10 @@ export class HexMap {
         { class: 'cell-label', 'aria-hidden': 'true', 'data-cell': v.cell },
         String(v.devices),
       );
-      return new Marker({ element: label }).setLngLat([lon, lat]).addTo(this.map);
+      // Beside the cell, not on it: at city scale a cell is smaller than its label.
+      return new Marker({ element: label, anchor: 'bottom-left', offset: [5, -5] })
+        .setLngLat([lon, lat])
+        .addTo(this.map);
     });
   }
 
