@@ -54,6 +54,8 @@ let bucketMs = 60_000;
 let mode: 'live' | 'history' = 'live';
 let liveBucket: number | undefined;
 const liveCells = new Map<string, number | null>();
+/** Changes the stream reported for buckets after the live one, by bucket start. */
+const upcoming = new Map<number, Map<string, number | null>>();
 let liveTop: TopLocation[] = [];
 let historyAt = 0;
 let historyCells = new Map<string, number | null>();
@@ -200,6 +202,8 @@ function onLivePopular(p: { bucketStartMs: number; bucketMs: number; locations: 
     const first = liveBucket === undefined;
     liveBucket = p.bucketStartMs;
     liveCells.clear();
+    for (const [cell, devices] of upcoming.get(p.bucketStartMs) ?? []) liveCells.set(cell, devices);
+    for (const b of upcoming.keys()) if (b <= p.bucketStartMs) upcoming.delete(b);
     if (!first) void fetchLiveView();
   }
   if (p.bucketStartMs < liveBucket) return;
@@ -217,6 +221,14 @@ function onLiveOccupancy(o: {
 }): void {
   let touched = false;
   for (const c of o.changes) {
+    if (liveBucket !== undefined && c.bucketStartMs > liveBucket) {
+      // A change for a bucket the stream has not reached yet (clocks differ by a little): keep it for
+      // when it becomes the live one, or a cell suppressed from its first row would never be drawn.
+      const next = upcoming.get(c.bucketStartMs) ?? new Map<string, number | null>();
+      next.set(c.cell, c.devices);
+      upcoming.set(c.bucketStartMs, next);
+      continue;
+    }
     if (c.bucketStartMs !== liveBucket) continue;
     liveCells.set(c.cell, c.devices);
     touched = true;
