@@ -4,7 +4,7 @@
 // glyph server, and the map must stay readable without any network beyond the API.
 
 import type { Feature, FeatureCollection, Polygon } from 'geojson';
-import { cellToBoundary, cellToLatLng } from 'h3-js';
+import { cellToLatLng } from 'h3-js';
 import {
   AttributionControl,
   type GeoJSONSource,
@@ -20,6 +20,7 @@ import {
 import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
 import 'maplibre-gl/dist/maplibre-gl.css';
 import type { BBox } from './api.ts';
+import { cellRing } from './cells.ts';
 import { colourFor, el } from './format.ts';
 
 // The worker is its own module file (MapLibre 6), emitted by Vite next to the bundle: same origin,
@@ -52,17 +53,6 @@ export interface RenderedCell {
 
 const EMPTY: FeatureCollection = { type: 'FeatureCollection', features: [] };
 const CELL_LAYERS = ['cells-fill', 'cells-hatch'];
-
-/** A cell's outline as a GeoJSON ring in [lng, lat] order, continuous across the antimeridian. */
-export function cellRing(cell: string): [number, number][] {
-  const ring = cellToBoundary(cell, true) as [number, number][];
-  const lngs = ring.map((p) => p[0]);
-  // A cell crossing ±180° has longitudes on both sides; shift the western ones by 360° so the polygon
-  // does not span the whole world (MapLibre draws longitudes > 180 on the next world copy).
-  if (Math.max(...lngs) - Math.min(...lngs) > 180)
-    return ring.map(([lng, lat]) => [lng < 0 ? lng + 360 : lng, lat]);
-  return ring;
-}
 
 function polygon(cell: string, properties: Record<string, unknown>): Feature<Polygon> {
   return {
