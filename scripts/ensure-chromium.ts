@@ -1,26 +1,23 @@
 // Part of `npm test` (pretest): the dashboard's browser tests drive Debian's Chromium with
 // playwright-core (Playwright's own browser download cannot reach its CDN from these machines).
 // Installs the `chromium` package when it is missing and we may (root + apt-get); otherwise says
-// that the browser tests will be skipped and how to enable them (under CI=true: fails instead).
+// that the browser tests will be skipped and how to enable them. Under CI=true a missing browser is an
+// error: the browser tests must not be skipped silently there.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 if (existsSync(CHROMIUM)) process.exit(0);
 
+const ci = process.env.CI === 'true' || process.env.CI === '1';
 const canInstall = process.getuid?.() === 0 && existsSync('/usr/bin/apt-get');
 if (!canInstall) {
-  if (process.env.CI === 'true') {
-    console.error(
-      `[setup] ${CHROMIUM} not found and cannot be installed here (needs root + apt-get): the dashboard ` +
-        'browser tests need Chromium (CI=true: failing). Install `chromium` or set CHROMIUM_PATH.',
-    );
+  const how = 'Install Chromium (Debian/Ubuntu: `sudo apt-get install chromium`) or set CHROMIUM_PATH.';
+  if (ci) {
+    console.error(`[setup] ${CHROMIUM} not found and CI=true: the browser tests cannot run. ${how}`);
     process.exit(1);
   }
-  console.warn(
-    `[setup] ${CHROMIUM} not found: the dashboard browser tests will be skipped. ` +
-      'Install Chromium (Debian/Ubuntu: `sudo apt-get install chromium`) or set CHROMIUM_PATH.',
-  );
+  console.warn(`[setup] ${CHROMIUM} not found: the dashboard browser tests will be skipped. ${how}`);
   process.exit(0);
 }
 console.error('[setup] installing Debian chromium for the dashboard browser tests (one time)…');
@@ -34,4 +31,8 @@ try {
 } catch {
   apt(['update']);
   apt(['install', '-y', '--no-install-recommends', 'chromium']);
+}
+if (!existsSync(CHROMIUM)) {
+  console.error(`[setup] apt-get installed chromium but ${CHROMIUM} is still missing: set CHROMIUM_PATH`);
+  process.exit(1);
 }

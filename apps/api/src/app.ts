@@ -94,7 +94,10 @@ export async function buildApp(ctx: ApiContext, logger: Logger): Promise<ApiApp>
   await app.register(popularRoutes, ctx);
   await app.register(userRoutes, ctx);
   await app.register(liveRoutes, ctx);
-  await registerDashboard(app);
+  await registerDashboard(app, {
+    tileUrl: ctx.config.dashboardTileUrl === 'none' ? undefined : ctx.config.dashboardTileUrl,
+    tileAttribution: ctx.config.dashboardTileAttribution,
+  });
   methods.finish();
   return app;
 }

@@ -30,6 +30,16 @@ export const apiSpec = {
     200,
   ),
   popularCacheMs: v.int('API_POPULAR_CACHE_MS', 1_000, 'top-K answers are cached this long, ms (0 = off)', 0),
+  dashboardTileUrl: v.string(
+    'DASHBOARD_TILE_URL',
+    'https://tile.openstreetmap.org/{z}/{x}/{y}.png',
+    'dashboard base map: XYZ raster tile URL template ({z}/{x}/{y}); "none" → no base map',
+  ),
+  dashboardTileAttribution: v.string(
+    'DASHBOARD_TILE_ATTRIBUTION',
+    '© OpenStreetMap contributors',
+    'attribution shown with the dashboard base map',
+  ),
 };
 
 export type ApiConfig = ConfigOf<typeof apiSpec>;

@@ -14,7 +14,7 @@ export const DASHBOARD_DIST_DIR = fileURLToPath(new URL('../../dashboard/dist', 
 export interface DashboardOptions {
   /** The built page: a folder with index.html and assets/ (default DASHBOARD_DIST_DIR). */
   distDir?: string;
-  /** Base map: an XYZ raster tile URL template (`https://…/{z}/{x}/{y}.png`); unset → plain background. */
+  /** Base map: an XYZ raster tile URL template (`https://…/{z}/{x}/{y}.png`); unset → plain background (DASHBOARD_TILE_URL). */
   tileUrl?: string | undefined;
   /** Attribution shown under the base map (required by most tile providers). */
   tileAttribution?: string | undefined;
@@ -22,17 +22,33 @@ export interface DashboardOptions {
   prefix?: string;
 }
 
-// Scripts, styles and API calls only from this origin; tiles (images) from the configured server.
-const CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data: https: http:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+/**
+ * Scripts, workers, styles and API calls only from this origin; the base map's tiles (fetched by
+ * MapLibre, so `connect-src`) only from the configured tile server. The token a user pastes into
+ * "my time" can thus only travel to this API.
+ */
+export function dashboardCsp(tileUrl: string | undefined): string {
+  const tiles = tileUrl ? ` ${tileOrigin(tileUrl)}` : '';
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "worker-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    `img-src 'self' data: blob:${tiles}`,
+    `connect-src 'self'${tiles}`,
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/** The origin of a tile URL template (`https://{s}.tile.example/{z}/{x}/{y}.png` → `https://*.tile.example`). */
+function tileOrigin(tileUrl: string): string {
+  const url = URL.parse(tileUrl.replace(/\{s\}\./, 'subdomain-placeholder.').replace(/\{[a-z]+\}/g, '0'));
+  if (url?.protocol !== 'https:' && url?.protocol !== 'http:')
+    throw new Error(`DASHBOARD_TILE_URL must be an http(s) URL template, got ${tileUrl}`);
+  return `${url.protocol}//${url.host.replace('subdomain-placeholder.', '*.')}`;
+}
 
 const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Footfall dashboard</title>
 <p>The dashboard is not built. Run <code>npm run build -w @footfall/dashboard</code> and reload.</p>`;
@@ -50,6 +66,7 @@ export async function registerDashboard<L extends FastifyBaseLogger>(
   const prefix = (options.prefix ?? '/dashboard').replace(/\/+$/, '');
   const distDir = options.distDir ?? DASHBOARD_DIST_DIR;
   const config = { tileUrl: options.tileUrl ?? null, tileAttribution: options.tileAttribution ?? null };
+  const csp = dashboardCsp(options.tileUrl);
 
   app.get(prefix, { schema: { hide: true } }, async (_request, reply) => reply.redirect(`${prefix}/`, 301));
   app.get(`${prefix}/config.json`, { schema: { hide: true } }, async (_request, reply) =>
@@ -75,7 +92,7 @@ export async function registerDashboard<L extends FastifyBaseLogger>(
       const immutable = path.startsWith(join(distDir, 'assets'));
       reply.header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
       reply.header('x-content-type-options', 'nosniff');
-      reply.header('content-security-policy', CSP);
+      reply.header('content-security-policy', csp);
     },
   });
 }

@@ -1,184 +1,136 @@
-// Hand-rolled SVG charts (no chart library): occupancy over time, and a ranked bar chart.
+// Charts: the occupancy time series with uPlot (bars per step, suppressed steps as grey stubs up to k,
+// a dashed k line and a marker at the shown minute), and "my time" as a ranked HTML list whose bar
+// widths are proportional (a list reads better to a screen reader than a canvas).
 
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
 import type { SeriesPoint, TimeAtPlace } from './api.ts';
-import { formatClock, formatDuration, formatTime, shortCell, svg } from './format.ts';
+import { el, formatClock, formatDuration, formatTime, shortCell } from './format.ts';
 
-function niceMax(v: number): number {
-  if (v <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  return ([1, 2, 2.5, 5, 10].map((m) => m * p).find((n) => n >= v) ?? 10 * p) as number;
+const BAR = '#d9480f';
+const SUPPRESSED = 'rgba(140,140,140,0.45)';
+
+export interface OccupancyChartOptions {
+  stepMs: number;
+  kAnonymity: number;
+  /** A vertical marker (the minute shown). */
+  markMs?: number | undefined;
+  width?: number;
+  height?: number;
 }
 
 /**
- * Occupancy series as bars: one per step, height = peak devices. Suppressed steps (below k) are drawn as
- * hatched stubs up to the k line, never as a number; a dashed line marks k; a vertical line marks `markMs`.
+ * Occupancy series as bars, one per step (peak devices). A step below k has no number: it is drawn as
+ * a grey stub up to the k line. Returns the chart's container; call `destroy` on it via `disposeChart`.
  */
-export function occupancyChart(
-  points: SeriesPoint[],
-  opts: { stepMs: number; kAnonymity: number; markMs?: number; width?: number; height?: number },
-): SVGSVGElement {
-  const W = opts.width ?? 340;
-  const H = opts.height ?? 170;
-  const m = { l: 34, r: 8, t: 10, b: 22 };
-  const iw = W - m.l - m.r;
-  const ih = H - m.t - m.b;
+export function occupancyChart(points: SeriesPoint[], opts: OccupancyChartOptions): HTMLElement {
   const k = opts.kAnonymity;
-  const maxV = niceMax(Math.max(k, ...points.map((p) => p.devices ?? 0)));
-  const y = (v: number) => m.t + ih - (v / maxV) * ih;
-  const t0 = points[0]?.startMs ?? 0;
-  const t1 = (points.at(-1)?.startMs ?? t0) + opts.stepMs;
-  const x = (t: number) => m.l + ((t - t0) / (t1 - t0 || 1)) * iw;
-  const bw = Math.max(1, iw / Math.max(1, points.length) - (points.length > 60 ? 0 : 1));
-  const root = svg('svg', {
+  const xs = points.map((p) => p.startMs / 1000);
+  const shown = points.map((p) => (p.suppressed || p.devices === null ? null : p.devices));
+  const hidden = points.map((p) => (p.suppressed || p.devices === null ? k : null));
+  const kLine = points.map(() => k);
+  const bars = uPlot.paths.bars?.({ size: [0.85, 40], align: 1 });
+  const box = el('div', {
     class: 'chart occupancy-chart',
-    viewBox: `0 0 ${W} ${H}`,
-    width: W,
-    height: H,
-    role: 'img',
     'data-testid': 'place-chart',
+    'data-bars': String(shown.filter((v) => v !== null).length),
+    'data-suppressed': String(hidden.filter((v) => v !== null).length),
+    role: 'img',
+    'aria-label': describeSeries(points, k),
   });
-  root.append(
-    svg(
-      'defs',
-      {},
-      svg(
-        'pattern',
+  const mark = opts.markMs === undefined ? undefined : opts.markMs / 1000;
+  const plot = new uPlot(
+    {
+      width: opts.width ?? 340,
+      height: opts.height ?? 180,
+      legend: { show: false },
+      cursor: { y: false, points: { show: false } },
+      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(k * 1.5, max * 1.1)] } },
+      axes: [
+        { values: (_u, splits) => splits.map((s) => formatClock(s * 1000)), size: 28, gap: 2 },
+        { size: 36, gap: 2 },
+      ],
+      series: [
+        { value: (_u, v) => (v == null ? '' : formatTime(v * 1000)) },
+        { label: 'devices', fill: BAR, stroke: BAR, paths: bars, points: { show: false } },
         {
-          id: 'hatch-chart',
-          width: 4,
-          height: 4,
-          patternUnits: 'userSpaceOnUse',
-          patternTransform: 'rotate(45)',
+          label: `fewer than ${k}`,
+          fill: SUPPRESSED,
+          stroke: SUPPRESSED,
+          paths: bars,
+          points: { show: false },
         },
-        svg('rect', { width: 4, height: 4, fill: '#eee' }),
-        svg('line', { x1: 0, y1: 0, x2: 0, y2: 4, stroke: '#aaa', 'stroke-width': 1.5 }),
-      ),
-    ),
-  );
-  // y grid + labels
-  for (let i = 0; i <= 4; i++) {
-    const v = (maxV / 4) * i;
-    root.append(
-      svg('line', { class: 'grid', x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }),
-      svg(
-        'text',
-        { class: 'axis', x: m.l - 4, y: y(v), 'text-anchor': 'end', 'dominant-baseline': 'middle' },
-        String(+v.toFixed(1)),
-      ),
-    );
-  }
-  // x labels: ~4 ticks
-  const ticks = 4;
-  for (let i = 0; i <= ticks; i++) {
-    const t = t0 + ((t1 - t0) / ticks) * i;
-    root.append(
-      svg(
-        'text',
-        {
-          class: 'axis',
-          x: x(t),
-          y: H - 6,
-          'text-anchor': i === 0 ? 'start' : i === ticks ? 'end' : 'middle',
-        },
-        formatClock(t),
-      ),
-    );
-  }
-  for (const p of points) {
-    const bx = x(p.startMs);
-    const title = svg(
-      'title',
-      {},
-      `${formatTime(p.startMs)}: ${p.suppressed ? `suppressed (fewer than ${k})` : `${p.devices} devices (peak)`}`,
-    );
-    if (p.suppressed || p.devices === null) {
-      root.append(
-        svg(
-          'rect',
-          {
-            class: 'bar suppressed',
-            x: bx,
-            y: y(k),
-            width: bw,
-            height: y(0) - y(k),
-            fill: 'url(#hatch-chart)',
+        { label: `k = ${k}`, stroke: '#555', dash: [4, 4], width: 1, points: { show: false } },
+      ],
+      hooks: {
+        draw: [
+          (u) => {
+            if (mark === undefined) return;
+            const x = u.valToPos(mark + opts.stepMs / 2000, 'x', true);
+            const { ctx, bbox } = u;
+            ctx.save();
+            ctx.strokeStyle = '#111';
+            ctx.lineWidth = 2 * devicePixelRatio;
+            ctx.beginPath();
+            ctx.moveTo(x, bbox.top);
+            ctx.lineTo(x, bbox.top + bbox.height);
+            ctx.stroke();
+            ctx.restore();
           },
-          title,
-        ),
-      );
-    } else {
-      root.append(
-        svg('rect', { class: 'bar', x: bx, y: y(p.devices), width: bw, height: y(0) - y(p.devices) }, title),
-      );
-    }
-  }
-  root.append(
-    svg('line', { class: 'k-line', x1: m.l, x2: W - m.r, y1: y(k), y2: y(k) }),
-    svg('text', { class: 'k-label', x: m.l + 3, y: y(k) - 3 }, `k = ${k}`),
-    svg('line', { class: 'axis-line', x1: m.l, x2: W - m.r, y1: y(0), y2: y(0) }),
+        ],
+      },
+    },
+    [xs, shown, hidden, kLine],
+    box,
   );
-  if (opts.markMs !== undefined && opts.markMs >= t0 && opts.markMs <= t1) {
-    root.append(
-      svg('line', { class: 'mark-line', x1: x(opts.markMs), x2: x(opts.markMs), y1: m.t, y2: y(0) }),
-    );
-  }
-  return root;
+  (box as HTMLElement & { uplot?: uPlot }).uplot = plot;
+  return box;
 }
 
-/** Ranked horizontal bars: time spent per place. `onPick` is called with the cell of a clicked row. */
-export function timeBars(
-  locations: TimeAtPlace[],
-  onPick: (cell: string) => void,
-  width = 340,
-): SVGSVGElement {
-  const row = 26;
-  const labelW = 130;
-  const H = Math.max(row, locations.length * row);
+/** Frees a chart made by `occupancyChart` (uPlot keeps a resize listener). */
+export function disposeChart(node: Element | null | undefined): void {
+  (node as (Element & { uplot?: uPlot }) | null | undefined)?.uplot?.destroy();
+}
+
+function describeSeries(points: SeriesPoint[], k: number): string {
+  const values = points.filter((p) => !p.suppressed && p.devices !== null).map((p) => p.devices as number);
+  const first = points[0];
+  const last = points.at(-1);
+  if (!first || !last) return 'no data';
+  const range = `${formatTime(first.startMs)} to ${formatTime(last.startMs)}`;
+  if (!values.length) return `${range}: every step below ${k} devices (suppressed)`;
+  return `${range}: peak ${Math.max(...values)} devices; ${points.length - values.length} steps below ${k} (suppressed)`;
+}
+
+/** Ranked time per place; `onPick` gets the cell of a chosen row. */
+export function timeBars(locations: TimeAtPlace[], onPick: (cell: string) => void): HTMLElement {
   const max = Math.max(1, ...locations.map((l) => l.timeSpentMs));
-  const root = svg('svg', {
-    class: 'chart time-bars',
-    viewBox: `0 0 ${width} ${H}`,
-    width,
-    height: H,
-    role: 'list',
-    'data-testid': 'mytime-chart',
-  });
-  locations.forEach((l, i) => {
-    const y = i * row;
-    const bw = Math.max(2, ((width - labelW - 4) * l.timeSpentMs) / max);
-    const g = svg(
-      'g',
-      { class: 'time-row', role: 'listitem', 'data-cell': l.cell, tabindex: 0 },
-      svg(
-        'title',
-        {},
-        `${l.cell}: ${formatDuration(l.timeSpentMs)}, ${l.visits} visit${l.visits === 1 ? '' : 's'}`,
-      ),
-      svg('text', { class: 'rank', x: 0, y: y + row / 2, 'dominant-baseline': 'middle' }, `${i + 1}`),
-      svg(
-        'text',
-        { class: 'cell-label', x: 18, y: y + row / 2, 'dominant-baseline': 'middle' },
-        shortCell(l.cell),
-      ),
-      svg('rect', { class: 'bar', x: labelW, y: y + 4, width: bw, height: row - 8, rx: 2 }),
-      svg(
-        'text',
+  return el(
+    'ol',
+    { class: 'time-bars', 'data-testid': 'mytime-chart' },
+    ...locations.map((l, i) => {
+      const button = el(
+        'button',
         {
-          class: 'value',
-          x: bw > 110 ? labelW + bw - 4 : labelW + bw + 4,
-          y: y + row / 2,
-          'text-anchor': bw > 110 ? 'end' : 'start',
-          'dominant-baseline': 'middle',
+          type: 'button',
+          class: 'time-row',
+          'data-cell': l.cell,
+          title: `${l.cell}: ${formatDuration(l.timeSpentMs)}, ${l.visits} visit${l.visits === 1 ? '' : 's'}`,
         },
-        `${formatDuration(l.timeSpentMs)} · ${l.visits}×`,
-      ),
-    );
-    g.classList.toggle('inside', bw > 110);
-    g.addEventListener('click', () => onPick(l.cell));
-    g.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' || e.key === ' ') onPick(l.cell);
-    });
-    root.append(g);
-  });
-  return root;
+        el('span', { class: 'rank' }, String(i + 1)),
+        el('code', { class: 'cell-label' }, shortCell(l.cell)),
+        el(
+          'span',
+          { class: 'bar-track' },
+          el('span', {
+            class: 'bar',
+            style: `width:${Math.max(2, (100 * l.timeSpentMs) / max).toFixed(1)}%`,
+          }),
+        ),
+        el('span', { class: 'value' }, `${formatDuration(l.timeSpentMs)} · ${l.visits}×`),
+      );
+      button.addEventListener('click', () => onPick(l.cell));
+      return el('li', {}, button);
+    }),
+  );
 }

@@ -3,7 +3,7 @@
 
 import './style.css';
 import { ApiRequestError, type BBox, FootfallApi, type TopLocation, tokenSubject } from './api.ts';
-import { occupancyChart, timeBars } from './charts.ts';
+import { disposeChart, occupancyChart, timeBars } from './charts.ts';
 import {
   colourFor,
   el,
@@ -39,9 +39,11 @@ async function loadConfig(): Promise<RuntimeConfig> {
   return fallback;
 }
 
+// The base map comes from the API's configuration only (DASHBOARD_TILE_URL): the page's CSP allows
+// connections to that tile server and nowhere else, so a URL parameter could not choose another.
 const cfg = await loadConfig();
-const tileUrl = params.get('tiles') ?? cfg.tileUrl ?? undefined;
-const attribution = params.get('attribution') ?? cfg.tileAttribution ?? undefined;
+const tileUrl = cfg.tileUrl ?? undefined;
+const attribution = cfg.tileAttribution ?? undefined;
 // Always the page's own origin: a URL parameter choosing the API would let a crafted link collect the
 // user tokens pasted into "my time".
 const api = new FootfallApi();
@@ -52,6 +54,8 @@ let bucketMs = 60_000;
 let mode: 'live' | 'history' = 'live';
 let liveBucket: number | undefined;
 const liveCells = new Map<string, number | null>();
+/** Changes the stream reported for buckets after the live one, by bucket start. */
+const upcoming = new Map<number, Map<string, number | null>>();
 let liveTop: TopLocation[] = [];
 let historyAt = 0;
 let historyCells = new Map<string, number | null>();
@@ -66,7 +70,7 @@ const bucketOf = (t: number) => Math.floor(t / bucketMs) * bucketMs;
 // Ask once for k and the bucket size (also proves the API is reachable).
 try {
   const first = await api.popular({ k: 1 });
-  kAnonymity = first.kAnonymity;
+  kAnonymity = first.kAnonymity ?? kAnonymity;
   bucketMs = first.bucketMs;
 } catch (error) {
   setStatus('error', `API unreachable: ${(error as Error).message}`);
@@ -85,6 +89,8 @@ const map = new HexMap($('map'), {
           : `${devices} devices`
     }`,
 });
+// For tests and the console: what the map renders (MapLibre's own rendered features).
+(window as unknown as { footfallMap: HexMap }).footfallMap = map;
 const center = params.get('center')?.split(',').map(Number);
 if (center?.length === 2 && center.every(Number.isFinite)) {
   map.setView(center[0] ?? 0, center[1] ?? 0, Number(params.get('zoom')) || 14);
@@ -120,10 +126,24 @@ function currentCells(): Map<string, number | null> {
   return mode === 'live' ? liveCells : historyCells;
 }
 
+// The live stream repeats the same answer every tick: redraw only what changed, so that the list keeps
+// its focus and a pointer on it (rebuilding it each second would steal both).
+let drawnCellsKey = '';
+let drawnTopKey = '';
+
 function render(): void {
   const cells = currentCells();
-  map.setCells([...cells].map(([cell, devices]) => ({ cell, devices })));
-  renderTop(mode === 'live' ? liveTop : historyTop);
+  const cellsKey = [...cells].map(([c, d]) => `${c}:${d}`).join();
+  if (cellsKey !== drawnCellsKey) {
+    drawnCellsKey = cellsKey;
+    map.setCells([...cells].map(([cell, devices]) => ({ cell, devices })));
+  }
+  const top = mode === 'live' ? liveTop : historyTop;
+  const topKey = `${top.map((l) => `${l.cell}:${l.devices}`).join()}|${kAnonymity}`;
+  if (topKey !== drawnTopKey) {
+    drawnTopKey = topKey;
+    renderTop(top);
+  }
   renderLegend();
   if (!fitted && cells.size) {
     const top = (mode === 'live' ? liveTop : historyTop).map((l) => l.cell);
@@ -182,6 +202,8 @@ function onLivePopular(p: { bucketStartMs: number; bucketMs: number; locations: 
     const first = liveBucket === undefined;
     liveBucket = p.bucketStartMs;
     liveCells.clear();
+    for (const [cell, devices] of upcoming.get(p.bucketStartMs) ?? []) liveCells.set(cell, devices);
+    for (const b of upcoming.keys()) if (b <= p.bucketStartMs) upcoming.delete(b);
     if (!first) void fetchLiveView();
   }
   if (p.bucketStartMs < liveBucket) return;
@@ -199,6 +221,14 @@ function onLiveOccupancy(o: {
 }): void {
   let touched = false;
   for (const c of o.changes) {
+    if (liveBucket !== undefined && c.bucketStartMs > liveBucket) {
+      // A change for a bucket the stream has not reached yet (clocks differ by a little): keep it for
+      // when it becomes the live one, or a cell suppressed from its first row would never be drawn.
+      const next = upcoming.get(c.bucketStartMs) ?? new Map<string, number | null>();
+      next.set(c.cell, c.devices);
+      upcoming.set(c.bucketStartMs, next);
+      continue;
+    }
     if (c.bucketStartMs !== liveBucket) continue;
     liveCells.set(c.cell, c.devices);
     touched = true;
@@ -335,10 +365,11 @@ async function refreshPlace(): Promise<void> {
     const [series, now] = await Promise.all([api.series(cell, from, to, stepMs), api.occupancy(cell, ref)]);
     if (seq !== placeSeq) return;
     const box = $('place-chart-box');
+    disposeChart(box.firstElementChild);
     box.replaceChildren(
       occupancyChart(series.points, {
         stepMs,
-        kAnonymity: series.kAnonymity,
+        kAnonymity: series.kAnonymity ?? kAnonymity,
         markMs: ref,
         width: box.clientWidth || 340,
       }),
@@ -416,9 +447,7 @@ $('mytime-form').addEventListener('submit', async (e) => {
       ? `${formatDuration(a.totalMs)} at ${a.locations.length} place${a.locations.length === 1 ? '' : 's'} in the ${rangeText}`
       : `No visits in the ${rangeText}.`;
     const box = $('mytime-chart-box');
-    box.replaceChildren(
-      top.length ? timeBars(top, (cell) => selectCell(cell, true), box.clientWidth || 340) : '',
-    );
+    box.replaceChildren(top.length ? timeBars(top, (cell) => selectCell(cell, true)) : '');
     map.setMarks($<HTMLInputElement>('mytime-onmap').checked ? myMarks : []);
     if (top.length) map.fit(top.map((l) => l.cell));
     renderLegend();
