@@ -75,7 +75,7 @@ export const INGEST_ERRORS = {
   INGEST_RATE_LIMITED: {
     status: status.RESOURCE_EXHAUSTED,
     retryable: true,
-    doc: 'device exceeded RATE_LIMIT_PINGS_PER_SEC; retry later',
+    doc: 'device over RATE_LIMIT_PINGS_PER_SEC, address over INGEST_ENROLL_PER_MIN; retry',
   },
   INGEST_OVERLOADED: {
     status: status.UNAVAILABLE,
