@@ -12,9 +12,9 @@ import {
 } from '@footfall/db';
 import { bucketStart, cellOf, regionOf } from '@footfall/domain';
 import { waitFor } from '@footfall/testing';
-import { cellToLatLng } from 'h3-js';
+import { cellToLatLng, gridDisk } from 'h3-js';
 import { pino } from 'pino';
-import { type Api, LIVE_SQL, LiveHub, loadApiConfig, startApi } from '../src/index.ts';
+import { type Api, LIVE_SQL, type LiveChange, LiveHub, loadApiConfig, startApi } from '../src/index.ts';
 import { openSse, type SseEvent } from './sse.ts';
 
 const MIN = 60_000;
@@ -61,7 +61,12 @@ function withSeam(db: Database) {
 }
 
 /** Upserts an occupancy row the way the sink does (updated_at = now() of its own transaction). */
-async function put(db: Database, cell: string, bucketStartMs: number, devices: number): Promise<void> {
+async function put(
+  db: Pick<Database, 'query'>,
+  cell: string,
+  bucketStartMs: number,
+  devices: number,
+): Promise<void> {
   const [lat, lon] = cellToLatLng(cell);
   await db.query(
     `INSERT INTO occupancy (cell, bucket_start, bucket_ms, region, lat, lon, devices, pings)
@@ -72,7 +77,7 @@ async function put(db: Database, cell: string, bucketStartMs: number, devices: n
 }
 
 const changesOf = (events: SseEvent[]) =>
-  events.filter((e) => e.event === 'occupancy').flatMap((e) => e.data.changes as { cell: string }[]);
+  events.filter((e) => e.event === 'occupancy').flatMap((e) => e.data.changes as LiveChange[]);
 
 describe('live stream on real PostgreSQL', () => {
   let tmp: TemporaryDatabase;
@@ -139,6 +144,35 @@ describe('live stream on real PostgreSQL', () => {
       const empty = (await (await fetch(emptyUrl)).json()) as Occ;
       assert.deepEqual([rest.devices, rest.suppressed], [null, true]);
       assert.deepEqual([empty.devices, empty.suppressed], [null, true]);
+    } finally {
+      await stream.close();
+      await waitFor('no clients', () => api.live.clients === 0);
+    }
+  });
+
+  it('withdraws every shown cell of a large batch that falls below K, in both buckets', async () => {
+    const stream = await openSse(`${api.url}/v1/live`);
+    try {
+      await waitFor('first tick', () => stream.events.some((e) => e.event === 'popular'));
+      const now = bucketStart(Date.now(), MIN);
+      const ring = gridDisk(cellOf(45.4642, 9.19), 4);
+      const all = ring.flatMap((cell) => [now, now + MIN].map((b) => ({ cell, b })));
+      const putAll = (devices: number) =>
+        raw.transaction(async (tx) => {
+          for (const { cell, b } of all) await put(tx, cell, b, devices);
+        });
+      const seen = (devices: number | null) => () => {
+        const got = new Set(
+          changesOf(stream.events)
+            .filter((c) => c.devices === devices)
+            .map((c) => `${c.cell}:${c.bucketStartMs}`),
+        );
+        return all.every(({ cell, b }) => got.has(`${cell}:${b}`));
+      };
+      await putAll(6);
+      await waitFor('all shown', seen(6));
+      await putAll(2);
+      await waitFor('all withdrawn', seen(null));
     } finally {
       await stream.close();
       await waitFor('no clients', () => api.live.clients === 0);
