@@ -220,6 +220,25 @@ describe('live stream on real PostgreSQL', () => {
     }
   });
 
+  it('a tick whose query hangs times out, is counted, and the feed goes on', async () => {
+    const held = seam.hold(LIVE_SQL.changes);
+    const stream = await openSse(`${api.url}/v1/live`);
+    try {
+      await held.entered; // this tick's query never answers until released
+      const failed = api.live.failedTicks;
+      await waitFor('tick timed out', () => api.live.failedTicks > failed, 20_000);
+      const cell = cellOf(48.2082, 16.3738);
+      await put(raw, cell, bucketStart(Date.now(), MIN), 7);
+      await waitFor('change after the hung tick', () =>
+        changesOf(stream.events).some((c) => c.cell === cell),
+      );
+    } finally {
+      held.release(); // its late answer is void
+      await stream.close();
+      await waitFor('no clients', () => api.live.clients === 0);
+    }
+  });
+
   it('HEAD /v1/live answers the headers at once and does not register a client', async () => {
     const res = await fetch(`${api.url}/v1/live`, { method: 'HEAD', signal: AbortSignal.timeout(10_000) });
     assert.equal(res.status, 200);
