@@ -91,6 +91,7 @@ export class LiveHub {
   readonly #tickCount: Counter<'outcome'>;
   #timer: NodeJS.Timeout | undefined;
   #ticking = false;
+  #tickGen = 0;
   #feed: Feed | undefined;
   #failing = false;
   #lastPopular: { bucketStartMs: number; locations: CellCount[] } | undefined;
@@ -169,20 +170,22 @@ export class LiveHub {
     // One tick at a time; a tick still running when the interval fires is simply not doubled.
     if (this.#ticking || !feed) return;
     this.#ticking = true;
+    const gen = ++this.#tickGen;
+    const o = this.#o;
+    // A query that hangs (a half-open connection) must not stall the feed: past the timeout the tick
+    // counts as failed, its late results are void (generation), and the next tick starts afresh.
+    const timeoutMs = Math.max(10 * o.intervalMs, 5_000);
+    const timedOut = Promise.withResolvers<never>();
+    const timer = setTimeout(() => {
+      this.#tickGen++;
+      timedOut.reject(new Error(`live tick timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
     try {
-      const o = this.#o;
-      const bucketStartMs = bucketStart(Date.now(), o.bucketMs);
-      const locations = await popular(o.db, {
-        bucketStartMs,
-        k: LIVE_MAX_K,
-        minDevices: o.kAnonymity,
-        cellResolution: o.cellResolution,
-        resolution: o.cellResolution,
-      });
-      const changes = await this.#changes(feed);
+      const work = this.#work(feed, gen);
+      work.catch(() => {}); // after a timeout its own failure is nobody's business
+      const { snapshot, changes } = await Promise.race([work, timedOut.promise]);
       // Every client left during the queries: this feed is gone, nobody to send to.
       if (feed !== this.#feed) return;
-      const snapshot = { bucketStartMs, locations };
       this.#lastPopular = snapshot;
       this.ticks++;
       this.#tickCount.inc({ outcome: 'ok' });
@@ -197,15 +200,30 @@ export class LiveHub {
       this.failedTicks++;
       this.#tickCount.inc({ outcome: 'failed' });
       // Once per failure streak at warn (an outage would otherwise log every tick).
-      if (!this.#failing) this.#o.logger.warn({ err: error }, 'live tick failed; retrying every tick');
-      else this.#o.logger.debug({ err: error }, 'live tick failed');
+      if (!this.#failing) o.logger.warn({ err: error }, 'live tick failed; retrying every tick');
+      else o.logger.debug({ err: error }, 'live tick failed');
       this.#failing = true;
     } finally {
+      clearTimeout(timer);
       this.#ticking = false;
     }
   }
 
-  async #changes(feed: Feed): Promise<{ changes: LiveChange[]; truncated: boolean }> {
+  async #work(feed: Feed, gen: number) {
+    const o = this.#o;
+    const bucketStartMs = bucketStart(Date.now(), o.bucketMs);
+    const locations = await popular(o.db, {
+      bucketStartMs,
+      k: LIVE_MAX_K,
+      minDevices: o.kAnonymity,
+      cellResolution: o.cellResolution,
+      resolution: o.cellResolution,
+    });
+    const changes = await this.#changes(feed, gen);
+    return { snapshot: { bucketStartMs, locations }, changes };
+  }
+
+  async #changes(feed: Feed, gen: number): Promise<{ changes: LiveChange[]; truncated: boolean }> {
     const o = this.#o;
     const { rows: clock } = await o.db.query<{ now: number }>(LIVE_SQL.clock);
     const nowUs = Number(clock[0]?.now);
@@ -229,6 +247,8 @@ export class LiveHub {
         ])
       ).rows;
     }
+    // A tick that timed out must not move the cursor or mark rows as sent: nobody will send its events.
+    if (gen !== this.#tickGen) throw new Error('stale live tick');
     const events: (LiveChange & { u: number })[] = [];
     for (const r of rows) {
       const key = `${r.cell}:${r.b}`;

@@ -6,9 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { type Database, openDatabase, type QueryOptions } from '@footfall/db';
 import { bucketStart, cellOf, regionOf } from '@footfall/domain';
 import { createTemporaryDatabase, type TemporaryDatabase, waitFor } from '@footfall/testing';
-import { cellToLatLng } from 'h3-js';
+import { cellToLatLng, gridDisk } from 'h3-js';
 import { pino } from 'pino';
-import { type Api, LIVE_SQL, LiveHub, loadApiConfig, startApi } from '../src/index.ts';
+import { type Api, LIVE_SQL, type LiveChange, LiveHub, loadApiConfig, startApi } from '../src/index.ts';
 import { openSse, type SseEvent } from './sse.ts';
 
 const MIN = 60_000;
@@ -55,7 +55,12 @@ function withSeam(db: Database) {
 }
 
 /** Upserts an occupancy row the way the sink does (updated_at = now() of its own transaction). */
-async function put(db: Database, cell: string, bucketStartMs: number, devices: number): Promise<void> {
+async function put(
+  db: Pick<Database, 'query'>,
+  cell: string,
+  bucketStartMs: number,
+  devices: number,
+): Promise<void> {
   const [lat, lon] = cellToLatLng(cell);
   await db.query(
     `INSERT INTO occupancy (cell, bucket_start, bucket_ms, region, lat, lon, devices, pings)
@@ -66,7 +71,7 @@ async function put(db: Database, cell: string, bucketStartMs: number, devices: n
 }
 
 const changesOf = (events: SseEvent[]) =>
-  events.filter((e) => e.event === 'occupancy').flatMap((e) => e.data.changes as { cell: string }[]);
+  events.filter((e) => e.event === 'occupancy').flatMap((e) => e.data.changes as LiveChange[]);
 
 describe('live stream on real PostgreSQL', () => {
   let tmp: TemporaryDatabase;
@@ -139,6 +144,35 @@ describe('live stream on real PostgreSQL', () => {
     }
   });
 
+  it('withdraws every shown cell of a large batch that falls below K, in both buckets', async () => {
+    const stream = await openSse(`${api.url}/v1/live`);
+    try {
+      await waitFor('first tick', () => stream.events.some((e) => e.event === 'popular'));
+      const now = bucketStart(Date.now(), MIN);
+      const ring = gridDisk(cellOf(45.4642, 9.19), 4);
+      const all = ring.flatMap((cell) => [now, now + MIN].map((b) => ({ cell, b })));
+      const putAll = (devices: number) =>
+        raw.transaction(async (tx) => {
+          for (const { cell, b } of all) await put(tx, cell, b, devices);
+        });
+      const seen = (devices: number | null) => () => {
+        const got = new Set(
+          changesOf(stream.events)
+            .filter((c) => c.devices === devices)
+            .map((c) => `${c.cell}:${c.bucketStartMs}`),
+        );
+        return all.every(({ cell, b }) => got.has(`${cell}:${b}`));
+      };
+      await putAll(6);
+      await waitFor('all shown', seen(6));
+      await putAll(2);
+      await waitFor('all withdrawn', seen(null));
+    } finally {
+      await stream.close();
+      await waitFor('no clients', () => api.live.clients === 0);
+    }
+  });
+
   it('survives the last client leaving while a tick query is in flight (cursor race)', async () => {
     const held = seam.hold(LIVE_SQL.changes);
     const first = await openSse(`${api.url}/v1/live`);
@@ -175,6 +209,25 @@ describe('live stream on real PostgreSQL', () => {
       const metrics = await (await fetch(`${api.url}/metrics`)).text();
       assert.match(metrics, /footfall_api_live_ticks_total\{[^}]*outcome="failed"[^}]*\} [1-9]/);
     } finally {
+      await stream.close();
+      await waitFor('no clients', () => api.live.clients === 0);
+    }
+  });
+
+  it('a tick whose query hangs times out, is counted, and the feed goes on', async () => {
+    const held = seam.hold(LIVE_SQL.changes);
+    const stream = await openSse(`${api.url}/v1/live`);
+    try {
+      await held.entered; // this tick's query never answers until released
+      const failed = api.live.failedTicks;
+      await waitFor('tick timed out', () => api.live.failedTicks > failed, 20_000);
+      const cell = cellOf(48.2082, 16.3738);
+      await put(raw, cell, bucketStart(Date.now(), MIN), 7);
+      await waitFor('change after the hung tick', () =>
+        changesOf(stream.events).some((c) => c.cell === cell),
+      );
+    } finally {
+      held.release(); // its late answer is void
       await stream.close();
       await waitFor('no clients', () => api.live.clients === 0);
     }
