@@ -57,6 +57,9 @@ async function main(): Promise<number> {
   // SIGINT/SIGTERM: stop generating, close the uploader (below), then exit; a second signal or 10 s
   // without finishing exits at once.
   const grace = closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    process.stderr.write(
+      err ? `simulator: stopping after an error: ${err.stack}\n` : `simulator: ${signal}, stopping\n`,
+    );
     controller.abort(err ?? new Error(signal === 'SIGINT' ? 'interrupted' : 'terminated'));
     await closed.promise;
   });
