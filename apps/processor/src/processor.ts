@@ -160,6 +160,9 @@ export class Processor {
   get ready(): boolean {
     if (!this.#ready || this.#closing || this.#group.lost !== undefined || this.#fatal !== undefined)
       return false;
+    // Joined is not enough: until the loop has applied an assignment (and planned its restores) the
+    // partitions are not being served (this reported ready during the first restore before).
+    if (this.#applied === undefined || this.#group.hasPendingAssignment || this.#recheck) return false;
     for (const s of this.#states.values()) if (s.restoring) return false;
     return true;
   }
