@@ -266,6 +266,9 @@ try {
     INSTANCE_ID: 'bench-2',
     OPS_PORT: String(opsPort2),
     ALLOWED_LATENESS_MS: PACED_LATENESS_MS,
+    // Static membership: the restart below (same INSTANCE_ID) reclaims the partitions at once instead of
+    // waiting for the killed member's session to expire (it would first get an empty assignment).
+    PROCESSOR_STATIC_MEMBERSHIP: 'true',
   });
   children.push(paced);
   await waitUntil(
@@ -343,10 +346,14 @@ try {
     INSTANCE_ID: 'bench-2',
     OPS_PORT: String(opsPort3),
     ALLOWED_LATENESS_MS: PACED_LATENESS_MS,
+    PROCESSOR_STATIC_MEMBERSHIP: 'true',
   });
   children.push(restarted);
+  // Ready with every partition assigned (a member that owns nothing is ready too).
   await waitUntil(
-    async () => (await fetch(`http://127.0.0.1:${opsPort3}/readyz`).catch(() => undefined))?.ok === true,
+    async () =>
+      (await fetch(`http://127.0.0.1:${opsPort3}/readyz`).catch(() => undefined))?.ok === true &&
+      metricSum(await scrape(opsPort3), 'footfall_processor_assigned_partitions') === PARTITIONS,
     30 * 60_000,
     100,
   );
