@@ -1,15 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PartitionAggregator } from '@footfall/domain';
-import { javaPartition, kafkaClientOptions, stableCommittedOffsets } from '@footfall/kafka';
+import { stableCommittedOffsets } from '@footfall/kafka';
 import { createLogger, type Logger, OpsServer } from '@footfall/observability';
-import {
-  type Consumer,
-  FetchIsolationLevels,
-  type Message,
-  type MessageToProduce,
-  Producer,
-} from '@platformatic/kafka';
-import { encodeOccupancy, encodeVisit, occupancyKey, visitKey } from './codec.ts';
+import { type Consumer, FetchIsolationLevels } from '@platformatic/kafka';
 import { type ProcessorConfig, restoreHorizonMs } from './config.ts';
 import { ProcessorError } from './errors.ts';
 import { type Assignment, GroupMember } from './group-member.ts';
@@ -21,6 +14,7 @@ import {
   type PendingTimestamps,
 } from './partition-task.ts';
 import { planRestore } from './restore.ts';
+import { TransactionalEmitter } from './transactional-emitter.ts';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
 
@@ -65,8 +59,6 @@ export interface ProcessorProgress {
   readonly stopped: boolean;
 }
 
-/** Max messages per produce request inside a transaction (keeps batches below the broker's 1 MB). */
-const SEND_CHUNK = 4_000;
 const FETCH_MAX_WAIT_MS = 100;
 
 /**
@@ -87,7 +79,7 @@ export class Processor {
   readonly logger: Logger;
   readonly #options: ProcessorOptions;
   readonly #group: GroupMember;
-  #producer: Producer;
+  readonly #emitter: TransactionalEmitter;
   #ops: OpsServer | undefined;
   readonly #states = new Map<number, PartitionTask>();
   #applied: Assignment | undefined;
@@ -96,7 +88,6 @@ export class Processor {
    * that someone else committed in the meantime (the others keep their state and re-send their work).
    */
   #recheck = false;
-  #outputPartitions = 0;
   #loop: Promise<void> | undefined;
   readonly #abort = new AbortController();
   #closing = false;
@@ -107,10 +98,7 @@ export class Processor {
   /** Append timestamps of the live records the next transaction carries (emit latency). */
   #pending: PendingTimestamps = { timestamps: [], counts: [] };
   readonly #taskOptions: PartitionTaskOptions;
-  /** Output partition of each region (javaPartition over the output partition count). */
-  readonly #regionPartitions = new Map<string, number>();
   #topicId: string | undefined;
-  #transactions = 0;
   #liveRecords = 0;
   #lastProgressMs = Date.now();
   #lag = 0;
@@ -141,7 +129,13 @@ export class Processor {
         this.logger.warn({ partition: task.partition, errorCode }, 'fetch error on partition');
       },
     };
-    this.#producer = this.#createProducer();
+    this.#emitter = new TransactionalEmitter(
+      config,
+      this.logger,
+      this.metrics,
+      () => this.#consumer,
+      options.beforeCommit,
+    );
   }
 
   get #consumer(): Consumer {
@@ -149,7 +143,7 @@ export class Processor {
   }
 
   get transactionalId(): string {
-    return `footfall-processor-${this.config.instanceId}`;
+    return this.#emitter.transactionalId;
   }
 
   /** Input partitions currently owned (after restore started). */
@@ -166,27 +160,11 @@ export class Processor {
   get ready(): boolean {
     if (!this.#ready || this.#closing || this.#group.lost !== undefined || this.#fatal !== undefined)
       return false;
+    // Joined is not enough: until the loop has applied an assignment (and planned its restores) the
+    // partitions are not being served (this reported ready during the first restore before).
+    if (this.#applied === undefined || this.#group.hasPendingAssignment || this.#recheck) return false;
     for (const s of this.#states.values()) if (s.restoring) return false;
     return true;
-  }
-
-  #createProducer(): Producer {
-    const c = this.config;
-    return new Producer({
-      ...kafkaClientOptions(c, this.transactionalId),
-      transactionalId: this.transactionalId,
-      // @platformatic/kafka 2.12 sends InitProducerId with producerId 0 / epoch 0 when none is given,
-      // which the broker reads as "I am producer 0": a restarted processor whose transactional id
-      // belongs to another producer id is then PRODUCER_FENCED forever. -1/-1 is the protocol's "new
-      // producer" (KIP-360), which fences the previous incarnation instead. Regression: e2e restart test.
-      producerId: -1n,
-      producerEpoch: -1,
-      idempotent: true,
-      acks: -1,
-      compression: 'lz4',
-      retries: 3,
-      retryDelay: 250,
-    });
   }
 
   /** Joins the group and starts the processing loop; resolves once the first assignment is known. */
@@ -216,7 +194,7 @@ export class Processor {
       );
     }
     this.#topicId = input.id;
-    this.#outputPartitions = output.partitionsCount;
+    this.#emitter.outputPartitions = output.partitionsCount;
     await this.#group.join(this.#abort.signal);
     this.#ready = true;
     this.#loop = this.#run().catch((error: unknown) => {
@@ -445,166 +423,22 @@ export class Processor {
   }
 
   /**
-   * One transaction: the drained updates of every partition with new live records, plus those
-   * partitions' offsets. Any failure aborts and rebuilds all state from the committed offsets, which is
-   * always correct (the aborted output is invisible to read_committed readers).
+   * One transaction for every live partition with new input or outputs (TransactionalEmitter). On an
+   * abort the tasks keep their outputs for the next one; ownership is re-checked first (#recheck).
    */
   async #emit(): Promise<void> {
     const applied = this.#applied;
     if (applied === undefined) return;
-    const messages: MessageToProduce[] = [];
-    /** Partition → offset to commit (next offset to read). */
-    const offsets = new Map<PartitionTask, bigint>();
-    /** Each task's outputs in this transaction: kept for a re-send if it aborts. */
-    const sent = new Map<PartitionTask, MessageToProduce[]>();
-    const topic = this.config.topicAggregated;
-    const n = this.#outputPartitions;
-    const bucketMs = this.config.bucketMs;
-    let occ = 0;
-    let visits = 0;
-    let tombstones = 0;
-    for (const s of this.#states.values()) {
-      if (!s.live) continue;
-      const u = s.aggregator.drainUpdates();
-      const first = messages.length;
-      // Work of an aborted transaction first: the state already counts it as emitted.
-      for (const m of s.takeUnsent()) messages.push(m);
-      if (s.lastConsumed >= 0n) offsets.set(s, s.lastConsumed + 1n);
-      else if (messages.length > first || (u.occupancy.length + u.visits.length > 0 && s.committed >= 0n)) {
-        // Updates without new input (an idle advance closed visits): re-commit the unchanged offset so
-        // that the transaction is still fenced by our generation (a zombie's idle closes abort).
-        offsets.set(s, s.committed);
-      }
-      for (const o of u.occupancy) {
-        messages.push({
-          topic,
-          partition: this.#outputPartition(o.region, n),
-          key: Buffer.from(occupancyKey(o)),
-          value: encodeOccupancy(o, bucketMs),
-        });
-      }
-      occ += u.occupancy.length;
-      for (const v of u.visits) {
-        if (v.retracted) tombstones++;
-        else visits++;
-        messages.push({
-          topic,
-          partition: this.#outputPartition(v.region, n),
-          key: Buffer.from(visitKey(v)),
-          // Tombstone: the client writes a null value when the (no-op) serializer returns null.
-          value: v.retracted ? (null as unknown as Buffer) : encodeVisit(v),
-        });
-      }
-      if (messages.length > first) sent.set(s, messages.slice(first));
-    }
-    this.#updateStateMetrics();
-    if (offsets.size === 0) return;
-    const { timestamps, counts: timestampCounts } = this.#pending;
+    const pending = this.#pending;
     this.#pending = { timestamps: [], counts: [] };
-    const transaction = ++this.#transactions;
-    try {
-      let tx: Awaited<ReturnType<Producer['beginTransaction']>>;
-      try {
-        tx = await this.#producer.beginTransaction();
-      } catch (error) {
-        // InitProducerId can fail transiently (e.g. CONCURRENT_TRANSACTIONS while the broker still
-        // completes the previous incarnation's transaction after a restart). The client then keeps a
-        // half-begun transaction ("There is already an active transaction"), so start from a fresh
-        // producer; the next tick retries after a short pause.
-        await this.#resetProducer();
-        await new Promise((r) => setTimeout(r, 250));
-        throw error;
-      }
-      try {
-        for (let i = 0; i < messages.length; i += SEND_CHUNK) {
-          await tx.send({ messages: messages.slice(i, i + SEND_CHUNK) });
-        }
-        await tx.addConsumer(this.#consumer as unknown as Consumer);
-        // Sequential on purpose: the client deduplicates concurrent `addOffset` calls into one request.
-        const coordinatorId = this.#consumer.coordinatorId;
-        for (const [s, next] of offsets) {
-          await tx.addOffset({
-            topic: this.config.topicIngestion,
-            partition: s.partition,
-            // The client commits `offset + 1`.
-            offset: next - 1n,
-            // The generation we applied, not the client's current one: a generation that is newer than
-            // our assignment must fail the commit (ILLEGAL_GENERATION) instead of committing revoked work.
-            metadata: {
-              consumer: {
-                groupId: this.config.groupId,
-                generationId: applied.generationId,
-                memberId: applied.memberId,
-                coordinatorId,
-              },
-            },
-          } as unknown as Message);
-        }
-        if (this.#options.beforeCommit !== undefined) {
-          await this.#options.beforeCommit({
-            transaction,
-            liveRecords: this.#liveRecords,
-            outputs: messages.length,
-            offsets: new Map([...offsets].map(([s, next]) => [s.partition, next])),
-          });
-        }
-        await tx.commit();
-      } catch (error) {
-        await tx.abort().catch((abortError: unknown) => {
-          this.logger.warn({ err: abortError }, 'abort failed; recreating the producer');
-          return this.#resetProducer();
-        });
-        throw error;
-      }
-    } catch (error) {
-      this.metrics.transactions.inc({ outcome: 'aborted' });
-      // Nothing of it is visible (read_committed) and no offset moved. The states already count its
-      // outputs as emitted, so each task keeps them for the next transaction, which also commits its
-      // offsets (lastConsumed is unchanged). Whether the partitions are still ours (a rebalance fails
-      // transactions with ILLEGAL_GENERATION) is checked first: only partitions someone else committed
-      // are rebuilt. Emit latency of the kept records is reported when they commit.
-      for (const [task, outputs] of sent) task.keepUnsent(outputs);
-      this.#pending.timestamps.unshift(...timestamps);
-      this.#pending.counts.unshift(...timestampCounts);
-      this.#recheck = true;
-      this.logger.warn(
-        { err: new ProcessorError('PROCESSOR_TRANSACTION_FAILED', 'transaction failed', { cause: error }) },
-        'transaction aborted; re-checking ownership, then re-sending its work',
-      );
-      return;
+    const outcome = await this.#emitter.emit(this.#states.values(), applied, pending, this.#liveRecords);
+    this.#updateStateMetrics();
+    if (outcome !== 'committed') {
+      // Emit latency of records not (yet) committed is reported when they commit.
+      this.#pending.timestamps.unshift(...pending.timestamps);
+      this.#pending.counts.unshift(...pending.counts);
     }
-    const now = Date.now();
-    for (const [s, next] of offsets) {
-      s.committed = next;
-      s.lastConsumed = -1n;
-    }
-    this.metrics.transactions.inc({ outcome: 'committed' });
-    if (occ) this.metrics.updates.inc({ kind: 'occupancy' }, occ);
-    if (visits) this.metrics.updates.inc({ kind: 'visit' }, visits);
-    if (tombstones) this.metrics.updates.inc({ kind: 'tombstone' }, tombstones);
-    const h = this.metrics.emitLatency;
-    for (let i = 0; i < timestamps.length; i++) {
-      const seconds = (now - (timestamps[i] as number)) / 1000;
-      for (let c = timestampCounts[i] as number; c > 0; c--) h.observe(seconds);
-    }
-  }
-
-  #outputPartition(region: string, partitions: number): number {
-    const cache = this.#regionPartitions;
-    if (cache.size >= 100_000) cache.clear();
-    const key = `${partitions}:${region}`;
-    let p = cache.get(key);
-    if (p === undefined) {
-      p = javaPartition(region, partitions);
-      cache.set(key, p);
-    }
-    return p;
-  }
-
-  async #resetProducer(): Promise<void> {
-    const old = this.#producer;
-    this.#producer = this.#createProducer();
-    await old.close(true).catch(() => {});
+    if (outcome === 'aborted') this.#recheck = true;
   }
 
   #updateStateMetrics(): void {
@@ -669,7 +503,7 @@ export class Processor {
     }
     this.#abort.abort();
     await bounded('consumer close', this.#group.close());
-    await bounded('producer close', this.#producer.close(true));
+    await bounded('producer close', this.#emitter.close());
     await this.#ops?.close();
     this.logger.info('processor closed');
   }

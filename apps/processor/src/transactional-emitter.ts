@@ -1,0 +1,241 @@
+import { javaPartition, kafkaClientOptions } from '@footfall/kafka';
+import type { Logger } from '@footfall/observability';
+import { type Consumer, type Message, type MessageToProduce, Producer } from '@platformatic/kafka';
+import { encodeOccupancy, encodeVisit, occupancyKey, visitKey } from './codec.ts';
+import type { ProcessorConfig } from './config.ts';
+import { ProcessorError } from './errors.ts';
+import type { Assignment } from './group-member.ts';
+import type { ProcessorMetrics } from './metrics.ts';
+import type { PartitionTask, PendingTimestamps } from './partition-task.ts';
+import type { CommitPoint } from './processor.ts';
+
+/** Max messages per produce request inside a transaction (keeps batches below the broker's 1 MB). */
+const SEND_CHUNK = 4_000;
+
+/** What one {@link TransactionalEmitter.emit} did. */
+export type EmitOutcome = 'committed' | 'aborted' | 'nothing';
+
+/**
+ * Kafka Streams' RecordCollector + the EOS-v2 commit, for one processor: every tick, ONE transaction
+ * carries the outputs of all live partition tasks and their input offsets (`transactionalId =
+ * footfall-processor-<INSTANCE_ID>`), so outputs and offsets become visible together or not at all.
+ * Offsets are committed with the generation and member id of the assignment the loop applied (KIP-447
+ * fencing of zombies). On an abort each task keeps its outputs for the next transaction.
+ */
+export class TransactionalEmitter {
+  readonly #config: ProcessorConfig;
+  readonly #logger: Logger;
+  readonly #metrics: ProcessorMetrics;
+  readonly #consumer: () => Consumer;
+  readonly #beforeCommit: ((point: CommitPoint) => void | Promise<void>) | undefined;
+  #producer: Producer;
+  #transactions = 0;
+  /** Output partition of each region (javaPartition over the output partition count). */
+  readonly #regionPartitions = new Map<string, number>();
+  /** Partition count of the output topic (set at start). */
+  outputPartitions = 0;
+
+  constructor(
+    config: ProcessorConfig,
+    logger: Logger,
+    metrics: ProcessorMetrics,
+    consumer: () => Consumer,
+    beforeCommit?: (point: CommitPoint) => void | Promise<void>,
+  ) {
+    this.#config = config;
+    this.#logger = logger;
+    this.#metrics = metrics;
+    this.#consumer = consumer;
+    this.#beforeCommit = beforeCommit;
+    this.#producer = this.#createProducer();
+  }
+
+  get transactionalId(): string {
+    return `footfall-processor-${this.#config.instanceId}`;
+  }
+
+  #createProducer(): Producer {
+    const c = this.#config;
+    return new Producer({
+      ...kafkaClientOptions(c, this.transactionalId),
+      transactionalId: this.transactionalId,
+      // @platformatic/kafka 2.12 sends InitProducerId with producerId 0 / epoch 0 when none is given,
+      // which the broker reads as "I am producer 0": a restarted processor whose transactional id
+      // belongs to another producer id is then PRODUCER_FENCED forever. -1/-1 is the protocol's "new
+      // producer" (KIP-360), which fences the previous incarnation instead. Regression: e2e restart test.
+      producerId: -1n,
+      producerEpoch: -1,
+      idempotent: true,
+      acks: -1,
+      compression: 'lz4',
+      retries: 3,
+      retryDelay: 250,
+    });
+  }
+
+  /**
+   * Drains every live task and commits its outputs (aborted ones first) and input offset in one
+   * transaction; `pending` are the append timestamps of the live records it covers (emit latency).
+   * `liveRecords` is reported to the beforeCommit seam.
+   */
+  async emit(
+    tasks: Iterable<PartitionTask>,
+    applied: Assignment,
+    pending: PendingTimestamps,
+    liveRecords: number,
+  ): Promise<EmitOutcome> {
+    const messages: MessageToProduce[] = [];
+    /** Partition → offset to commit (next offset to read). */
+    const offsets = new Map<PartitionTask, bigint>();
+    /** Each task's outputs in this transaction: kept for a re-send if it aborts. */
+    const sent = new Map<PartitionTask, MessageToProduce[]>();
+    const topic = this.#config.topicAggregated;
+    const n = this.outputPartitions;
+    const bucketMs = this.#config.bucketMs;
+    let occ = 0;
+    let visits = 0;
+    let tombstones = 0;
+    for (const s of tasks) {
+      if (!s.live) continue;
+      const u = s.aggregator.drainUpdates();
+      const first = messages.length;
+      // Work of an aborted transaction first: the state already counts it as emitted.
+      for (const m of s.takeUnsent()) messages.push(m);
+      if (s.lastConsumed >= 0n) offsets.set(s, s.lastConsumed + 1n);
+      else if (messages.length > first || (u.occupancy.length + u.visits.length > 0 && s.committed >= 0n)) {
+        // Updates without new input (an idle advance closed visits): re-commit the unchanged offset so
+        // that the transaction is still fenced by our generation (a zombie's idle closes abort).
+        offsets.set(s, s.committed);
+      }
+      for (const o of u.occupancy) {
+        messages.push({
+          topic,
+          partition: this.#outputPartition(o.region, n),
+          key: Buffer.from(occupancyKey(o)),
+          value: encodeOccupancy(o, bucketMs),
+        });
+      }
+      occ += u.occupancy.length;
+      for (const v of u.visits) {
+        if (v.retracted) tombstones++;
+        else visits++;
+        messages.push({
+          topic,
+          partition: this.#outputPartition(v.region, n),
+          key: Buffer.from(visitKey(v)),
+          // Tombstone: the client writes a null value when the (no-op) serializer returns null.
+          value: v.retracted ? (null as unknown as Buffer) : encodeVisit(v),
+        });
+      }
+      if (messages.length > first) sent.set(s, messages.slice(first));
+    }
+    if (offsets.size === 0) return 'nothing';
+    const { timestamps, counts: timestampCounts } = pending;
+    const transaction = ++this.#transactions;
+    try {
+      let tx: Awaited<ReturnType<Producer['beginTransaction']>>;
+      try {
+        tx = await this.#producer.beginTransaction();
+      } catch (error) {
+        // InitProducerId can fail transiently (e.g. CONCURRENT_TRANSACTIONS while the broker still
+        // completes the previous incarnation's transaction after a restart). The client then keeps a
+        // half-begun transaction ("There is already an active transaction"), so start from a fresh
+        // producer; the next tick retries after a short pause.
+        await this.#resetProducer();
+        await new Promise((r) => setTimeout(r, 250));
+        throw error;
+      }
+      try {
+        for (let i = 0; i < messages.length; i += SEND_CHUNK) {
+          await tx.send({ messages: messages.slice(i, i + SEND_CHUNK) });
+        }
+        await tx.addConsumer(this.#consumer());
+        // Sequential on purpose: the client deduplicates concurrent `addOffset` calls into one request.
+        const coordinatorId = this.#consumer().coordinatorId;
+        for (const [s, next] of offsets) {
+          await tx.addOffset({
+            topic: this.#config.topicIngestion,
+            partition: s.partition,
+            // The client commits `offset + 1`.
+            offset: next - 1n,
+            // The generation we applied, not the client's current one: a generation that is newer than
+            // our assignment must fail the commit (ILLEGAL_GENERATION) instead of committing revoked work.
+            metadata: {
+              consumer: {
+                groupId: this.#config.groupId,
+                generationId: applied.generationId,
+                memberId: applied.memberId,
+                coordinatorId,
+              },
+            },
+          } as unknown as Message);
+        }
+        if (this.#beforeCommit !== undefined) {
+          await this.#beforeCommit({
+            transaction,
+            liveRecords,
+            outputs: messages.length,
+            offsets: new Map([...offsets].map(([s, next]) => [s.partition, next])),
+          });
+        }
+        await tx.commit();
+      } catch (error) {
+        await tx.abort().catch((abortError: unknown) => {
+          this.#logger.warn({ err: abortError }, 'abort failed; recreating the producer');
+          return this.#resetProducer();
+        });
+        throw error;
+      }
+    } catch (error) {
+      this.#metrics.transactions.inc({ outcome: 'aborted' });
+      // Nothing of it is visible (read_committed) and no offset moved. The states already count its
+      // outputs as emitted, so each task keeps them for the next transaction, which also commits its
+      // offsets (lastConsumed is unchanged). Whether the partitions are still ours (a rebalance fails
+      // transactions with ILLEGAL_GENERATION) is checked first: only partitions someone else committed
+      // are rebuilt. Emit latency of the kept records is reported when they commit.
+      for (const [task, outputs] of sent) task.keepUnsent(outputs);
+      this.#logger.warn(
+        { err: new ProcessorError('PROCESSOR_TRANSACTION_FAILED', 'transaction failed', { cause: error }) },
+        'transaction aborted; re-checking ownership, then re-sending its work',
+      );
+      return 'aborted';
+    }
+    const now = Date.now();
+    for (const [s, next] of offsets) {
+      s.committed = next;
+      s.lastConsumed = -1n;
+    }
+    this.#metrics.transactions.inc({ outcome: 'committed' });
+    if (occ) this.#metrics.updates.inc({ kind: 'occupancy' }, occ);
+    if (visits) this.#metrics.updates.inc({ kind: 'visit' }, visits);
+    if (tombstones) this.#metrics.updates.inc({ kind: 'tombstone' }, tombstones);
+    const h = this.#metrics.emitLatency;
+    for (let i = 0; i < timestamps.length; i++) {
+      const seconds = (now - (timestamps[i] as number)) / 1000;
+      for (let c = timestampCounts[i] as number; c > 0; c--) h.observe(seconds);
+    }
+    return 'committed';
+  }
+
+  #outputPartition(region: string, partitions: number): number {
+    const cache = this.#regionPartitions;
+    if (cache.size >= 100_000) cache.clear();
+    const key = `${partitions}:${region}`;
+    let p = cache.get(key);
+    if (p === undefined) {
+      p = javaPartition(region, partitions);
+      cache.set(key, p);
+    }
+    return p;
+  }
+
+  async #resetProducer(): Promise<void> {
+    const old = this.#producer;
+    this.#producer = this.#createProducer();
+    await old.close(true).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.close(true);
+  }
+}
