@@ -162,8 +162,11 @@ export class Processor {
       return false;
     // Joined is not enough: until the loop has applied an assignment (and planned its restores) the
     // partitions are not being served (this reported ready during the first restore before).
-    if (this.#applied === undefined || this.#group.hasPendingAssignment || this.#recheck) return false;
-    for (const s of this.#states.values()) if (s.restoring) return false;
+    const applied = this.#applied;
+    if (applied === undefined || this.#group.hasPendingAssignment || this.#recheck) return false;
+    // Every assigned partition has a task that is live (not still waiting for its stable committed
+    // offset, e.g. behind a killed predecessor's open transaction, and not restoring).
+    for (const p of applied.partitions) if (this.#states.get(p)?.live !== true) return false;
     return true;
   }
 
