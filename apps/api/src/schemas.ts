@@ -251,8 +251,9 @@ export const eraseUserSchema = {
   tags: ['users'],
   summary: "Erase a user's data",
   description:
-    'Deletes the visits, records the erasure (later records of the device are dropped by the sink) and ' +
-    'lists what cannot be erased. Idempotent.',
+    'Deletes the visits, records the erasure, revokes the device (its uploads are refused) and has the ' +
+    'pipeline skip its raw pings; lists what remains and until when (docs/privacy.md). Idempotent. 503 ' +
+    'when the erasure is recorded but could not be propagated yet: retry.',
   security,
   params: userParams,
   response: {
@@ -267,13 +268,21 @@ export const eraseUserSchema = {
           type: 'array',
           items: {
             type: 'object',
-            required: ['data', 'reason'],
-            properties: { data: { type: 'string' }, reason: { type: 'string' } },
+            required: ['data', 'reason', 'untilMs'],
+            properties: {
+              data: { type: 'string' },
+              reason: { type: 'string' },
+              untilMs: {
+                type: 'integer',
+                nullable: true,
+                description: 'gone at the latest at this time (epoch ms); null = kept indefinitely',
+              },
+            },
           },
         },
       },
     },
-    ...errors(401, 403),
+    ...errors(401, 403, 503),
   },
 } as const;
 

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import swagger from '@fastify/swagger';
 import { type Database, ERASURE_LOCK_KEY, openDatabase } from '@footfall/db';
 import { bucketStart, type CellCount, kAnonymize } from '@footfall/domain';
+import { ErasureNotifier } from '@footfall/erasure';
 import { createLogger, createRegistry, type Logger } from '@footfall/observability';
 import Fastify, {
   type FastifyError,
@@ -91,6 +92,13 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     cellResolution: config.cellResolution,
     kAnonymity: config.kAnonymity,
     maxChanges: config.liveMaxChanges,
+  });
+  // Erasure → Kafka `erasures` (revokes the device in ingest, filters the processor) + honest notErased.
+  const { topicIngestion: ingestion, topicAggregated: aggregated, topicErasures: erasures } = config;
+  const erasureNotifier = new ErasureNotifier({
+    connection: config,
+    topics: { ingestion, aggregated, erasures },
+    logger,
   });
   let draining = false;
   const occupancyLoader = new OccupancyLoader(db);
@@ -390,26 +398,14 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     const userId = request.params.id;
     await authorize(request.headers.authorization, userId);
     const { visitsDeleted, erasedAtMs } = await eraseDevice(db, userId, ERASURE_LOCK_KEY);
+    // After the commit: an unacknowledged publish fails the request (503, retry is idempotent).
+    const notErased = await erasureNotifier.announce(userId, erasedAtMs).catch((error: unknown) => {
+      throw new ApiError('API_UNAVAILABLE', 'erasure recorded but not yet propagated; retry', {
+        cause: error,
+      });
+    });
     request.log.info({ userId, visitsDeleted }, 'user erased');
-    return {
-      userId,
-      erasedAtMs,
-      visitsDeleted,
-      notErased: [
-        {
-          data: 'occupancy',
-          reason:
-            'occupancy counts are anonymous aggregates (distinct devices per cell and minute); the device is ' +
-            'included in past counts without any identifier, so it cannot be removed from them',
-        },
-        {
-          data: 'kafka:aggregated',
-          reason:
-            'visit records already on the `aggregated` topic expire with its retention; the sink drops every ' +
-            'record of an erased user, so they never reappear in the database',
-        },
-      ],
-    };
+    return { userId, erasedAtMs, visitsDeleted, notErased };
   });
 
   // --- live ---
@@ -437,6 +433,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       draining = true;
       live.close();
       await app.close();
+      await erasureNotifier.close().catch(() => {});
       if (ownsDb) await db.close();
     })();
     return closed;

@@ -97,6 +97,8 @@ export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 export interface AuthenticatorOptions {
   keyring: DeviceKeyring;
   revokedDeviceIds?: Iterable<string>;
+  /** Erased devices (the erasure log, followed live): refused with INGEST_DEVICE_ERASED. */
+  erased?: { has(deviceId: string): boolean };
   /** Accepted |now - sent_at_ms|, ms; also the nonce TTL. */
   replayWindowMs: number;
   nonceCacheMax: number;
@@ -112,11 +114,12 @@ const SECRET_CACHE_MAX = 100_000;
 /**
  * Checks an UploadRequest before anything else looks at it, in this order (cheapest refusal first, and
  * the signed bytes are decoded only once the signature is known good): device id → key version /
- * revocation → HMAC over the exact `batch` bytes → decode → device binding → nonce → time window → replay.
+ * revocation → HMAC over the exact `batch` bytes → erasure → decode → device binding → nonce → time window → replay.
  */
 export class UploadAuthenticator {
   readonly #keyring: DeviceKeyring;
   readonly #revoked: ReadonlySet<string>;
+  readonly #erased: { has(deviceId: string): boolean } | undefined;
   readonly #windowMs: number;
   readonly nonces: NonceCache;
   /**
@@ -130,6 +133,7 @@ export class UploadAuthenticator {
   constructor(options: AuthenticatorOptions) {
     this.#keyring = options.keyring;
     this.#revoked = new Set(options.revokedDeviceIds ?? []);
+    this.#erased = options.erased;
     this.#windowMs = options.replayWindowMs;
     this.nonces = new NonceCache(options.replayWindowMs, options.nonceCacheMax);
   }
@@ -163,6 +167,13 @@ export class UploadAuthenticator {
       !timingSafeEqual(createHmac('sha256', secret).update(batchBytes).digest(), signature)
     ) {
       throw new IngestError('INGEST_BAD_SIGNATURE', 'signature does not match the batch for this device');
+    }
+    // After the signature: only the device itself learns that it was erased (docs/privacy.md).
+    if (this.#erased?.has(deviceId)) {
+      throw new IngestError(
+        'INGEST_DEVICE_ERASED',
+        'this device was erased; enroll again for a new identity',
+      );
     }
     let batch: PingBatch;
     try {

@@ -62,6 +62,11 @@ export const INGEST_ERRORS = {
     retryable: false,
     doc: 'device revoked or its key version retired: enroll again',
   },
+  INGEST_DEVICE_ERASED: {
+    status: status.PERMISSION_DENIED,
+    retryable: false,
+    doc: "the device's data was erased (DELETE /v1/users/{id}): its credentials are revoked for good",
+  },
   INGEST_PLATFORM_NOT_ALLOWED: {
     status: status.PERMISSION_DENIED,
     retryable: false,

@@ -1,3 +1,4 @@
+import { ErasureTable } from '@footfall/erasure';
 import { createLogger, createRegistry, type Logger, OpsServer } from '@footfall/observability';
 import type { Registry } from 'prom-client';
 import { type AttestationVerifier, DevAttestationVerifier, UploadAuthenticator } from './auth.ts';
@@ -22,6 +23,8 @@ export interface IngestHandle {
   /** Bound ops HTTP port (/metrics /healthz /readyz). */
   readonly opsPort: number;
   readonly producer: PingProducer;
+  /** Erased devices, followed live; their uploads are refused (INGEST_DEVICE_ERASED). */
+  readonly erasures: ErasureTable;
   readonly registry: Registry;
   /**
    * Graceful shutdown: readiness and gRPC health turn NOT_SERVING, new calls get UNAVAILABLE, in-flight
@@ -51,8 +54,20 @@ export async function startIngest(
     logger,
     metrics,
   });
-  await producer.start();
-  const closers: (() => Promise<void>)[] = [() => producer.close()];
+  // Every erasure acknowledged before start-up is loaded before the first upload can be accepted.
+  const erasures = new ErasureTable({
+    connection: config,
+    topic: config.topicErasures,
+    clientId: 'footfall-ingest-erasures',
+    logger,
+  });
+  await erasures.start();
+  const closers: (() => Promise<void>)[] = [() => erasures.close()];
+  await producer.start().catch(async (error: unknown) => {
+    await erasures.close();
+    throw error;
+  });
+  closers.push(() => producer.close());
   const closeAll = async () => {
     for (const c of closers.splice(0).reverse())
       await c().catch((err: unknown) => logger.warn({ err }, 'close'));
@@ -71,6 +86,7 @@ export async function startIngest(
       authenticator: new UploadAuthenticator({
         keyring,
         revokedDeviceIds: config.revokedDeviceIds.filter((id) => id !== '-'),
+        erased: erasures,
         replayWindowMs: config.replayWindowMs,
         nonceCacheMax: config.nonceCacheMax,
       }),
@@ -80,7 +96,7 @@ export async function startIngest(
     const ops = await OpsServer.start({
       port: config.opsPort,
       registry,
-      readiness: { kafka: () => producer.healthy },
+      readiness: { kafka: () => producer.healthy, erasures: () => erasures.healthy },
     });
     closers.push(() => ops.close());
     logger.info(
@@ -96,7 +112,12 @@ export async function startIngest(
         // gRPC first (waits for in-flight calls), then the producer (flushes and waits for acks), then
         // the ops server last so /readyz keeps answering 503 while draining.
         closers.splice(0);
-        for (const step of [() => server.close(), () => producer.close(), () => ops.close()]) {
+        for (const step of [
+          () => server.close(),
+          () => producer.close(),
+          () => erasures.close(),
+          () => ops.close(),
+        ]) {
           await step().catch((err: unknown) => logger.warn({ err }, 'close'));
         }
         logger.info('ingest stopped');
@@ -107,6 +128,7 @@ export async function startIngest(
       port: server.port,
       opsPort: ops.port,
       producer,
+      erasures,
       registry,
       close,
       [Symbol.asyncDispose]: close,

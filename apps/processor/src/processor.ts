@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { javaPartition, PartitionAggregator } from '@footfall/domain';
+import { ErasureTable } from '@footfall/erasure';
 import { kafkaClientOptions } from '@footfall/kafka';
 import { createLogger, type Logger, OpsServer } from '@footfall/observability';
 import {
@@ -70,6 +71,8 @@ export class Processor {
   readonly #options: ProcessorOptions;
   #consumer: Consumer;
   #producer: Producer;
+  /** Erased devices: their pings are skipped, live and on restore replay (docs/privacy.md). */
+  readonly erasures: ErasureTable;
   #ops: OpsServer | undefined;
   readonly #states = new Map<number, PartitionState>();
   #applied: Assignment | undefined;
@@ -101,6 +104,12 @@ export class Processor {
     this.metrics = createProcessorMetrics(config.instanceId);
     this.#consumer = this.#createConsumer();
     this.#producer = this.#createProducer();
+    this.erasures = new ErasureTable({
+      connection: config,
+      topic: config.topicErasures,
+      clientId: `footfall-processor-erasures-${config.instanceId}`,
+      logger: this.logger,
+    });
   }
 
   get transactionalId(): string {
@@ -208,6 +217,8 @@ export class Processor {
     this.#topicId = input.id;
     this.#outputPartitions = output.partitionsCount;
     this.#consumer.topics.track(c.topicIngestion);
+    // Loaded before the first partition is restored, so no replay counts an erased device.
+    await this.erasures.start(this.#abort.signal);
     await this.#consumer.joinGroup({});
     this.#ready = true;
     this.#loop = this.#run().catch((error: unknown) => {
@@ -384,6 +395,7 @@ export class Processor {
     let duplicate = 0;
     let inaccurate = 0;
     let bad = 0;
+    let erased = 0;
     let restored = 0;
     let live = 0;
     for (const topicResponse of response.responses) {
@@ -448,6 +460,13 @@ export class Processor {
               }
               continue;
             }
+            if (this.erasures.has(ping.deviceId)) {
+              if (!restoring) {
+                erased++;
+                lastLiveDelta = delta;
+              }
+              continue;
+            }
             const result = s.aggregator.add(ping);
             if (restoring) {
               restored++;
@@ -484,6 +503,7 @@ export class Processor {
     if (duplicate) m.events.inc({ result: 'duplicate' }, duplicate);
     if (inaccurate) m.events.inc({ result: 'inaccurate' }, inaccurate);
     if (bad) m.events.inc({ result: 'bad_record' }, bad);
+    if (erased) m.events.inc({ result: 'erased' }, erased);
     if (restored) {
       m.consumed.inc({ mode: 'restore' }, restored);
       m.restoreRecords.inc(restored);
@@ -700,6 +720,7 @@ export class Processor {
     this.#abort.abort();
     await bounded('consumer close', this.#consumer.close(true));
     await bounded('producer close', this.#producer.close(true));
+    await bounded('erasure table close', this.erasures.close());
     await this.#ops?.close();
     this.logger.info('processor closed');
   }
