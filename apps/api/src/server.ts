@@ -100,6 +100,11 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     topics: { ingestion, aggregated, erasures },
     logger,
   });
+  // Outbox sweep: erasures committed in PostgreSQL but never acknowledged by Kafka (an API crash between).
+  const reconciling = new AbortController();
+  erasureNotifier.reconcile(db, reconciling.signal).catch((err: unknown) => {
+    if (!reconciling.signal.aborted) logger.warn({ err }, 'erasure log reconciliation failed');
+  });
   let draining = false;
   const occupancyLoader = new OccupancyLoader(db);
   const popularLoader = new PopularLoader(db, config.kAnonymity);
@@ -433,6 +438,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       draining = true;
       live.close();
       await app.close();
+      reconciling.abort();
       await erasureNotifier.close().catch(() => {});
       if (ownsDb) await db.close();
     })();

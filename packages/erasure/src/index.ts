@@ -8,6 +8,11 @@ export {
 } from './not-erased.ts';
 export { ErasureNotifier, type ErasureNotifierOptions } from './notifier.ts';
 export { ErasurePublisher, type ErasurePublisherOptions } from './publisher.ts';
+export {
+  type ErasureRecordSource,
+  reconcileErasures,
+  recordedErasures,
+} from './reconcile.ts';
 export { decodeErasure, type Erasure, encodeErasure } from './record.ts';
 export {
   deletedByMs,

@@ -27,12 +27,13 @@ export interface NotErasedInput {
 export const INGESTION_TAIL_MS = 60_000;
 export const AGGREGATED_TAIL_MS = 3_600_000 + 600_000;
 
-const hours = (ms: number) => `${(ms / 3_600_000).toFixed(ms % 3_600_000 === 0 ? 0 : 1)} h`;
+const duration = (ms: number) =>
+  ms % 3_600_000 === 0 ? `${ms / 3_600_000} h` : ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms} ms`;
 
 function retentionWords(r: TopicRetention): string {
   return r.retentionMs === null || !r.cleanupPolicy.includes('delete')
     ? 'kept indefinitely (no time-based retention)'
-    : `retention.ms ${hours(r.retentionMs)} + segment.ms ${hours(r.segmentMs)} + the broker's retention check`;
+    : `retention.ms ${duration(r.retentionMs)} + segment.ms ${duration(r.segmentMs)} + the broker's retention check`;
 }
 
 /**

@@ -3,7 +3,9 @@ import { INGESTION_RETENTION_MS, INGESTION_SEGMENT_MS } from '@footfall/kafka';
 import type { Logger } from '@footfall/observability';
 import { type NotErasedItem, notErasedReport } from './not-erased.ts';
 import { ErasurePublisher } from './publisher.ts';
+import { type ErasureRecordSource, reconcileErasures } from './reconcile.ts';
 import { describeRetention, type TopicRetention } from './retention.ts';
+import { ErasureTable } from './table.ts';
 
 export interface ErasureNotifierOptions {
   connection: KafkaConnectionConfig;
@@ -59,6 +61,28 @@ export class ErasureNotifier {
         cleanupPolicy: 'compact,delete',
       },
     });
+  }
+
+  /**
+   * Publishes the erasures recorded in `db` that the log lacks (see reconcileErasures); run once at
+   * start-up, in the background. Resolves to how many were missing.
+   */
+  async reconcile(db: ErasureRecordSource, signal?: AbortSignal): Promise<number> {
+    const table = new ErasureTable({
+      connection: this.#options.connection,
+      topic: this.#options.topics.erasures,
+      clientId: 'footfall-api-erasures-reconcile',
+    });
+    try {
+      await table.start(signal);
+      signal?.throwIfAborted();
+      const published = await reconcileErasures(db, table, this.#publisher);
+      if (published > 0)
+        this.#options.logger?.warn({ published }, 'erasures missing from the log republished');
+      return published;
+    } finally {
+      await table.close();
+    }
   }
 
   #retentions(): Promise<Map<string, TopicRetention>> {

@@ -3,9 +3,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { createTemporaryDatabase, openDatabase } from '@footfall/db';
 import {
   decodeErasure,
   ErasureError,
+  ErasureNotifier,
   ErasurePublisher,
   ErasureTable,
   encodeErasure,
@@ -122,4 +124,38 @@ test('start fails with ERASURE_TOPIC_MISSING when the topic does not exist', asy
     table.start(),
     (e: unknown) => e instanceof ErasureError && e.code === 'ERASURE_TOPIC_MISSING',
   );
+});
+
+test('reconcile: erasures recorded in PostgreSQL but missing from the log are published (outbox sweep)', async (t) => {
+  const topic = await freshTopic();
+  const temp = await createTemporaryDatabase();
+  const db = await openDatabase({ url: temp.url });
+  t.after(async () => {
+    await db.close();
+    await temp.drop();
+  });
+  const [published, lost, again] = [deviceId(), deviceId(), deviceId()];
+  await db.query(
+    `INSERT INTO erased_devices (device_id, erased_at) VALUES
+       ($1, timestamptz 'epoch' + interval '1000 seconds'), ($2, timestamptz 'epoch' + interval '2000 seconds'),
+       ($3, timestamptz 'epoch' + interval '3000 seconds')`,
+    [published, lost, again],
+  );
+  const publisher = new ErasurePublisher({ connection: connection(), topic });
+  t.after(() => publisher.close());
+  // Only the first reached Kafka (the API died before the others were acknowledged).
+  await publisher.publish([{ deviceId: published as string, erasedAtMs: 1_000_000 }]);
+  const notifier = new ErasureNotifier({
+    connection: connection(),
+    topics: { ingestion: 'unused', aggregated: 'unused', erasures: topic },
+  });
+  t.after(() => notifier.close());
+  assert.equal(await notifier.reconcile(db), 2);
+  assert.equal(await notifier.reconcile(db), 0, 'a second sweep finds nothing missing');
+  const table = new ErasureTable({ connection: connection(), topic });
+  t.after(() => table.close());
+  await table.start();
+  assert.equal(table.size, 3);
+  assert.equal(table.erasedAtMs(lost as string), 2_000_000);
+  assert.equal(table.erasedAtMs(again as string), 3_000_000);
 });
