@@ -59,6 +59,7 @@ export async function startIngest(
     connection: config,
     topic: config.topicErasures,
     clientId: 'footfall-ingest-erasures',
+    registry,
     logger,
   });
   await erasures.start();

@@ -108,6 +108,7 @@ export class Processor {
       connection: config,
       topic: config.topicErasures,
       clientId: `footfall-processor-erasures-${config.instanceId}`,
+      registry: this.metrics.registry,
       logger: this.logger,
     });
   }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type KafkaConnectionConfig, kafkaClientOptions } from '@footfall/kafka';
 import type { Logger } from '@footfall/observability';
 import { Consumer, FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka';
+import { Gauge, type Registry } from 'prom-client';
 import { ErasureError } from './errors.ts';
 import { decodeErasure } from './record.ts';
 import { TOPIC_ERASURES } from './topic.ts';
@@ -18,6 +19,8 @@ export interface ErasureTableOptions {
    * record arrives, so this bounds idle polling cost, not how fast a new erasure is seen.
    */
   pollWaitMs?: number;
+  /** Registers `footfall_erased_devices` and `footfall_erasure_log_healthy` here when given. */
+  registry?: Registry;
 }
 
 /** Read-only view of the erased devices (what the pipeline's hooks need). */
@@ -66,6 +69,26 @@ export class ErasureTable implements ErasureView {
       retries: 3,
       retryDelay: 250,
     });
+    if (options.registry) {
+      const table = this;
+      const registers = [options.registry];
+      new Gauge({
+        name: 'footfall_erased_devices',
+        help: 'Erased devices known from the erasure log (their uploads are refused, their pings skipped)',
+        registers,
+        collect() {
+          this.set(table.size);
+        },
+      });
+      new Gauge({
+        name: 'footfall_erasure_log_healthy',
+        help: '1 when the erasure log was read to its end at start-up and the last fetch succeeded',
+        registers,
+        collect() {
+          this.set(table.healthy ? 1 : 0);
+        },
+      });
+    }
     this.#consumer.on('error', (error: unknown) =>
       this.#logger?.warn({ err: error }, 'erasure table client'),
     );

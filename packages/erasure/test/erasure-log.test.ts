@@ -16,6 +16,7 @@ import {
 import { createTopics } from '@footfall/kafka';
 import { kafkaBootstrap } from '@footfall/testing';
 import { Admin, ConfigResourceTypes, Producer } from '@platformatic/kafka';
+import { Registry } from 'prom-client';
 
 const connection = () => ({ kafkaBootstrap: [kafkaBootstrap()] });
 const deviceId = () => `k1.${randomBytes(16).toString('base64url')}`;
@@ -64,9 +65,13 @@ test('a table started later reads every erasure acknowledged before it (survives
   await publisher.publish([{ deviceId: ids[0] as string, erasedAtMs: 5_000 }]);
 
   for (let restart = 0; restart < 2; restart++) {
-    const table = new ErasureTable({ connection: connection(), topic });
+    const registry = new Registry();
+    const table = new ErasureTable({ connection: connection(), topic, registry });
     await table.start();
     assert.equal(table.size, 50, `restart ${restart}`);
+    const metrics = await registry.metrics();
+    assert.match(metrics, /^footfall_erased_devices 50$/m);
+    assert.match(metrics, /^footfall_erasure_log_healthy 1$/m);
     assert.ok(table.healthy);
     for (const id of ids) assert.ok(table.has(id), id);
     assert.equal(table.erasedAtMs(ids[0] as string), 5_000);
