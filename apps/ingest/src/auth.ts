@@ -98,7 +98,7 @@ export interface AuthenticatorOptions {
   keyring: DeviceKeyring;
   revokedDeviceIds?: Iterable<string>;
   /** Erased devices (the erasure log, followed live): refused with INGEST_DEVICE_ERASED. */
-  erased?: { has(deviceId: string): boolean };
+  erased?: { has(deviceId: string): boolean; readonly loaded: boolean };
   /** Accepted |now - sent_at_ms|, ms; also the nonce TTL. */
   replayWindowMs: number;
   nonceCacheMax: number;
@@ -119,7 +119,7 @@ const SECRET_CACHE_MAX = 100_000;
 export class UploadAuthenticator {
   readonly #keyring: DeviceKeyring;
   readonly #revoked: ReadonlySet<string>;
-  readonly #erased: { has(deviceId: string): boolean } | undefined;
+  readonly #erased: { has(deviceId: string): boolean; readonly loaded: boolean } | undefined;
   readonly #windowMs: number;
   readonly nonces: NonceCache;
   /**
@@ -169,6 +169,10 @@ export class UploadAuthenticator {
       throw new IngestError('INGEST_BAD_SIGNATURE', 'signature does not match the batch for this device');
     }
     // After the signature: only the device itself learns that it was erased (docs/privacy.md).
+    if (this.#erased && !this.#erased.loaded) {
+      // Fail closed: until the log is read we cannot tell an erased device from any other.
+      throw new IngestError('INGEST_KAFKA_UNAVAILABLE', 'erasure log not loaded yet (Kafka); retry');
+    }
     if (this.#erased?.has(deviceId)) {
       throw new IngestError(
         'INGEST_DEVICE_ERASED',

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ErasureTable } from '@footfall/erasure';
 import { createLogger, createRegistry, type Logger, OpsServer } from '@footfall/observability';
 import type { Registry } from 'prom-client';
@@ -8,6 +9,9 @@ import { createIngestMetrics } from './metrics.ts';
 import { PingProducer } from './producer.ts';
 import { TokenBucketLimiter } from './rate-limit.ts';
 import { createIngestService } from './server.ts';
+
+/** Longest start-up waits for the erasure log while Kafka is reachable; after it uploads get UNAVAILABLE. */
+const ERASURES_LOAD_WAIT_MS = 30_000;
 
 export interface StartIngestOptions {
   logger?: Logger;
@@ -54,7 +58,8 @@ export async function startIngest(
     logger,
     metrics,
   });
-  // Every erasure acknowledged before start-up is loaded before the first upload can be accepted.
+  // Every erasure acknowledged before start-up is loaded before the first upload can be accepted
+  // (uploads get UNAVAILABLE until then); loaded in the background so ingest starts while Kafka is down.
   const erasures = new ErasureTable({
     connection: config,
     topic: config.topicErasures,
@@ -62,13 +67,16 @@ export async function startIngest(
     registry,
     logger,
   });
-  await erasures.start();
+  erasures.startInBackground();
   const closers: (() => Promise<void>)[] = [() => erasures.close()];
   await producer.start().catch(async (error: unknown) => {
     await erasures.close();
     throw error;
   });
   closers.push(() => producer.close());
+  // With Kafka up, serve only once the erasure log is loaded (a few hundred ms), bounded.
+  if (producer.healthy)
+    await Promise.race([erasures.whenLoaded(), sleep(ERASURES_LOAD_WAIT_MS, undefined, { ref: false })]);
   const closeAll = async () => {
     for (const c of closers.splice(0).reverse())
       await c().catch((err: unknown) => logger.warn({ err }, 'close'));

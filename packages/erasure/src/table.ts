@@ -26,6 +26,8 @@ export interface ErasureTableOptions {
 /** Read-only view of the erased devices (what the pipeline's hooks need). */
 export interface ErasureView {
   has(deviceId: string): boolean;
+  /** False until the whole log (as of start-up) was read: until then `has` cannot be trusted. */
+  readonly loaded: boolean;
 }
 
 interface PartitionCursor {
@@ -55,6 +57,7 @@ export class ErasureTable implements ErasureView {
   #topicId = '';
   #loop: Promise<void> | undefined;
   #caughtUp = false;
+  readonly #loaded = Promise.withResolvers<void>();
   #healthy = false;
   #closed: Promise<void> | undefined;
 
@@ -100,6 +103,15 @@ export class ErasureTable implements ErasureView {
   }
 
   /** True once the log was read up to its end as of start(), and while fetches succeed. */
+  get loaded(): boolean {
+    return this.#caughtUp;
+  }
+
+  /** Resolves once `loaded` (by start() or startInBackground()); never rejects. */
+  whenLoaded(): Promise<void> {
+    return this.#loaded.promise;
+  }
+
   get healthy(): boolean {
     return this.#caughtUp && this.#healthy;
   }
@@ -119,6 +131,7 @@ export class ErasureTable implements ErasureView {
    * cannot know whether that device was erased.
    */
   async start(signal?: AbortSignal): Promise<void> {
+    if (this.#loop !== undefined) throw new Error('ErasureTable.start() called twice');
     const missing = (cause?: unknown) =>
       new ErasureError('ERASURE_TOPIC_MISSING', `topic "${this.topic}" does not exist`, { cause });
     const metadata = await this.#consumer
@@ -140,15 +153,12 @@ export class ErasureTable implements ErasureView {
       position: earliest[partition] ?? 0n,
       startEnd: latest[partition] ?? 0n,
     }));
-    let resolveReady!: () => void;
-    const ready = new Promise<void>((resolve) => {
-      resolveReady = resolve;
-    });
+    const ready = this.#loaded.promise;
     const checkCaughtUp = () => {
       if (!this.#caughtUp && this.#cursors.every((c) => c.position >= c.startEnd)) {
         this.#caughtUp = true;
         this.#logger?.info({ topic: this.topic, erased: this.#erased.size }, 'erasure table loaded');
-        resolveReady();
+        this.#loaded.resolve();
       }
     };
     checkCaughtUp();
@@ -162,6 +172,31 @@ export class ErasureTable implements ErasureView {
     });
     aborted.catch(() => {});
     await Promise.race([ready, aborted]);
+  }
+
+  /**
+   * For services that must start while Kafka is down (ingest): retries start() with backoff in the
+   * background until the log is loaded or `signal` aborts; meanwhile `loaded` is false and the caller
+   * refuses work (fail closed).
+   */
+  startInBackground(signal?: AbortSignal): void {
+    void (async () => {
+      for (let attempt = 1; !signal?.aborted && !this.#abort.signal.aborted; attempt++) {
+        try {
+          await this.start(signal);
+          return;
+        } catch (error) {
+          if (signal?.aborted || this.#abort.signal.aborted) return;
+          this.#logger?.warn(
+            { err: error, topic: this.topic, attempt },
+            'erasure log not loaded yet; retrying',
+          );
+          await sleep(Math.min(250 * 2 ** Math.min(attempt, 4), 5_000), undefined, {
+            signal: this.#abort.signal,
+          }).catch(() => {});
+        }
+      }
+    })();
   }
 
   /** Resolves once `deviceId` is known to be erased (immediately if it already is). */
@@ -207,6 +242,7 @@ export class ErasureTable implements ErasureView {
     const topic = metadata.topics.get(this.topic);
     if (topic === undefined)
       throw new ErasureError('ERASURE_TOPIC_MISSING', `topic "${this.topic}" vanished`);
+    this.#topicId = topic.id; // a recreated topic has a new id
     // One fetch per leader; with the usual single partition this is one request.
     const byLeader = new Map<number, PartitionCursor[]>();
     for (const cursor of this.#cursors) {

@@ -164,3 +164,19 @@ test('reconcile: erasures recorded in PostgreSQL but missing from the log are pu
   assert.equal(table.erasedAtMs(lost as string), 2_000_000);
   assert.equal(table.erasedAtMs(again as string), 3_000_000);
 });
+
+test('startInBackground: a service started before the topic exists loads the log once it appears', async (t) => {
+  const topic = `erasures-${randomBytes(4).toString('hex')}`;
+  const table = new ErasureTable({ connection: connection(), topic });
+  t.after(() => table.close());
+  table.startInBackground();
+  assert.equal(table.loaded, false, 'not loaded: a caller must refuse work (fail closed)');
+  await createTopics(kafkaBootstrap(), [erasuresTopicSpec(topic)]);
+  const publisher = new ErasurePublisher({ connection: connection(), topic });
+  t.after(() => publisher.close());
+  const id = deviceId();
+  await publisher.publish([{ deviceId: id, erasedAtMs: 1 }]);
+  await table.whenLoaded();
+  await table.waitFor(id, AbortSignal.timeout(30_000));
+  assert.ok(table.loaded && table.has(id));
+});
