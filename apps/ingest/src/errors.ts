@@ -65,7 +65,7 @@ export const INGEST_ERRORS = {
   INGEST_DEVICE_ERASED: {
     status: status.PERMISSION_DENIED,
     retryable: false,
-    doc: "the device's data was erased (DELETE /v1/users/{id}): its credentials are revoked for good",
+    doc: 'device erased (DELETE /v1/users/{id}): revoked for good; see docs/privacy.md',
   },
   INGEST_PLATFORM_NOT_ALLOWED: {
     status: status.PERMISSION_DENIED,
