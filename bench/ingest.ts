@@ -11,12 +11,14 @@ import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Ping, PingBatch, PingRecord, UploadRequest, UploadResponse } from '@footfall/contracts';
 import { signBatch } from '@footfall/ingest/credentials';
 import { DeviceClient, type DeviceIdentity, newPingId } from '@footfall/ingest/sdk';
 import { freePort, producerPerformance, startLocalBroker } from '@footfall/kafka';
+import { mulberry32 } from '@footfall/testing';
 import * as grpc from '@grpc/grpc-js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -68,13 +70,14 @@ async function load(): Promise<void> {
   );
   const lat = 52.52;
   const lon = 13.405;
+  const random = mulberry32(Number(process.env.BENCH_SEED ?? 1)); // same pings every run
   const pings = (now: number): Ping[] =>
     Array.from({ length: BATCH }, (_, i) => ({
       pingId: newPingId(),
       eventTimeMs: now - i * 1000,
-      latitude: lat + (Math.random() - 0.5) * 0.4,
-      longitude: lon + (Math.random() - 0.5) * 0.6,
-      accuracyM: 10 + Math.random() * 20,
+      latitude: lat + (random() - 0.5) * 0.4,
+      longitude: lon + (random() - 0.5) * 0.6,
+      accuracyM: 10 + random() * 20,
       activity: 0,
     }));
   const POOL = 32;
@@ -191,6 +194,24 @@ async function load(): Promise<void> {
   process.send?.(result);
 }
 
+/** The pid and its descendants (cluster workers), from /proc. */
+function processTree(pid: number): number[] {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(' ')
+      .filter(Boolean);
+    return [pid, ...children.flatMap((c) => processTree(Number(c)))];
+  } catch {
+    return [pid];
+  }
+}
+
+/** CPU seconds of a process and its descendants (the service in INGEST_WORKERS mode is several). */
+function treeCpuSeconds(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + cpuSeconds(p), 0);
+}
+
 /** user+system CPU seconds of a process (Linux /proc), or of the whole machine (busy time) for 'all'. */
 function cpuSeconds(pid: number | 'all'): number {
   if (pid === 'all') {
@@ -220,14 +241,14 @@ function runLoad(env: Record<string, string>, servicePid: number, brokerPid: num
     let broker0 = 0;
     child.on('message', (m) => {
       if (m === 'start') {
-        service0 = cpuSeconds(servicePid);
+        service0 = treeCpuSeconds(servicePid);
         machine0 = cpuSeconds('all');
         broker0 = cpuSeconds(brokerPid);
         return;
       }
       resolve({
         ...(m as LoadResult),
-        serviceCpuSec: cpuSeconds(servicePid) - service0,
+        serviceCpuSec: treeCpuSeconds(servicePid) - service0,
         machineBusyCpuSec: cpuSeconds('all') - machine0,
         brokerCpuSec: cpuSeconds(brokerPid) - broker0,
       });
@@ -239,6 +260,7 @@ function runLoad(env: Record<string, string>, servicePid: number, brokerPid: num
 }
 
 async function main(): Promise<void> {
+  const loadStart = loadavg();
   const seconds = Number(process.env.BENCH_SECONDS ?? 20);
   const clients = Number(process.env.BENCH_CLIENTS ?? 64);
   const partitions = 6;
@@ -268,6 +290,10 @@ async function main(): Promise<void> {
       // The load comes from BENCH_CLIENTS devices, each far above a phone's rate.
       RATE_LIMIT_PINGS_PER_SEC: '1000000',
       RATE_LIMIT_BURST_PINGS: '1000000',
+      INGEST_WORKERS: process.env.BENCH_INGEST_WORKERS ?? '1',
+      // ... and all of them enroll from one address.
+      INGEST_ENROLL_PER_MIN: '1000000',
+      INGEST_ENROLL_BURST: '1000000',
     },
     stdio: 'inherit',
   });
@@ -343,6 +369,9 @@ async function main(): Promise<void> {
     const result = {
       date: new Date().toISOString(),
       cpus: (await import('node:os')).cpus().length,
+      /** The machine is shared: its load average (1, 5, 15 min) at the start and at the end of the run. */
+      loadavg: { start: loadStart, end: loadavg() },
+      workers: Number(process.env.BENCH_INGEST_WORKERS ?? 1),
       seconds,
       clients,
       batchPings: BATCH,
@@ -351,7 +380,9 @@ async function main(): Promise<void> {
       avgRecordsPerProducerSend: avgSendRecords,
       kafka,
       ratio: max.pingsPerSec / kafka.recordsPerSec,
-      targets: { ratioAtLeast: 0.5, p99AtHalfRateMsBelow: 50 },
+      /** Service CPU (all its processes) per accepted ping at max load, µs. */
+      serviceCpuMicrosPerPing: (1e6 * (max.serviceCpuSec ?? Number.NaN)) / max.pings,
+      targets: { ratioAtLeast: 0.5, p99AtHalfRateMsBelow: 50, serviceCpuMicrosPerPingAtMost: 4 },
     };
     const row = (name: string, r: LoadResult) =>
       `| ${name.padEnd(22)} | ${r.pingsPerSec.toFixed(0).padStart(10)} | ${r.p50Ms.toFixed(1).padStart(7)} | ${r.p99Ms.toFixed(1).padStart(7)} | ${JSON.stringify(r.errors)} ${r.batches} batches |`;
@@ -377,6 +408,7 @@ async function main(): Promise<void> {
     console.log(
       `half rate: generator issue lag p50 ${half.issueLagP50Ms?.toFixed(1)} ms, p99 ${half.issueLagP99Ms?.toFixed(1)} ms (included in the latencies above)`,
     );
+    console.log(`load average (1/5/15 min): start ${loadStart.join(' ')}, end ${loadavg().join(' ')}`);
     if (skipKafka) return;
     await mkdir(join(here, 'results'), { recursive: true });
     await writeFile(join(here, 'results/ingest.json'), `${JSON.stringify(result, null, 2)}\n`);

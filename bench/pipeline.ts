@@ -19,18 +19,19 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertNodeVersion } from '@footfall/config';
-import { createTemporaryDatabase } from '@footfall/db';
-import { cellOf, javaPartition, regionOf } from '@footfall/domain';
+import { cellOf, regionOf } from '@footfall/domain';
 import { DeviceClient } from '@footfall/ingest';
 import {
   consumerPerformance,
   createTopics,
   footfallTopics,
   freePort,
+  javaPartition,
   producerPerformance,
   startLocalBroker,
 } from '@footfall/kafka';
 import { createCity } from '@footfall/simulator';
+import { createTemporaryDatabase } from '@footfall/testing';
 
 assertNodeVersion();
 const SECONDS = Number(process.env.BENCH_PIPELINE_SECONDS ?? 300);
@@ -129,19 +130,21 @@ try {
   const env = {
     LOG_LEVEL: 'warn',
     KAFKA_BOOTSTRAP: broker.bootstrap,
-    KAFKA_PARTITIONS: String(PARTITIONS),
     DATABASE_URL: temp.url,
     DEVICE_KEY_SECRET: randomBytes(32).toString('base64url'),
     USER_TOKEN_SECRET: randomBytes(32).toString('base64url'),
     OPERATOR_TOKEN: operatorToken,
     ALLOW_DEV_ATTESTATION: 'true',
+    // Every simulated phone enrolls from this one address.
+    INGEST_ENROLL_PER_MIN: '1000000',
+    INGEST_ENROLL_BURST: '1000000',
     // The replay compresses hours into minutes: one device uploads far faster than a real phone.
     RATE_LIMIT_PINGS_PER_SEC: '5000',
     API_POPULAR_CACHE_MS: '0',
   };
   const services = {
     processor: startService('processor', { ...env, OPS_PORT: String(ports.processorOps) }),
-    sink: startService('sink', { ...env, SINK_OPS_PORT: String(ports.sinkOps) }),
+    sink: startService('sink', { ...env, OPS_PORT: String(ports.sinkOps) }),
     api: startService('api', { ...env, API_PORT: String(ports.api) }),
     ingest: startService('ingest', {
       ...env,

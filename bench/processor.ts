@@ -1,6 +1,7 @@
 // Processor benchmark: raw consume ceiling (Kafka's ConsumerPerformance) vs our processor catching up on
 // the same topic, then paced production at ~half that rate measuring append → aggregated-commit latency.
-// Run: ./node_modules/.bin/node bench/processor.ts   (BENCH_PINGS, BENCH_DEVICES, BENCH_PACED_S to tune)
+// Run: ./node_modules/.bin/node bench/processor.ts   (BENCH_PINGS, BENCH_DEVICES, BENCH_PACED_S to tune;
+// BENCH_LONG=1: a 10-minute paced run for the RSS slope; BENCH_CPU_PROF=dir: --cpu-prof of the catch-up)
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -8,20 +9,27 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertNodeVersion } from '@footfall/config';
 import { PingRecord } from '@footfall/contracts';
-import { javaPartition, regionOf } from '@footfall/domain';
-import { consumerPerformance, createTopics, freePort, startLocalBroker } from '@footfall/kafka';
-import { mulberry32 } from '@footfall/testing';
+import { regionOf } from '@footfall/domain';
+import {
+  consumerPerformance,
+  createTopics,
+  freePort,
+  javaPartition,
+  startLocalBroker,
+} from '@footfall/kafka';
+import { CENTRES, mulberry32 } from '@footfall/testing';
 import { Consumer, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { latLngToCell } from 'h3-js';
-import { CENTRES } from '../apps/processor/test/helpers.ts';
 
 assertNodeVersion();
 const here = dirname(fileURLToPath(import.meta.url));
-const MAIN = join(here, '../apps/processor/src/main.ts');
+const CHILD = join(here, 'processor-child.ts');
 const N = Number(process.env.BENCH_PINGS ?? 1_000_000);
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 50_000);
 const CELLS = 5_000;
-const PACED_S = Number(process.env.BENCH_PACED_S ?? 20);
+const LONG = process.env.BENCH_LONG === '1';
+const PACED_S = Number(process.env.BENCH_PACED_S ?? (LONG ? 600 : 20));
+const CPU_PROF = process.env.BENCH_CPU_PROF;
 const PARTITIONS = 6;
 
 const random = mulberry32(42);
@@ -106,12 +114,41 @@ async function committedAndEnd(bootstrap: string, topic: string, groupId: string
   }
 }
 
-function startProcessor(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [MAIN], {
+function startProcessor(env: Record<string, string>, execArgv: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, ['--expose-gc', ...execArgv, CHILD], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   return child;
+}
+
+interface Measured {
+  heapUsed: number;
+  rss: number;
+  devices: number;
+}
+
+/** Heap and RSS of a processor child after two full GCs, and the devices it holds. */
+function measure(child: ChildProcess): Promise<Measured> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as Measured));
+    child.send('measure');
+  });
+}
+
+/** Least-squares slope of (x, y) pairs. */
+function slope(points: [number, number][]): number {
+  const n = points.length;
+  if (n < 2) return Number.NaN;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return num / den;
 }
 
 async function scrape(port: number): Promise<string> {
@@ -188,14 +225,17 @@ try {
     EMIT_INTERVAL_MS: '500',
   };
   const t0 = performance.now();
-  const proc = startProcessor({
-    ...common,
-    TOPIC_INGESTION: 'bench-in',
-    TOPIC_AGGREGATED: 'bench-out',
-    GROUP_ID: 'bench-catchup',
-    INSTANCE_ID: 'bench-1',
-    OPS_PORT: String(opsPort),
-  });
+  const proc = startProcessor(
+    {
+      ...common,
+      TOPIC_INGESTION: 'bench-in',
+      TOPIC_AGGREGATED: 'bench-out',
+      GROUP_ID: 'bench-catchup',
+      INSTANCE_ID: 'bench-1',
+      OPS_PORT: String(opsPort),
+    },
+    CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [],
+  );
   children.push(proc);
   let firstCommitAt = 0;
   await waitUntil(async () => {
@@ -210,6 +250,7 @@ try {
   const heapUsed = metricSum(catchupText, 'footfall_nodejs_heap_size_used_bytes');
   const rss = metricSum(catchupText, 'footfall_process_resident_memory_bytes');
   const updates = metricSum(catchupText, 'footfall_processor_updates_total');
+  const catchupMeasured = await measure(proc);
   proc.kill('SIGTERM');
   await new Promise((r) => proc.once('exit', r));
   console.error(
@@ -233,6 +274,8 @@ try {
     60_000,
   );
   const idleText = await scrape(opsPort2);
+  // Idle baseline: the service with its clients, caches and code, and no state.
+  const idle = await measure(paced);
   const producer = new Producer({
     clientId: 'bench-paced',
     bootstrapBrokers: [bootstrap],
@@ -245,7 +288,19 @@ try {
   let sent = 0;
   let tick = 0;
   deviceSeq.fill(1_000_000);
+  // RSS samples (after a full GC in the child) ~30 times per run, at least 2 s apart; the slope is fitted
+  // after a warm-up of a third of the run, once the device population (fixed, DEVICES) is in state.
+  const rssSamples: [number, number][] = [];
+  const sampleEveryMs = Math.max(2_000, (PACED_S * 1000) / 30);
+  let nextSampleAt = pacedStart;
+  let sampling: Promise<unknown> = Promise.resolve();
   while (performance.now() - pacedStart < PACED_S * 1000) {
+    if (performance.now() >= nextSampleAt) {
+      nextSampleAt += sampleEveryMs;
+      const elapsedS = (performance.now() - pacedStart) / 1000;
+      // One measurement at a time (answers are matched to requests by order).
+      sampling = sampling.then(() => measure(paced).then((m) => rssSamples.push([elapsedS, m.rss])));
+    }
     const messages = [];
     for (let i = 0; i < perTick; i++, sent++)
       messages.push({ topic: 'paced-in', ...nextPing(sent % DEVICES, Date.now()) });
@@ -267,8 +322,39 @@ try {
   const heapDelta =
     metricSum(pacedText, 'footfall_nodejs_heap_size_used_bytes') -
     metricSum(idleText, 'footfall_nodejs_heap_size_used_bytes');
-  paced.kill('SIGTERM');
+  await sampling;
+  const pacedMeasured = await measure(paced);
+  const warm = rssSamples.filter(([t]) => t >= PACED_S / 3);
+  const rssSlopeMbPerMin = (slope(warm) * 60) / 1048576;
+
+  // (d) restore: kill -9 the paced instance and restart it (same INSTANCE_ID); time until ready, and the
+  // records it replayed. Restore replays the input within the horizon before the committed offset, so
+  // its time is records-in-horizon / replay rate: scaled to 1 h at 20 k pings/s (72 M records) below.
+  paced.kill('SIGKILL');
   await new Promise((r) => paced.once('exit', r));
+  const opsPort3 = await freePort();
+  const restoreStart = performance.now();
+  const restarted = startProcessor({
+    ...common,
+    TOPIC_INGESTION: 'paced-in',
+    TOPIC_AGGREGATED: 'paced-out',
+    GROUP_ID: 'bench-paced',
+    INSTANCE_ID: 'bench-2',
+    OPS_PORT: String(opsPort3),
+  });
+  children.push(restarted);
+  await waitUntil(
+    async () => (await fetch(`http://127.0.0.1:${opsPort3}/readyz`).catch(() => undefined))?.ok === true,
+    30 * 60_000,
+    100,
+  );
+  const restoreS = (performance.now() - restoreStart) / 1000;
+  const restoreText = await scrape(opsPort3);
+  const restoreRecords = metricSum(restoreText, 'footfall_processor_restore_records_total');
+  restarted.kill('SIGTERM');
+  await new Promise((r) => restarted.once('exit', r));
+  const replayRate = restoreRecords / restoreS;
+  const oneHourAt20k = 3_600 * 20_000;
 
   const perMillion = (bytes: number, devices: number) => (devices > 0 ? (bytes / devices) * 1e6 : Number.NaN);
   const results = {
@@ -291,15 +377,39 @@ try {
       emitLatencyP50Ms: Math.round(p50 * 1000),
       emitLatencyP99Ms: Math.round(p99 * 1000),
     },
+    restore: {
+      records: restoreRecords,
+      seconds: Number(restoreS.toFixed(2)),
+      replayRecordsPerSec: Math.round(replayRate),
+      secondsAfterOneHourAt20k: Number((oneHourAt20k / replayRate).toFixed(1)),
+      method:
+        'kill -9 of the paced instance, restart with the same INSTANCE_ID, time to /readyz; restore replays the records of the horizon before the committed offset, so its time scales with records in the horizon: 1 h at 20 k pings/s = 72 M records at the measured replay rate',
+    },
     memory: {
+      heapPerMillionDevicesBytes: Math.round(
+        perMillion(catchupMeasured.heapUsed - idle.heapUsed, catchupMeasured.devices),
+      ),
+      pacedHeapPerMillionDevicesBytes: Math.round(
+        perMillion(pacedMeasured.heapUsed - idle.heapUsed, pacedMeasured.devices),
+      ),
+      idleHeapBytes: idle.heapUsed,
+      rssSlopeMbPerMin: Number(rssSlopeMbPerMin.toFixed(2)),
+      rssSamples: warm.length,
+      rssSlopeOverSeconds: PACED_S,
       catchup: { devicesHeld, rssBytes: rss, heapUsedBytes: heapUsed },
       heapUsedPerMillionDevicesBytes: Math.round(perMillion(heapUsed, devicesHeld)),
       rssPerMillionDevicesBytes: Math.round(perMillion(rss, devicesHeld)),
       pacedHeapDeltaPerMillionDevicesBytes: Math.round(perMillion(heapDelta, pacedDevices)),
       method:
-        'heap/RSS of the processor child after catch-up divided by devices held in state (includes the Node baseline, so an upper bound); paced: heap growth from idle to end over devices held',
+        'heapPerMillionDevicesBytes: heap used after two full GCs in the processor child after catch-up, minus the same for an idle processor (no state), over devices held; paced: the same at the end of the paced run. rssSlopeMbPerMin: least-squares slope of RSS (after GC) sampled ~30 times (>= 2 s apart) over the last two thirds of the paced run (fixed device population; BENCH_LONG=1 for >= 10 min). heapUsedPerMillionDevicesBytes (older field): no GC, no baseline, an upper bound',
     },
-    targets: { ratioToRawAtLeast: 0.5, p99BelowMs: 1500 },
+    targets: {
+      ratioToRawAtLeast: 0.5,
+      p99BelowMs: 1000,
+      heapPerMillionDevicesBytesAtMost: 5e8,
+      rssSlopeMbPerMinBelow: 2,
+      restoreSecondsAfterOneHourAt20kBelow: 10,
+    },
   };
   const mb = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
   console.log('\n| measure | value |\n|---|---|');
@@ -320,6 +430,13 @@ try {
     `| emit latency p50 / p99 (target p99 < 1500 ms) | ${results.paced.emitLatencyP50Ms} / ${results.paced.emitLatencyP99Ms} ms |`,
   );
   console.log(`| state after catch-up | ${devicesHeld} devices, RSS ${mb(rss)}, heap ${mb(heapUsed)} |`);
+  console.log(
+    `| heap per 1M devices, idle baseline subtracted (target <= 500 MB) | ${mb(results.memory.heapPerMillionDevicesBytes)} |`,
+  );
+  console.log(`| RSS slope, paced, after warm-up (target < 2) | ${results.memory.rssSlopeMbPerMin} MB/min |`);
+  console.log(
+    `| restore: ${restoreRecords} records in ${restoreS.toFixed(1)} s; scaled to 1 h at 20 k/s (target < 10) | ${results.restore.secondsAfterOneHourAt20k} s |`,
+  );
   console.log(`| heap per 1M devices (upper bound) | ${mb(results.memory.heapUsedPerMillionDevicesBytes)} |`);
   console.log(
     `| heap growth per 1M devices (paced) | ${mb(results.memory.pacedHeapDeltaPerMillionDevicesBytes)} |`,

@@ -5,85 +5,97 @@ import { assertNodeVersion } from '@footfall/config';
 import { ensureDashboardBuilt } from '@footfall/dashboard';
 import { createIngestUploader, runSimulation } from '@footfall/simulator';
 import { startStack } from '@footfall/stack';
+import closeWithGrace from 'close-with-grace';
 
 assertNodeVersion();
 const devices = Number(process.env.SIM_DEVICES ?? 300);
 const log = (line: string) => console.error(`[footfall] ${line}`);
 
 const controller = new AbortController();
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: stopping`);
-    controller.abort();
+let running: Promise<void> = Promise.resolve();
+// SIGINT/SIGTERM (or a crash): stop the simulation, let main() close the stack, then exit; a second
+// signal or 30 s without finishing exits at once (close-with-grace).
+const grace = closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
+  log(err ? `stopping after an error: ${err.stack ?? err.message}` : `${signal}: stopping`);
+  controller.abort();
+  await running.catch(() => {});
+});
+
+async function main(): Promise<void> {
+  log('dashboard: building the page if needed');
+  await ensureDashboardBuilt();
+  const stack = await startStack({
+    kafkaBootstrap: process.env.KAFKA_BOOTSTRAP,
+    databaseUrl: process.env.DATABASE_URL,
+    ports: {
+      grpc: 50051,
+      api: Number(process.env.API_PORT ?? 8080),
+      ingestOps: 9101,
+      processorOps: 9102,
+      sinkOps: 9103,
+    },
+    logLevel: process.env.LOG_LEVEL ?? 'warn',
+    onProgress: log,
   });
+  try {
+    log(
+      `database: ${stack.db.kind === 'pglite' ? 'embedded PGlite (in memory; set DATABASE_URL for PostgreSQL)' : 'PostgreSQL'}`,
+    );
+    log(`Kafka:     ${stack.kafkaBootstrap}`);
+    log(`ingest:    grpc://${stack.ingestTarget}  (ops http://127.0.0.1:9101/metrics)`);
+    log(`API:       ${stack.apiUrl}  (OpenAPI ${stack.apiUrl}/openapi.json)`);
+    log(`dashboard: ${stack.apiUrl}/dashboard/`);
+    log(`operator token (Authorization: Bearer …): ${stack.operatorToken}`);
+    log(`simulating ${devices} devices in real time (SIM_DEVICES to change); Ctrl-C to stop`);
+    const uploader = await createIngestUploader({ target: stack.ingestTarget });
+    // Backfill the last hour first (a fast replay), so the map, top-K and "my time" have data at once.
+    log('simulator: replaying the last hour …');
+    const backfill = await runSimulation({
+      uploader,
+      devices,
+      seed: `${process.env.SIM_SEED ?? 1}-backfill`,
+      durationMs: 3600_000,
+      exactTruth: false,
+      signal: controller.signal,
+    });
+    log(`simulator: backfilled ${backfill.stats.pingsAccepted} pings from ${backfill.stats.devices} devices`);
+    const someone = [...backfill.deviceIds.keys()][0];
+    const identity = someone === undefined ? undefined : uploader.identityOf(someone);
+    if (identity) {
+      log(`a simulated user for "my time": id ${identity.deviceId}`);
+      log(`  token: ${identity.userToken}`);
+    }
+    let lastReport = 0;
+    const result = await runSimulation({
+      uploader,
+      devices,
+      seed: process.env.SIM_SEED ?? 1,
+      durationMs: 24 * 3600_000,
+      realtime: true,
+      exactTruth: false,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.elapsedMs - lastReport < 10_000) return;
+        lastReport = p.elapsedMs;
+        log(
+          `simulator: ${p.pingsUploaded} pings uploaded (${p.uploadedPerSec.toFixed(0)}/s), ${p.devices} devices`,
+        );
+      },
+    }).catch((error: unknown) => {
+      if (controller.signal.aborted) return undefined;
+      throw error;
+    });
+    if (result) log(`simulation finished: ${JSON.stringify(result.stats)}`);
+    await uploader.close?.();
+  } finally {
+    await stack.close();
+    log('stopped');
+  }
 }
 
-log('dashboard: building the page if needed');
-await ensureDashboardBuilt();
-const stack = await startStack({
-  kafkaBootstrap: process.env.KAFKA_BOOTSTRAP,
-  databaseUrl: process.env.DATABASE_URL,
-  ports: {
-    grpc: 50051,
-    api: Number(process.env.API_PORT ?? 8080),
-    ingestOps: 9101,
-    processorOps: 9102,
-    sinkOps: 9103,
-  },
-  logLevel: process.env.LOG_LEVEL ?? 'warn',
-  onProgress: log,
-});
+running = main();
 try {
-  log(
-    `database: ${stack.db.kind === 'pglite' ? 'embedded PGlite (in memory; set DATABASE_URL for PostgreSQL)' : 'PostgreSQL'}`,
-  );
-  log(`Kafka:     ${stack.kafkaBootstrap}`);
-  log(`ingest:    grpc://${stack.ingestTarget}  (ops http://127.0.0.1:9101/metrics)`);
-  log(`API:       ${stack.apiUrl}  (OpenAPI ${stack.apiUrl}/openapi.json)`);
-  log(`dashboard: ${stack.apiUrl}/dashboard/`);
-  log(`operator token (Authorization: Bearer …): ${stack.operatorToken}`);
-  log(`simulating ${devices} devices in real time (SIM_DEVICES to change); Ctrl-C to stop`);
-  const uploader = await createIngestUploader({ target: stack.ingestTarget });
-  // Backfill the last hour first (a fast replay), so the map, top-K and "my time" have data at once.
-  log('simulator: replaying the last hour …');
-  const backfill = await runSimulation({
-    uploader,
-    devices,
-    seed: `${process.env.SIM_SEED ?? 1}-backfill`,
-    durationMs: 3600_000,
-    exactTruth: false,
-    signal: controller.signal,
-  });
-  log(`simulator: backfilled ${backfill.stats.pingsAccepted} pings from ${backfill.stats.devices} devices`);
-  const someone = [...backfill.deviceIds.keys()][0];
-  const identity = someone === undefined ? undefined : uploader.identityOf(someone);
-  if (identity) {
-    log(`a simulated user for "my time": id ${identity.deviceId}`);
-    log(`  token: ${identity.userToken}`);
-  }
-  let lastReport = 0;
-  const result = await runSimulation({
-    uploader,
-    devices,
-    seed: process.env.SIM_SEED ?? 1,
-    durationMs: 24 * 3600_000,
-    realtime: true,
-    exactTruth: false,
-    signal: controller.signal,
-    onProgress: (p) => {
-      if (p.elapsedMs - lastReport < 10_000) return;
-      lastReport = p.elapsedMs;
-      log(
-        `simulator: ${p.pingsUploaded} pings uploaded (${p.uploadedPerSec.toFixed(0)}/s), ${p.devices} devices`,
-      );
-    },
-  }).catch((error: unknown) => {
-    if (controller.signal.aborted) return undefined;
-    throw error;
-  });
-  if (result) log(`simulation finished: ${JSON.stringify(result.stats)}`);
-  await uploader.close?.();
+  await running;
 } finally {
-  await stack.close();
-  log('stopped');
+  grace.uninstall();
 }

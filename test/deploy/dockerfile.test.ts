@@ -160,8 +160,12 @@ test('Dockerfile: every COPY source exists and survives .dockerignore', () => {
 
 // --- import walk ----------------------------------------------------------------------------------
 
-const rootPkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
-const prodDeps = new Set(Object.keys(rootPkg.dependencies ?? {}));
+/** The production dependencies that the workspace holding `file` declares (`npm ci --omit=dev` installs those). */
+function prodDepsOf(file: string): Set<string> {
+  const workspace = /^(apps|packages)\/[^/]+/.exec(relative(repoRoot, file))?.[0];
+  const pkg = JSON.parse(readFileSync(join(repoRoot, workspace ?? '.', 'package.json'), 'utf8'));
+  return new Set(Object.keys(pkg.dependencies ?? {}));
+}
 
 function workspaceEntries(): Map<string, string> {
   const map = new Map<string, string>();
@@ -214,13 +218,13 @@ function walk(entry: string): { files: Set<string>; problems: string[] } {
         else queue.push(target);
       } else if (isBuiltin(spec)) {
         // node builtin
+      } else if (!prodDepsOf(file).has(packageName(spec))) {
+        problems.push(
+          `${relative(repoRoot, file)}: ${spec} is not a production dependency of its workspace's package.json`,
+        );
       } else if (workspaces.has(packageName(spec))) {
         if (spec !== packageName(spec)) problems.push(`${relative(repoRoot, file)}: deep import ${spec}`);
         queue.push(workspaces.get(packageName(spec)) as string);
-      } else if (!prodDeps.has(packageName(spec))) {
-        problems.push(
-          `${relative(repoRoot, file)}: ${spec} is not a production dependency (root package.json)`,
-        );
       }
     }
   }

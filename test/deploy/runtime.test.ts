@@ -69,9 +69,7 @@ test('a production-only install of the image file set starts all four services',
   const services: { name: string; env: Record<string, string>; port: number }[] = [];
   for (const name of ['ingest', 'processor', 'sink', 'api']) {
     const port = await freePort();
-    const portVar = { ingest: 'OPS_PORT', processor: 'OPS_PORT', sink: 'SINK_OPS_PORT', api: 'API_PORT' }[
-      name
-    ] as string;
+    const portVar = name === 'api' ? 'API_PORT' : 'OPS_PORT';
     services.push({
       name,
       port,
@@ -82,8 +80,7 @@ test('a production-only install of the image file set starts all four services',
         KAFKA_BOOTSTRAP: kafkaBootstrap(),
         TOPIC_INGESTION: topics.ingestion,
         TOPIC_AGGREGATED: topics.aggregated,
-        GROUP_ID: `image-${topics.ingestion}`,
-        SINK_GROUP_ID: `image-sink-${topics.ingestion}`,
+        GROUP_ID: `image-${name}-${topics.ingestion}`,
         LOG_LEVEL: 'warn',
       },
     });

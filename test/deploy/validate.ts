@@ -12,8 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
+import type { K8sObject } from './helpers.ts';
 import { repoRoot } from './helpers.ts';
-import type { K8sObject } from './render.ts';
 
 const MODEL_PACKAGES: Record<string, string> = {
   '': 'kubernetes-models',

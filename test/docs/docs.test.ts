@@ -25,6 +25,7 @@ test('every relative link in README.md and docs/ points at a file that exists', 
       'configuration',
       'dashboard',
       'privacy',
+      'operations',
     ].map((d) => `docs/${d}.md`),
   ];
   for (const file of files) {

@@ -8,10 +8,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { createTemporaryDatabase } from '@footfall/db';
 import { createIngestUploader, type GroundTruth, placeCells, runSimulation } from '@footfall/simulator';
 import { type Stack, startStack } from '@footfall/stack';
-import { kafkaBootstrap, uniqueTopics } from '@footfall/testing';
+import { createTemporaryDatabase, kafkaBootstrap, uniqueTopics } from '@footfall/testing';
 
 const DEVICES = 60;
 const WINDOW_MS = 90 * 60_000;

@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { errors as joseErrors, jwtVerify } from 'jose';
-import { USER_TOKEN } from './config.ts';
+import { UserTokenError, verifyUserToken } from '@footfall/auth';
 import { ApiError } from './errors.ts';
 
 export type Principal = { kind: 'operator' } | { kind: 'user'; deviceId: string };
@@ -8,15 +7,14 @@ export type Principal = { kind: 'operator' } | { kind: 'user'; deviceId: string 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /**
- * Verifies bearer credentials: the OPERATOR_TOKEN, or a user token — a JWT signed HS256 with
- * USER_TOKEN_SECRET, `aud` "footfall-api", `sub` = device id, `exp` honoured when present (issued by
- * apps/ingest at enrollment).
+ * Verifies bearer credentials: the OPERATOR_TOKEN, or a user token (issued by apps/ingest at enrollment,
+ * signed with USER_TOKEN_SECRET, `sub` = device id; the rules are @footfall/auth's USER_TOKEN_RULES).
  */
 export function createAuthenticator(options: {
   userTokenSecret?: string | undefined;
   operatorToken?: string | undefined;
 }) {
-  const secret = options.userTokenSecret ? new TextEncoder().encode(options.userTokenSecret) : undefined;
+  const secret = options.userTokenSecret || undefined;
   const operatorDigest = options.operatorToken ? digest(options.operatorToken) : undefined;
 
   return async function authenticate(authorization: string | undefined): Promise<Principal> {
@@ -28,16 +26,10 @@ export function createAuthenticator(options: {
     if (operatorDigest && timingSafeEqual(digest(token), operatorDigest)) return { kind: 'operator' };
     if (!secret) throw new ApiError('API_UNAUTHENTICATED', 'invalid token');
     try {
-      const { payload } = await jwtVerify(token, secret, {
-        algorithms: [USER_TOKEN.algorithm],
-        audience: USER_TOKEN.audience,
-      });
-      if (typeof payload.sub !== 'string' || payload.sub === '')
-        throw new ApiError('API_UNAUTHENTICATED', 'token has no subject');
-      return { kind: 'user', deviceId: payload.sub };
+      const { deviceId } = await verifyUserToken(token, secret);
+      return { kind: 'user', deviceId };
     } catch (error) {
-      if (error instanceof ApiError) throw error;
-      const expired = error instanceof joseErrors.JWTExpired;
+      const expired = error instanceof UserTokenError && error.reason === 'expired';
       throw new ApiError('API_UNAUTHENTICATED', expired ? 'token expired' : 'invalid token');
     }
   };

@@ -25,7 +25,7 @@ export const apiSpec = {
     100_000,
   ),
   dbPoolSize: v.int(
-    'API_DB_POOL_SIZE',
+    'DB_POOL_SIZE',
     4,
     'PostgreSQL connections (about 2 per core: more only adds context switches)',
     1,
@@ -37,7 +37,7 @@ export const apiSpec = {
 export type ApiConfig = ConfigOf<typeof apiSpec>;
 
 /** The user-token parameters shared with apps/ingest, which issues the tokens at enrollment. */
-export const USER_TOKEN = { algorithm: 'HS256', audience: 'footfall-api' } as const;
+export { USER_TOKEN_RULES as USER_TOKEN } from '@footfall/auth';
 
 /** Reads the API's configuration from `env`; `overrides` win (tests, dev stack). */
 export function loadApiConfig(

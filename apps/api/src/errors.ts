@@ -1,6 +1,10 @@
+import { isDatabaseUnavailable } from '@footfall/db';
+import type { FastifyError } from 'fastify';
+
 /**
  * The API's error catalog (docs/errors.md, API_*): each code has exactly one HTTP status. Every error
- * leaves the server as `{ "error": { "code", "message" } }`; stack traces never do.
+ * leaves the server as `{ "error": { "code", "message" } }`; stack traces never do, and messages name
+ * the offending parameter without echoing what the client sent.
  */
 export const API_ERRORS = {
   API_BAD_REQUEST: 400,
@@ -17,17 +21,24 @@ export const API_ERRORS = {
   API_FORBIDDEN: 403,
   API_NOT_FOUND: 404,
   API_USER_NOT_FOUND: 404,
+  API_METHOD_NOT_ALLOWED: 405,
+  API_REQUEST_TIMEOUT: 408,
   API_USER_ERASED: 410,
-  API_UNAVAILABLE: 503,
+  API_PAYLOAD_TOO_LARGE: 413,
+  API_URI_TOO_LONG: 414,
+  API_BAD_MEDIA_TYPE: 415,
+  API_HEADERS_TOO_LARGE: 431,
   API_INTERNAL: 500,
+  API_UNAVAILABLE: 503,
 } as const;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;
+export type ApiErrorStatus = (typeof API_ERRORS)[ApiErrorCode];
 
 export class ApiError extends Error {
   override name = 'ApiError';
   readonly code: ApiErrorCode;
-  readonly status: number;
+  readonly status: ApiErrorStatus;
   constructor(code: ApiErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
@@ -37,3 +48,50 @@ export class ApiError extends Error {
 
 /** JSON body of every error response. */
 export const errorBody = (code: ApiErrorCode, message: string) => ({ error: { code, message } });
+
+/**
+ * Whether `error` means "the database is unavailable" (retry later), as opposed to a bug: the typed
+ * retryable error that @footfall/db raises for a lost, reset or refused connection.
+ */
+export { isDatabaseUnavailable } from '@footfall/db';
+
+/** Fastify's own 4xx errors by status; the messages are fixed (theirs can quote the request). */
+const FRAMEWORK_4XX: Record<number, [ApiErrorCode, string]> = {
+  404: ['API_NOT_FOUND', 'no such route'],
+  408: ['API_REQUEST_TIMEOUT', 'the request took too long to arrive'],
+  413: ['API_PAYLOAD_TOO_LARGE', 'the request body is too large (no endpoint takes a body)'],
+  414: ['API_URI_TOO_LONG', 'a path parameter is too long'],
+  415: ['API_BAD_MEDIA_TYPE', 'unsupported Content-Type (no endpoint takes a body)'],
+  431: ['API_HEADERS_TOO_LARGE', 'request headers too large (16 KiB at most)'],
+};
+
+/**
+ * Every error thrown while serving a request → the catalog error it answers with (the single mapping
+ * to HTTP). `internal` tells the caller to log the original: it is a bug (or an outage), not bad input.
+ */
+export function toApiError(error: unknown): { apiError: ApiError; internal: boolean } {
+  if (error instanceof ApiError) return { apiError: error, internal: error.status >= 500 };
+  const fe = error as Partial<FastifyError>;
+  if (fe.validation) {
+    // Ajv's messages name the field and the rule (`querystring/k must be <= 100`), never the value.
+    const where = fe.validationContext ?? 'request';
+    return {
+      apiError: new ApiError('API_BAD_REQUEST', `${where} ${fe.message ?? 'is invalid'}`),
+      internal: false,
+    };
+  }
+  if (isDatabaseUnavailable(error)) {
+    return {
+      apiError: new ApiError('API_UNAVAILABLE', 'the database is unavailable; retry later', { cause: error }),
+      internal: true,
+    };
+  }
+  const status = fe.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const known = FRAMEWORK_4XX[status];
+    if (known) return { apiError: new ApiError(known[0], known[1]), internal: false };
+    const code = typeof fe.code === 'string' && /^FST_ERR_[A-Z_]+$/.test(fe.code) ? ` (${fe.code})` : '';
+    return { apiError: new ApiError('API_BAD_REQUEST', `malformed request${code}`), internal: false };
+  }
+  return { apiError: new ApiError('API_INTERNAL', 'internal error', { cause: error }), internal: true };
+}

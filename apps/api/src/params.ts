@@ -1,10 +1,34 @@
-import { cellOf, isValidCell } from '@footfall/domain';
-import { cellToChildren, cellToParent, getResolution } from 'h3-js';
+import { cellOf, isValidCell, regionOf } from '@footfall/domain';
+import { cellToChildren, getResolution } from 'h3-js';
 import { ApiError } from './errors.ts';
 
 const DAY_MS = 86_400_000;
 // ISO 8601 date-time with an explicit zone (Z or ±hh:mm), or a bare date (UTC midnight).
-const ISO = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2}))?$/i;
+const ISO =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2})))?$/i;
+
+const daysIn = (year: number, month: number) => new Date(Date.UTC(year, month, 0)).getUTCDate();
+
+/**
+ * Whether the fields of an ISO match name a real instant: Date.parse rolls impossible dates over
+ * (2025-02-30 → 2 March, 24:00 → next day), which would answer a question nobody asked.
+ */
+function isRealDateTime(m: RegExpExecArray): boolean {
+  const [, y, mo, d, h = '0', mi = '0', sec = '0', oh = '0', om = '0'] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  return (
+    month >= 1 &&
+    month <= 12 &&
+    Number(d) >= 1 &&
+    Number(d) <= daysIn(year, month) &&
+    Number(h) <= 23 &&
+    Number(mi) <= 59 &&
+    Number(sec) <= 59 &&
+    Number(oh) <= 23 &&
+    Number(om) <= 59
+  );
+}
 
 /** `epoch ms` (digits) or ISO 8601 with a zone → ms. `name` names the parameter in the error. */
 export function parseTime(raw: string | undefined, name: string, fallbackMs?: number): number {
@@ -12,15 +36,17 @@ export function parseTime(raw: string | undefined, name: string, fallbackMs?: nu
     if (fallbackMs !== undefined) return fallbackMs;
     throw new ApiError('API_INVALID_TIME', `${name} is required (ISO 8601 time with zone, or epoch ms)`);
   }
-  let ms: number;
+  let ms = Number.NaN;
   if (/^-?\d{1,16}$/.test(raw)) ms = Number(raw);
-  else if (ISO.test(raw)) ms = Date.parse(raw);
-  else ms = Number.NaN;
+  else {
+    const m = ISO.exec(raw);
+    if (m && isRealDateTime(m)) ms = Date.parse(raw);
+  }
   // Year 1970..9999: anything else is a typo, not a query.
   if (!Number.isFinite(ms) || ms < 0 || ms > 253_402_300_799_999) {
     throw new ApiError(
       'API_INVALID_TIME',
-      `${name}=${JSON.stringify(raw)} is not an ISO 8601 time with zone or epoch ms`,
+      `${name} is not a valid ISO 8601 time with zone (e.g. 2025-05-01T12:00:00Z) or epoch ms`,
     );
   }
   return ms;
@@ -34,8 +60,7 @@ export function parseRange(
 ): { fromMs: number; toMs: number } {
   const toMs = parseTime(q.to, 'to', defaults?.to);
   const fromMs = parseTime(q.from, 'from', defaults ? toMs - (defaults.to - defaults.from) : undefined);
-  if (fromMs >= toMs)
-    throw new ApiError('API_INVALID_RANGE', `from must be before to (got from=${fromMs}, to=${toMs})`);
+  if (fromMs >= toMs) throw new ApiError('API_INVALID_RANGE', 'from must be before to');
   if (toMs - fromMs > maxRangeDays * DAY_MS) {
     throw new ApiError(
       'API_RANGE_TOO_LARGE',
@@ -55,12 +80,11 @@ export function parseLocation(
       throw new ApiError('API_BAD_REQUEST', 'give either cell or lat+lon, not both');
     }
     const cell = q.cell.toLowerCase();
-    if (!isValidCell(cell))
-      throw new ApiError('API_INVALID_CELL', `${JSON.stringify(q.cell)} is not an H3 cell`);
+    if (!isValidCell(cell)) throw new ApiError('API_INVALID_CELL', 'cell is not an H3 cell index');
     if (getResolution(cell) !== cellResolution) {
       throw new ApiError(
         'API_INVALID_CELL',
-        `cell ${cell} has resolution ${getResolution(cell)}; locations are H3 cells at resolution ${cellResolution}`,
+        `cell has resolution ${getResolution(cell)}; locations are H3 cells at resolution ${cellResolution}`,
       );
     }
     return cell;
@@ -74,10 +98,7 @@ export function parseLocation(
 
 function checkLatLon(lat: number, lon: number): void {
   if (!Number.isFinite(lat) || lat < -90 || lat > 90 || !Number.isFinite(lon) || lon < -180 || lon > 180) {
-    throw new ApiError(
-      'API_INVALID_COORDINATES',
-      `lat must be in [-90, 90] and lon in [-180, 180] (got ${lat}, ${lon})`,
-    );
+    throw new ApiError('API_INVALID_COORDINATES', 'lat must be in [-90, 90] and lon in [-180, 180]');
   }
 }
 
@@ -118,8 +139,7 @@ export function parseRegion(
   regionResolution: number,
 ): { cell: string; resolution: number; regions: string[]; exact: boolean } {
   const cell = raw.toLowerCase();
-  if (!isValidCell(cell))
-    throw new ApiError('API_INVALID_REGION', `${JSON.stringify(raw)} is not an H3 cell`);
+  if (!isValidCell(cell)) throw new ApiError('API_INVALID_REGION', 'region is not an H3 cell index');
   const resolution = getResolution(cell);
   if (resolution > cellResolution) {
     throw new ApiError('API_INVALID_REGION', `region must be an H3 cell at resolution <= ${cellResolution}`);
@@ -133,7 +153,7 @@ export function parseRegion(
     }
     return { cell, resolution, regions: cellToChildren(cell, regionResolution), exact: true };
   }
-  return { cell, resolution, regions: [cellToParent(cell, regionResolution)], exact: false };
+  return { cell, resolution, regions: [regionOf(cell, regionResolution)], exact: false };
 }
 
 /** Series step: a positive multiple of the bucket length. */

@@ -1,61 +1,11 @@
 import type { Database } from '@footfall/db';
 import { type CellCount, mergeOverlappingVisits, rollUpCell, timeSpentMs, topK } from '@footfall/domain';
+import type { TopKLoader } from './loaders.ts';
 import type { BBox } from './params.ts';
 
 // Exact ms ↔ timestamptz conversions (no float seconds).
 const TS = (p: string) => `(timestamptz 'epoch' + ${p}::bigint * interval '1 millisecond')`;
 const MS = (col: string) => `(extract(epoch FROM ${col}) * 1000)::bigint`;
-
-interface PreparedPool {
-  query<R>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: R[] }>;
-}
-
-/**
- * Runs `text` as a named prepared statement when `db` is the real server (pg.Pool: each connection
- * parses and plans it once, then reuses a cached/generic plan), else as a plain query (PGlite). For the
- * API's sub-millisecond index lookups parse + plan cost more than execution (EXPLAIN ANALYZE: top-K
- * planning 0.1–0.8 ms vs 0.08 ms execution), so this is most of the database CPU per request.
- * `name` must identify `text` (one name per SQL string).
- */
-export async function prepared<R>(
-  db: Database,
-  name: string,
-  text: string,
-  values: unknown[],
-): Promise<{ rows: R[] }> {
-  const pool = (db as unknown as { pool?: PreparedPool }).pool;
-  if (pool && typeof pool.query === 'function') return pool.query<R>({ name, text, values });
-  return db.query<R>(text, values);
-}
-
-/** Raw (not k-anonymised) occupancy of one cell in one bucket; 0 when no row (nobody present). */
-export async function occupancyAt(db: Database, cell: string, bucketStartMs: number): Promise<number> {
-  const { rows } = await db.query<{ devices: number }>(
-    `SELECT devices FROM occupancy WHERE cell = $1 AND bucket_start = ${TS('$2')}`,
-    [cell, bucketStartMs],
-  );
-  return rows[0]?.devices ?? 0;
-}
-
-/** Peak (max) bucket count of one cell per step over buckets starting in [fromMs, toMs). */
-export async function occupancySeries(
-  db: Database,
-  cell: string,
-  fromMs: number,
-  toMs: number,
-  stepMs: number,
-): Promise<Map<number, number>> {
-  const { rows } = await prepared<{ i: number; peak: number }>(
-    db,
-    'api_occupancy_series',
-    `SELECT ((${MS('bucket_start')} - $2::bigint) / $4::bigint)::int AS i, max(devices)::int AS peak
-       FROM occupancy
-      WHERE cell = $1 AND bucket_start >= ${TS('$2')} AND bucket_start < ${TS('$3')}
-      GROUP BY 1`,
-    [cell, fromMs, toMs, stepMs],
-  );
-  return new Map(rows.map((r) => [r.i, r.peak]));
-}
 
 export interface PopularQuery {
   bucketStartMs: number;
@@ -73,9 +23,9 @@ export interface PopularQuery {
  * index order (LIMIT k). Otherwise every publishable cell of the bucket (inside the filter) is read and
  * rolled up here: a parent's count is the sum of its publishable children (docs/api.md, "Roll-up").
  */
-export async function popular(db: Database, q: PopularQuery, loader?: PopularLoader): Promise<CellCount[]> {
+export async function popular(db: Database, q: PopularQuery, loader?: TopKLoader): Promise<CellCount[]> {
   if (loader && !q.bbox && !q.region && q.resolution === q.cellResolution)
-    return loader.load(q.bucketStartMs, q.k);
+    return loader.load({ b: q.bucketStartMs, k: q.k });
   const where = [`bucket_start = ${TS('$1')}`, 'devices >= $2'];
   const params: unknown[] = [q.bucketStartMs, q.minDevices];
   if (q.bbox) {
@@ -96,7 +46,7 @@ export async function popular(db: Database, q: PopularQuery, loader?: PopularLoa
   const text = `SELECT cell, devices FROM occupancy WHERE ${where.join(' AND ')} ORDER BY devices DESC, cell ${limit}`;
   // One statement name per query shape (bbox / region / limit), so each shape is prepared once.
   const name = `api_popular_${q.bbox ? 'b' : ''}${q.region ? 'r' : ''}${inDb ? 'l' : ''}`;
-  const { rows } = await prepared<CellCount>(db, name, text, params);
+  const { rows } = await db.query<CellCount>(text, params, { name });
   if (inDb) return rows;
   const region = q.region;
   const sums = new Map<string, number>();
@@ -118,25 +68,6 @@ export interface StoredVisit {
   endMs: number;
   pings: number;
   closed: boolean;
-}
-
-/** A device's visits that overlap [fromMs, toMs) (closed intervals [start, end]). */
-export async function visitsOf(
-  db: Database,
-  deviceId: string,
-  fromMs: number,
-  toMs: number,
-): Promise<StoredVisit[]> {
-  const { rows } = await prepared<StoredVisit>(
-    db,
-    'api_visits_of',
-    `SELECT device_id AS "deviceId", cell, ${MS('start_at')} AS "startMs", ${MS('end_at')} AS "endMs", pings, closed
-       FROM visits
-      WHERE device_id = $1 AND start_at < ${TS('$3')} AND end_at >= ${TS('$2')}
-      ORDER BY start_at, cell`,
-    [deviceId, fromMs, toMs],
-  );
-  return rows;
 }
 
 /** Whether anything is (or was) known about a device: 'erased', 'known', or 'unknown'. */
@@ -211,120 +142,4 @@ export async function eraseDevice(
     );
     return { visitsDeleted: del.rowCount, erasedAtMs: rows[0]?.at ?? Date.now() };
   });
-}
-
-/**
- * Coalesces concurrent point lookups into one query per event-loop turn (a DataLoader). Under load a
- * round trip per request is what limits throughput; one `unnest` join for all lookups that arrived in
- * the same turn costs about as much as a single one.
- */
-export class OccupancyLoader {
-  readonly #db: Database;
-  readonly #maxBatch: number;
-  #pending: { cell: string; b: number; resolve: (n: number) => void; reject: (e: unknown) => void }[] = [];
-  #scheduled = false;
-
-  constructor(db: Database, maxBatch = 1_000) {
-    this.#db = db;
-    this.#maxBatch = maxBatch;
-  }
-
-  /** Raw occupancy of `cell` in the bucket starting at `bucketStartMs` (0 when no row). */
-  load(cell: string, bucketStartMs: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ cell, b: bucketStartMs, resolve, reject });
-      if (this.#pending.length >= this.#maxBatch) this.#flush();
-      else if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flush());
-      }
-    });
-  }
-
-  #flush(): void {
-    this.#scheduled = false;
-    const batch = this.#pending;
-    this.#pending = [];
-    if (batch.length === 0) return;
-    prepared<{ i: number; devices: number }>(
-      this.#db,
-      'api_occupancy_batch',
-      `SELECT t.i::int AS i, o.devices
-           FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS t(cell, b, i)
-           JOIN occupancy o ON o.cell = t.cell AND o.bucket_start = ${TS('t.b')}`,
-      [batch.map((x) => x.cell), batch.map((x) => x.b)],
-    ).then(
-      ({ rows }) => {
-        const found = new Map(rows.map((r) => [r.i, r.devices]));
-        batch.forEach((x, i) => {
-          x.resolve(found.get(i + 1) ?? 0);
-        });
-      },
-      (error: unknown) => {
-        for (const x of batch) x.reject(error);
-      },
-    );
-  }
-}
-
-/**
- * Coalesces concurrent plain top-K lookups (stored resolution, no bbox/region) into one query per
- * event-loop turn, like OccupancyLoader: one LATERAL index scan per distinct (bucket, k) in the batch.
- * Profiling showed the socket write of each query (loopback TCP) costing more API CPU than the rest of
- * the request; a batch pays it once. Identical questions in one batch share one answer (single flight).
- */
-export class PopularLoader {
-  readonly #db: Database;
-  readonly #minDevices: number;
-  #pending = new Map<string, { b: number; k: number; waiters: PromiseWithResolvers<CellCount[]>[] }>();
-  #scheduled = false;
-
-  constructor(db: Database, minDevices: number) {
-    this.#db = db;
-    this.#minDevices = minDevices;
-  }
-
-  /** Top-k publishable cells (devices >= minDevices) of the bucket starting at `bucketStartMs`. */
-  load(bucketStartMs: number, k: number): Promise<CellCount[]> {
-    const key = `${bucketStartMs}|${k}`;
-    const w = Promise.withResolvers<CellCount[]>();
-    const entry = this.#pending.get(key);
-    if (entry) entry.waiters.push(w);
-    else this.#pending.set(key, { b: bucketStartMs, k, waiters: [w] });
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => this.#flush());
-    }
-    return w.promise;
-  }
-
-  #flush(): void {
-    this.#scheduled = false;
-    const batch = [...this.#pending.values()];
-    this.#pending = new Map();
-    if (batch.length === 0) return;
-    prepared<{ i: number; cell: string; devices: number }>(
-      this.#db,
-      'api_popular_batch',
-      `SELECT t.i::int AS i, o.cell, o.devices
-         FROM unnest($1::bigint[], $2::int[]) WITH ORDINALITY AS t(b, k, i)
-         CROSS JOIN LATERAL (
-           SELECT cell, devices FROM occupancy
-            WHERE bucket_start = ${TS('t.b')} AND devices >= $3
-            ORDER BY devices DESC, cell LIMIT t.k) o
-        ORDER BY t.i, o.devices DESC, o.cell`,
-      [batch.map((x) => x.b), batch.map((x) => x.k), this.#minDevices],
-    ).then(
-      ({ rows }) => {
-        const out = batch.map((): CellCount[] => []);
-        for (const r of rows) out[r.i - 1]?.push({ cell: r.cell, devices: r.devices });
-        batch.forEach((x, i) => {
-          for (const w of x.waiters) w.resolve(out[i] ?? []);
-        });
-      },
-      (error: unknown) => {
-        for (const x of batch) for (const w of x.waiters) w.reject(error);
-      },
-    );
-  }
 }

@@ -1,14 +1,24 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import SwaggerParser from '@apidevtools/swagger-parser';
-import { createTemporaryDatabase, type Database, openDatabase, type TemporaryDatabase } from '@footfall/db';
+import { USER_TOKEN_RULES } from '@footfall/auth';
+import { type Database, openDatabase } from '@footfall/db';
 import { bucketStart, cellOf, regionOf, rollUpCell } from '@footfall/domain';
 import { loadSinkConfig, type Sink, startSink } from '@footfall/sink';
-import { kafkaBootstrap, uniqueTopics, waitFor } from '@footfall/testing';
+import {
+  createTemporaryDatabase,
+  kafkaBootstrap,
+  occRecord,
+  produce,
+  type TemporaryDatabase,
+  tombstone,
+  uniqueTopics,
+  visitRecord,
+  waitFor,
+} from '@footfall/testing';
 import { cellToParent } from 'h3-js';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
-import { occRecord, produce, tombstone, visitRecord } from '../../sink/test/produce.ts';
 import { type Api, loadApiConfig, startApi } from '../src/index.ts';
 
 const MIN = 60_000;
@@ -27,7 +37,9 @@ const userToken = (sub: string, aud = 'footfall-api', secret = USER_SECRET) =>
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(sub)
     .setAudience(aud)
+    .setIssuer(USER_TOKEN_RULES.issuer)
     .setIssuedAt()
+    .setExpirationTime('1h')
     .sign(new TextEncoder().encode(secret));
 
 describe('API on real Kafka + PostgreSQL (through the sink)', () => {

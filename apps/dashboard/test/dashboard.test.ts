@@ -5,22 +5,28 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Api, loadApiConfig, startApi } from '@footfall/api';
-import { createTemporaryDatabase, type Database, openDatabase, type TemporaryDatabase } from '@footfall/db';
+import { issueUserToken } from '@footfall/auth';
+import { type Database, openDatabase } from '@footfall/db';
 import { bucketStart, cellOf } from '@footfall/domain';
-import { issueUserToken } from '@footfall/ingest/credentials';
 import { loadSinkConfig, type Sink, startSink } from '@footfall/sink';
-import { kafkaBootstrap, uniqueTopics, waitFor } from '@footfall/testing';
-import Fastify from 'fastify';
+import {
+  createTemporaryDatabase,
+  kafkaBootstrap,
+  occRecord,
+  produce,
+  type TemporaryDatabase,
+  type TestRecord,
+  uniqueTopics,
+  visitRecord,
+  waitFor,
+} from '@footfall/testing';
 import { gridDisk, gridDistance } from 'h3-js';
 import { pino } from 'pino';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { registerDashboard } from '../../api/src/dashboard.ts';
-import { occRecord, produce, type TestRecord, visitRecord } from '../../sink/test/produce.ts';
 import { ensureDashboardBuilt } from '../src/index.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -34,9 +40,13 @@ const logger = pino({ level: 'silent' });
 const PNG_1PX =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg==';
 
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `chromium not found at ${CHROMIUM}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`;
+// Locally a missing browser skips this file and says so; under CI=true it fails (no silent skips in CI).
+const missing = existsSync(CHROMIUM)
+  ? undefined
+  : `chromium not found at ${CHROMIUM}: install it (apt-get install -y chromium, or \`node scripts/ensure-chromium.ts\`) or set CHROMIUM_PATH`;
+if (missing && process.env.CI === 'true')
+  throw new Error(`[dashboard test] ${missing} (CI=true: not skipping)`);
+const skip = missing ?? false;
 if (skip) console.error(`[dashboard test] SKIPPED: ${skip}`);
 
 // A synthetic neighbourhood in Berlin: a crowd around HOT_NOW now, around HOT_PAST 45 minutes ago.
@@ -71,7 +81,6 @@ describe('dashboard in headless Chromium', { skip }, () => {
   let browser: Browser;
   let page: Page;
   let pageUrl: string;
-  let closeProxy: (() => Promise<void>) | undefined;
   let produced = 0;
   const pageErrors: string[] = [];
   const now = bucketStart(Date.now(), MIN);
@@ -102,7 +111,7 @@ describe('dashboard in headless Chromium', { skip }, () => {
 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
-    const [dist] = await Promise.all([
+    await Promise.all([
       ensureDashboardBuilt(),
       (async () => {
         tmp = await createTemporaryDatabase();
@@ -175,9 +184,11 @@ describe('dashboard in headless Chromium', { skip }, () => {
     );
     await send(records);
 
-    pageUrl = await servePage(api, dist, (close) => {
-      closeProxy = close;
-    });
+    // The API serves the built page itself (apps/api registers the dashboard plugin).
+    pageUrl = `${api.url}/dashboard/`;
+    const probe = await fetch(pageUrl);
+    assert.equal(probe.status, 200, 'the API serves the dashboard');
+    assert.match(probe.headers.get('content-type') ?? '', /text\/html/);
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -216,7 +227,6 @@ describe('dashboard in headless Chromium', { skip }, () => {
 
   after(async () => {
     await browser?.close();
-    await closeProxy?.();
     await api?.close();
     await sink?.close();
     await db?.close();
@@ -389,7 +399,10 @@ describe('dashboard in headless Chromium', { skip }, () => {
     await page.waitForSelector('[data-testid=place-chart] rect.bar');
     await page.locator('.zoom button').nth(1).click();
     await page.setViewportSize({ width: 1440, height: 1000 });
-    await page.waitForTimeout(1200);
+    // Screenshot once the page has laid out and painted at the new size (two animation frames).
+    await page.evaluate(
+      'new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))',
+    );
     await shot('06-overview');
     if (process.env.DASHBOARD_DOCS_SCREENSHOT === '1') {
       await page.screenshot({ path: join(REPO, 'docs', 'dashboard.png') });
@@ -401,34 +414,3 @@ describe('dashboard in headless Chromium', { skip }, () => {
     );
   });
 });
-
-/**
- * The page's URL. Once apps/api/src/server.ts registers the dashboard, the API serves it itself;
- * until then a small Fastify server with the same plugin serves it and proxies /v1 (SSE included).
- */
-async function servePage(
-  api: Api,
-  distDir: string,
-  onClose: (close: () => Promise<void>) => void,
-): Promise<string> {
-  const probe = await fetch(`${api.url}/dashboard/`).catch(() => undefined);
-  if (probe?.ok && (probe.headers.get('content-type') ?? '').includes('text/html'))
-    return `${api.url}/dashboard/`;
-  const app = Fastify({ forceCloseConnections: true });
-  await registerDashboard(app, { distDir });
-  app.get('/v1/*', (request, reply) => {
-    reply.hijack();
-    const { host: _host, ...headers } = request.headers;
-    const upstream = httpRequest(new URL(request.url, api.url), { headers }, (res) => {
-      reply.raw.writeHead(res.statusCode ?? 502, res.headers);
-      res.pipe(reply.raw);
-    });
-    upstream.on('error', () => reply.raw.destroy());
-    reply.raw.on('close', () => upstream.destroy());
-    upstream.end();
-  });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const port = (app.server.address() as { port: number }).port;
-  onClose(() => app.close());
-  return `http://127.0.0.1:${port}/dashboard/`;
-}

@@ -1,5 +1,4 @@
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
-import { PingBatch } from '@footfall/contracts';
 import {
   DEVICE_ID_PATTERN,
   type DeviceKeyring,
@@ -7,6 +6,8 @@ import {
   deviceKeyVersion,
 } from './credentials.ts';
 import { IngestError } from './errors.ts';
+import { NonceCache } from './nonce-cache.ts';
+import { type BatchHeader, decodeBatchHeader } from './ping-codec.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Enrollment: platform attestation
@@ -56,57 +57,34 @@ export class DevAttestationVerifier implements AttestationVerifier {
 // ---------------------------------------------------------------------------------------------------
 // Uploads: signature, freshness, replay
 
-/**
- * Remembers (device, nonce) pairs for `ttlMs`, at most `max` of them. A Map iterates in insertion order
- * and every entry has the same TTL, so the oldest entries are the first to expire: eviction only ever
- * looks at the head. If `max` is reached before entries expire, the oldest are forgotten early (counted
- * in `evictedEarly`); a replay of such a nonce is still harmless downstream (ping-id dedup).
- */
-export class NonceCache {
-  readonly #entries = new Map<string, number>();
-  readonly #ttlMs: number;
-  readonly #max: number;
-  evictedEarly = 0;
-  constructor(ttlMs: number, max: number) {
-    this.#ttlMs = ttlMs;
-    this.#max = max;
-  }
-  get size(): number {
-    return this.#entries.size;
-  }
-  /** True if `key` was new (and is now remembered); false if it was seen within the TTL. */
-  add(key: string, nowMs: number): boolean {
-    for (const [k, expires] of this.#entries) {
-      if (expires > nowMs) break;
-      this.#entries.delete(k);
-    }
-    const expires = this.#entries.get(key);
-    if (expires !== undefined && expires > nowMs) return false;
-    while (this.#entries.size >= this.#max) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
-      this.evictedEarly++;
-    }
-    this.#entries.set(key, nowMs + this.#ttlMs);
-    return true;
-  }
-}
-
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
 export interface AuthenticatorOptions {
   keyring: DeviceKeyring;
   revokedDeviceIds?: Iterable<string>;
-  /** Erased devices (the erasure log, followed live): refused with INGEST_DEVICE_ERASED. */
-  erased?: { has(deviceId: string): boolean; readonly loaded: boolean };
-  /** Accepted |now - sent_at_ms|, ms; also the nonce TTL. */
+  /**
+   * Revocation hook, asked for every upload once its signature is known good, so only the genuine device
+   * learns that it was revoked or erased (docs/privacy.md). Synchronous on purpose: it runs per upload, so
+   * back it with an in-memory set that the store refreshes, not a query (see {@link erasedDevicesHook}).
+   * Return a catalog code to refuse with (PERMISSION_DENIED codes: `INGEST_DEVICE_REVOKED`,
+   * `INGEST_DEVICE_ERASED`), or false/undefined to let the upload through; it may throw an IngestError
+   * (a retryable UNAVAILABLE while the store cannot answer yet: fail closed).
+   */
+  isRevoked?: (deviceId: string) => false | undefined | 'INGEST_DEVICE_REVOKED' | 'INGEST_DEVICE_ERASED';
+  /** Accepted |now - sent_at_ms|, ms. */
   replayWindowMs: number;
+  /** Extra time a nonce is kept past sent_at_ms + replayWindowMs (server clocks differ too), ms. */
+  clockSkewMs: number;
+  /** Live nonces kept at most; beyond it uploads are refused (INGEST_NONCE_CACHE_FULL), never forgotten early. */
   nonceCacheMax: number;
 }
 
 export interface AuthenticatedBatch {
   deviceId: string;
-  batch: PingBatch;
+  /** The signed PingBatch bytes (a view, no copy). */
+  bytes: Buffer;
+  /** The signed PingBatch's envelope; its pings are still bytes (see prepare-batch.ts). */
+  header: BatchHeader;
 }
 
 const SECRET_CACHE_MAX = 100_000;
@@ -119,8 +97,9 @@ const SECRET_CACHE_MAX = 100_000;
 export class UploadAuthenticator {
   readonly #keyring: DeviceKeyring;
   readonly #revoked: ReadonlySet<string>;
-  readonly #erased: { has(deviceId: string): boolean; readonly loaded: boolean } | undefined;
+  readonly #isRevoked: AuthenticatorOptions['isRevoked'];
   readonly #windowMs: number;
+  readonly #retainMs: number;
   readonly nonces: NonceCache;
   /**
    * device id → its derived secret as a KeyObject. Deriving is an HMAC and importing a raw key into an
@@ -133,17 +112,21 @@ export class UploadAuthenticator {
   constructor(options: AuthenticatorOptions) {
     this.#keyring = options.keyring;
     this.#revoked = new Set(options.revokedDeviceIds ?? []);
-    this.#erased = options.erased;
+    this.#isRevoked = options.isRevoked;
     this.#windowMs = options.replayWindowMs;
-    this.nonces = new NonceCache(options.replayWindowMs, options.nonceCacheMax);
+    this.#retainMs = options.replayWindowMs + options.clockSkewMs;
+    this.nonces = new NonceCache({ max: options.nonceCacheMax });
   }
 
   authenticate(
     deviceId: string,
-    batchBytes: Uint8Array,
+    batch: Uint8Array,
     signature: Uint8Array,
     nowMs: number,
   ): AuthenticatedBatch {
+    const batchBytes = Buffer.isBuffer(batch)
+      ? batch
+      : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
     if (!DEVICE_ID_PATTERN.test(deviceId)) {
       throw new IngestError('INGEST_BAD_DEVICE_ID', 'device_id is not a well-formed device id');
     }
@@ -168,42 +151,65 @@ export class UploadAuthenticator {
     ) {
       throw new IngestError('INGEST_BAD_SIGNATURE', 'signature does not match the batch for this device');
     }
-    // After the signature: only the device itself learns that it was erased (docs/privacy.md).
-    if (this.#erased && !this.#erased.loaded) {
-      // Fail closed: until the log is read we cannot tell an erased device from any other.
-      throw new IngestError('INGEST_KAFKA_UNAVAILABLE', 'erasure log not loaded yet (Kafka); retry');
-    }
-    if (this.#erased?.has(deviceId)) {
+    // After the signature: only the device itself learns that it was revoked or erased (docs/privacy.md).
+    const revoked = this.#isRevoked?.(deviceId);
+    if (revoked) {
       throw new IngestError(
-        'INGEST_DEVICE_ERASED',
-        'this device was erased; enroll again for a new identity',
+        revoked,
+        revoked === 'INGEST_DEVICE_ERASED'
+          ? 'this device was erased; enroll again for a new identity'
+          : 'device is revoked: enroll again',
       );
     }
-    let batch: PingBatch;
-    try {
-      batch = PingBatch.decode(batchBytes);
-    } catch (error) {
-      throw new IngestError('INGEST_MALFORMED', 'batch is not a valid PingBatch', { cause: error });
-    }
-    if (batch.deviceId !== deviceId) {
+    const header = decodeBatchHeader(batchBytes);
+    if (header.deviceId !== deviceId) {
       throw new IngestError('INGEST_DEVICE_MISMATCH', 'batch.device_id does not match device_id');
     }
-    if (!NONCE_PATTERN.test(batch.nonce)) {
+    if (!NONCE_PATTERN.test(header.nonce)) {
       throw new IngestError('INGEST_BAD_NONCE', 'nonce must be 16-64 url-safe characters');
     }
-    const skew = nowMs - batch.sentAtMs;
+    const skew = nowMs - header.sentAtMs;
     if (!Number.isFinite(skew) || Math.abs(skew) > this.#windowMs) {
       throw new IngestError(
         'INGEST_EXPIRED',
         `sent_at_ms is ${Math.round(skew / 1000)} s from server time (window ±${this.#windowMs / 1000} s): check the clock and re-sign`,
       );
     }
-    if (!this.nonces.add(`${deviceId}/${batch.nonce}`, nowMs)) {
+    // Kept until the batch could no longer pass the freshness check above (plus skew), whatever the
+    // receive time: a nonce that expired earlier let the same signed batch in twice (issue 15).
+    const verdict = this.nonces.add(`${deviceId}/${header.nonce}`, header.sentAtMs + this.#retainMs, nowMs);
+    if (verdict === 'replayed') {
       throw new IngestError(
         'INGEST_REPLAYED',
         'nonce already used: sign each upload (and retry) with a fresh nonce',
       );
     }
-    return { deviceId, batch };
+    if (verdict === 'full') {
+      throw new IngestError(
+        'INGEST_NONCE_CACHE_FULL',
+        `this instance holds NONCE_CACHE_MAX (${this.nonces.max}) live nonces; retry with backoff`,
+      );
+    }
+    return { deviceId, bytes: batchBytes, header };
   }
+}
+
+/** What {@link erasedDevicesHook} reads: the erasure log's table of erased devices (packages/erasure). */
+export interface ErasedDevices {
+  has(deviceId: string): boolean;
+  /** False until the log was read to its end once: until then nobody can be told apart from an erased device. */
+  readonly loaded: boolean;
+}
+
+/**
+ * The revocation hook backed by the erasure log: erased devices get INGEST_DEVICE_ERASED; until the log is
+ * loaded every upload gets the retryable INGEST_KAFKA_UNAVAILABLE (fail closed).
+ */
+export function erasedDevicesHook(erased: ErasedDevices): NonNullable<AuthenticatorOptions['isRevoked']> {
+  return (deviceId) => {
+    if (!erased.loaded) {
+      throw new IngestError('INGEST_KAFKA_UNAVAILABLE', 'erasure log not loaded yet (Kafka); retry');
+    }
+    return erased.has(deviceId) && 'INGEST_DEVICE_ERASED';
+  };
 }

@@ -43,8 +43,17 @@ export const ingestSpec = {
   userTokenTtlS: v.int('USER_TOKEN_TTL_S', 30 * 86_400, 'user token lifetime, seconds', 60),
   allowDevAttestation: v.bool('ALLOW_DEV_ATTESTATION', false, 'accept platform "dev" without attestation'),
   replayWindowMs: v.int('REPLAY_WINDOW_MS', 5 * 60_000, 'accepted |server time - sent_at_ms|, ms', 1_000),
-  nonceCacheMax: v.int('NONCE_CACHE_MAX', 500_000, 'nonces remembered per instance (LRU)', 1),
-  maxClockSkewMs: v.int('MAX_CLOCK_SKEW_MS', 60_000, 'how far in the future an event time may be, ms'),
+  nonceCacheMax: v.int(
+    'NONCE_CACHE_MAX',
+    500_000,
+    'unexpired nonces kept per instance (~120 B each); when full, uploads get UNAVAILABLE',
+    1,
+  ),
+  maxClockSkewMs: v.int(
+    'MAX_CLOCK_SKEW_MS',
+    60_000,
+    'how far in the future an event time may be; also kept past the replay window for nonces, ms',
+  ),
   maxPingAgeMs: v.int('MAX_PING_AGE_MS', 48 * 3_600_000, 'oldest accepted event time, ms before now', 1),
   maxBatchPings: v.int('MAX_BATCH_PINGS', 500, 'pings per upload', 1, 100_000),
   rateLimitPingsPerSec: v.number('RATE_LIMIT_PINGS_PER_SEC', 50, 'sustained pings/s per device', 0.001),
@@ -55,6 +64,13 @@ export const ingestSpec = {
     1,
   ),
   rateLimitMaxDevices: v.int('RATE_LIMIT_MAX_DEVICES', 200_000, 'buckets kept per instance (LRU)', 1),
+  enrollPerMin: v.number(
+    'INGEST_ENROLL_PER_MIN',
+    30,
+    'sustained Enroll calls per minute per source address',
+    0.001,
+  ),
+  enrollBurst: v.int('INGEST_ENROLL_BURST', 60, 'Enroll calls a source address may make at once', 1),
   maxInflightPings: v.int('MAX_INFLIGHT_PINGS', 50_000, 'pings admitted but not yet acked by Kafka', 1),
   produceTimeoutMs: v.int('PRODUCE_TIMEOUT_MS', 5_000, 'max wait for Kafka acks before UNAVAILABLE, ms', 100),
   produceLingerMs: v.int(
@@ -64,6 +80,13 @@ export const ingestSpec = {
   ),
   produceMaxRecords: v.int('PRODUCE_MAX_RECORDS', 5_000, 'records per producer send', 1),
   produceMaxConcurrentSends: v.int('PRODUCE_MAX_CONCURRENT_SENDS', 4, 'producer sends in flight', 1, 64),
+  workers: v.int(
+    'INGEST_WORKERS',
+    1,
+    'gRPC worker processes behind one port (node:cluster; 0 = one per CPU), see docs/ingest.md',
+    0,
+    64,
+  ),
   shutdownGraceMs: v.int('SHUTDOWN_GRACE_MS', 10_000, 'drain time for in-flight calls on SIGTERM, ms'),
 };
 

@@ -1,14 +1,14 @@
-// Stateless device and user credentials. Imported by the query API too (`@footfall/ingest/credentials`),
-// so this file depends on nothing but node:crypto and jose: no gRPC, no Kafka.
+// Stateless device credentials (and the user tokens of @footfall/auth). Imported by tools and benchmarks
+// (`@footfall/ingest/credentials`), so this file depends on nothing but node:crypto: no gRPC, no Kafka.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { jwtVerify, SignJWT } from 'jose';
+import { USER_TOKEN_RULES } from '@footfall/auth';
 
 /** Domain-separation prefix of the device-secret derivation; bump with a new scheme. */
 export const DEVICE_SECRET_CONTEXT = 'footfall-device-v1:';
-/** `aud` of user tokens. */
-export const USER_TOKEN_AUDIENCE = 'footfall-api';
-export const USER_TOKEN_ISSUER = 'footfall-ingest';
+/** `aud` and `iss` of user tokens (see @footfall/auth). */
+export const USER_TOKEN_AUDIENCE = USER_TOKEN_RULES.audience;
+export const USER_TOKEN_ISSUER = USER_TOKEN_RULES.issuer;
 
 /**
  * Device ids are `<keyVersion>.<22 base64url chars>` (16 random bytes). The key version says which
@@ -75,52 +75,6 @@ export function verifyBatchSignature(
   return timingSafeEqual(signBatch(deviceSecret, batch), signature);
 }
 
-/** Issues the bearer token of the query API's "my time" endpoints (HS256, sub = device id). */
-export async function issueUserToken(
-  secret: string,
-  deviceId: string,
-  ttlS: number,
-  nowMs = Date.now(),
-): Promise<string> {
-  const iat = Math.floor(nowMs / 1000);
-  return new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(deviceId)
-    .setAudience(USER_TOKEN_AUDIENCE)
-    .setIssuer(USER_TOKEN_ISSUER)
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + ttlS)
-    .sign(new TextEncoder().encode(secret));
-}
-
-export interface UserIdentity {
-  deviceId: string;
-  /** Token expiry, ms since epoch. */
-  expiresAtMs: number;
-}
-
-/**
- * Verifies a user token (signature, `aud`, `iss`, `exp`, HS256 only) and returns the device id it speaks
- * for. Throws (jose's errors, `code` e.g. `ERR_JWT_EXPIRED`) when invalid: map that to HTTP 401.
- */
-export async function verifyUserToken(
-  token: string,
-  secret: string,
-  options: { nowMs?: number; clockToleranceS?: number } = {},
-): Promise<UserIdentity> {
-  const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
-    algorithms: ['HS256'],
-    audience: USER_TOKEN_AUDIENCE,
-    issuer: USER_TOKEN_ISSUER,
-    clockTolerance: options.clockToleranceS ?? 30,
-    ...(options.nowMs === undefined ? {} : { currentDate: new Date(options.nowMs) }),
-  });
-  if (
-    typeof payload.sub !== 'string' ||
-    !DEVICE_ID_PATTERN.test(payload.sub) ||
-    typeof payload.exp !== 'number'
-  ) {
-    throw new Error('user token has no valid device subject');
-  }
-  return { deviceId: payload.sub, expiresAtMs: payload.exp * 1000 };
-}
+// User tokens (issued here at enrollment, verified by the query API) have one home with one set of
+// rules: @footfall/auth.
+export { issueUserToken, type UserIdentity, verifyUserToken } from '@footfall/auth';

@@ -65,7 +65,7 @@ export const INGEST_ERRORS = {
   INGEST_DEVICE_ERASED: {
     status: status.PERMISSION_DENIED,
     retryable: false,
-    doc: 'device erased (DELETE /v1/users/{id}): revoked for good; see docs/privacy.md',
+    doc: "the device's data was erased at its user's request: enroll again",
   },
   INGEST_PLATFORM_NOT_ALLOWED: {
     status: status.PERMISSION_DENIED,
@@ -86,6 +86,11 @@ export const INGEST_ERRORS = {
     status: status.UNAVAILABLE,
     retryable: true,
     doc: 'Kafka did not acknowledge within PRODUCE_TIMEOUT_MS; retry with the same ping ids',
+  },
+  INGEST_NONCE_CACHE_FULL: {
+    status: status.UNAVAILABLE,
+    retryable: true,
+    doc: 'the instance holds NONCE_CACHE_MAX unexpired nonces (replay protection never forgets one early); retry with backoff',
   },
   INGEST_DRAINING: {
     status: status.UNAVAILABLE,

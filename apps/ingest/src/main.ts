@@ -1,27 +1,24 @@
 // Entry point: `node apps/ingest/src/main.ts` (config from the environment, docs/ingest.md).
 
+import cluster from 'node:cluster';
 import { assertNodeVersion } from '@footfall/config';
-import { createLogger } from '@footfall/observability';
+import { createLogger, createRegistry, installProcessGuard } from '@footfall/observability';
+import { reportToPrimary, runPrimary, workerCount } from './cluster.ts';
 import { loadIngestConfig } from './config.ts';
-import { startIngest } from './service.ts';
+import { type IngestHandle, startIngest } from './service.ts';
 
 assertNodeVersion();
 const config = loadIngestConfig();
 const logger = createLogger('ingest', config.logLevel);
-const ingest = await startIngest(config, { logger });
-
-let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    ingest.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  });
+const workers = workerCount(config);
+if (workers > 1 && cluster.isPrimary) {
+  // The primary only supervises (it handles SIGTERM itself and drains its workers).
+  await runPrimary(config, logger, workers);
+  process.exit(0);
 }
+const registry = createRegistry('ingest');
+let ingest: IngestHandle | undefined;
+// SIGTERM/SIGINT drain; an uncaught error is logged, counted and exits 1 (never swallowed).
+installProcessGuard({ logger, registry, close: async () => ingest?.close() });
+ingest = await startIngest(config, { logger, registry, opsServer: !cluster.isWorker });
+if (cluster.isWorker) reportToPrimary(ingest, registry);

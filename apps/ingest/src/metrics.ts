@@ -9,6 +9,7 @@ export interface IngestMetrics {
   produceSendRecords: Histogram;
   inflightPings: Gauge;
   kafkaUp: Gauge;
+  nonces: Gauge;
 }
 
 /** The service's metrics, registered on `registry` (one registry per service instance). */
@@ -55,6 +56,16 @@ export function createIngestMetrics(registry: Registry): IngestMetrics {
       help: 'pings admitted and not yet settled by Kafka',
       registers,
     }),
-    kafkaUp: new Gauge({ name: 'footfall_ingest_kafka_up', help: '1 if Kafka answered recently', registers }),
+    nonces: new Gauge({
+      name: 'footfall_ingest_nonces',
+      help: 'unexpired upload nonces held for replay protection (uploads are refused at NONCE_CACHE_MAX)',
+      registers,
+    }),
+    kafkaUp: new Gauge({
+      name: 'footfall_ingest_kafka_up',
+      help: '1 if Kafka answered recently',
+      registers,
+      aggregator: 'min', // cluster mode: 1 only if every worker reaches Kafka
+    }),
   };
 }

@@ -4,8 +4,12 @@ import { Producer } from '@platformatic/kafka';
 import { IngestError } from './errors.ts';
 import type { IngestMetrics } from './metrics.ts';
 
-/** One Kafka record, already keyed, partitioned and encoded. */
+/**
+ * One Kafka record, already keyed, partitioned and encoded, in the shape the Kafka client takes (so it
+ * is handed over as is, not copied into another object per record).
+ */
 export interface OutgoingRecord {
+  topic: string;
   key: Buffer;
   value: Buffer;
   partition: number;
@@ -195,13 +199,8 @@ export class PingProducer {
 
   async #sendBatch(batch: Pending[], count: number): Promise<void> {
     this.#activeSends++;
-    const topic = this.#options.topic;
-    const messages = [];
-    for (const pending of batch) {
-      for (const r of pending.records) {
-        messages.push({ topic, key: r.key, value: r.value, partition: r.partition, timestamp: r.timestamp });
-      }
-    }
+    const messages: OutgoingRecord[] = batch.length === 1 ? (batch[0] as Pending).records : [];
+    if (batch.length > 1) for (const pending of batch) for (const r of pending.records) messages.push(r);
     const started = performance.now();
     try {
       await this.#producer.send({ messages });

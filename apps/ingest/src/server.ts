@@ -1,24 +1,23 @@
-import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import {
   EnrollRequest,
   EnrollResponse,
-  PingRecord,
+  type RejectReason,
   UploadRequest,
   UploadResponse,
 } from '@footfall/contracts';
-import { javaPartition } from '@footfall/domain';
 import type { Logger } from '@footfall/observability';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { cellToParent, latLngToCell } from 'h3-js';
 import type { AttestationVerifier, UploadAuthenticator } from './auth.ts';
 import type { IngestConfig } from './config.ts';
 import { type DeviceKeyring, deriveDeviceSecret, issueUserToken, newDeviceId } from './credentials.ts';
 import { IngestError } from './errors.ts';
 import type { IngestMetrics } from './metrics.ts';
-import type { OutgoingRecord, PingProducer } from './producer.ts';
+import { type BatchContext, maxUploadResponseBytes, prepareBatch } from './prepare-batch.ts';
+import type { PingProducer } from './producer.ts';
 import type { TokenBucketLimiter } from './rate-limit.ts';
-import { rejectReasonName, validateBatch } from './validate.ts';
+import { RegionRouter } from './router.ts';
+import { rejectReasonName } from './validate.ts';
 
 export const INGEST_SERVICE_NAME = 'footfall.ingest.v1.IngestService';
 export const ERROR_CODE_HEADER = 'footfall-error-code';
@@ -57,6 +56,8 @@ export interface IngestServiceDeps {
   producer: PingProducer;
   authenticator: UploadAuthenticator;
   limiter: TokenBucketLimiter;
+  /** Enroll calls per source address. */
+  enrollLimiter: TokenBucketLimiter;
   attestation: AttestationVerifier;
   keyring: DeviceKeyring;
 }
@@ -64,13 +65,33 @@ export interface IngestServiceDeps {
 export interface IngestServer {
   readonly port: number;
   readonly health: HealthImplementation;
-  /** Stops accepting new calls (they get UNAVAILABLE) and marks health NOT_SERVING. */
+  /** New calls get UNAVAILABLE `INGEST_DRAINING`; health turns NOT_SERVING. */
   drain(): void;
-  /** Drains, waits up to `graceMs` for in-flight calls, then force-closes. */
+  /**
+   * Drains, waits up to `graceMs` for in-flight calls (calls arriving meanwhile still get the
+   * INGEST_DRAINING detail, so clients retry elsewhere at once), then shuts the transport down.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
 const codeName = (code: grpc.status): string => grpc.status[code] ?? String(code);
+
+/**
+ * EnrollResponse is bounded by construction: a device id (≤ 31 chars), a 32-byte secret and a user
+ * token (a JWT of ~300 characters). 4 KiB leaves room for a longer key version or token claims.
+ */
+export const MAX_ENROLL_RESPONSE_BYTES = 4 * 1024;
+
+/** The server's gRPC send limit: the largest UploadResponse or EnrollResponse it can send. */
+export function maxSendMessageBytes(maxBatchPings: number): number {
+  return Math.max(maxUploadResponseBytes(maxBatchPings), MAX_ENROLL_RESPONSE_BYTES);
+}
+
+/** "ipv4:1.2.3.4:5678" / "ipv6:[::1]:5678" → the address without the port (the Enroll rate-limit key). */
+export function peerAddress(peer: string): string {
+  const at = peer.lastIndexOf(':');
+  return at > 0 ? peer.slice(0, at) : peer;
+}
 
 /** Builds and binds the gRPC server (Enroll, Upload, grpc.health.v1). */
 export async function createIngestService(
@@ -80,7 +101,9 @@ export async function createIngestService(
   const { logger, metrics, producer, authenticator, limiter } = deps;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
-    'grpc.max_send_message_length': 64 * 1024,
+    // From the largest response the service can build (docs/ingest.md): an upload Kafka accepted must
+    // never fail on its own response (it did with a fixed 64 KiB and unbounded rejection lists).
+    'grpc.max_send_message_length': maxSendMessageBytes(config.maxBatchPings),
     // Server pings idle connections so dead phones/NATs are noticed and their HTTP/2 state freed.
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_timeout_ms': 20_000,
@@ -109,45 +132,55 @@ export async function createIngestService(
   lastServing = producer.healthy;
   setServing(lastServing);
 
-  // Region → key bytes and partition; regions are few (res 5: ~250 km² each), so this stays small. (Keyed
-  // by region, not cell: at res 10 a city has ~10⁵ cells, a per-cell cache thrashes -- measured slower.)
-  const regionCache = new Map<string, { key: Buffer; partition: number; partitions: number }>();
-  const routeOf = (cell: string, partitions: number) => {
-    const region =
-      config.regionResolution >= config.cellResolution ? cell : cellToParent(cell, config.regionResolution);
-    let route = regionCache.get(region);
-    if (!route || route.partitions !== partitions) {
-      if (regionCache.size > 100_000) regionCache.clear();
-      route = { key: Buffer.from(region), partition: javaPartition(region, partitions), partitions };
-      regionCache.set(region, route);
-    }
-    return route;
+  const batchContext: BatchContext = {
+    topic: config.topicIngestion,
+    cellResolution: config.cellResolution,
+    limits: config,
+    router: new RegionRouter(config),
   };
-  // One protobuf writer for every PingRecord (see upload).
-  const writer = new BinaryWriter();
 
+  // Calls being handled: close() waits for them before shutting the transport down.
+  let active = 0;
+  let whenIdle: (() => void) | undefined;
   function reply<T>(method: string, callback: grpc.sendUnaryData<T>, work: () => Promise<T>): void {
-    work().then(
-      (response) => {
-        metrics.requests.inc({ method, code: 'OK' });
-        callback(null, response);
-      },
-      (error: unknown) => {
-        const e = IngestError.from(error);
-        if (e.code === 'INGEST_INTERNAL') logger.error({ err: error, method }, 'internal error');
-        else logger.debug({ code: e.code, method, msg: e.message }, 'refused');
-        metrics.requests.inc({ method, code: codeName(e.grpcStatus) });
-        const trailers = new grpc.Metadata();
-        trailers.set(ERROR_CODE_HEADER, e.code);
-        const retryAfter = (e as IngestError & { retryAfterMs?: number }).retryAfterMs;
-        if (retryAfter !== undefined) trailers.set(RETRY_AFTER_HEADER, String(retryAfter));
-        callback({ code: e.grpcStatus, details: `${e.code}: ${e.message}`, metadata: trailers });
-      },
-    );
+    active++;
+    work()
+      .then(
+        (response) => {
+          metrics.requests.inc({ method, code: 'OK' });
+          callback(null, response);
+        },
+        (error: unknown) => {
+          const e = IngestError.from(error);
+          if (e.code === 'INGEST_INTERNAL') logger.error({ err: error, method }, 'internal error');
+          else logger.debug({ code: e.code, method, msg: e.message }, 'refused');
+          metrics.requests.inc({ method, code: codeName(e.grpcStatus) });
+          const trailers = new grpc.Metadata();
+          trailers.set(ERROR_CODE_HEADER, e.code);
+          const retryAfter = (e as IngestError & { retryAfterMs?: number }).retryAfterMs;
+          if (retryAfter !== undefined) trailers.set(RETRY_AFTER_HEADER, String(retryAfter));
+          callback({ code: e.grpcStatus, details: `${e.code}: ${e.message}`, metadata: trailers });
+        },
+      )
+      // After the answer was handed to grpc-js, so close() never shuts the transport before it.
+      .finally(() => {
+        if (--active === 0) whenIdle?.();
+      })
+      .catch((err: unknown) => logger.error({ err, method }, 'answering the call failed'));
   }
 
-  async function enroll(bytes: Buffer): Promise<EnrollResponse> {
+  async function enroll(bytes: Buffer, peer: string): Promise<EnrollResponse> {
     if (draining) throw new IngestError('INGEST_DRAINING', 'shutting down');
+    // Per source address: enrollment mints identities and may call a quota-limited attestation API.
+    // (Behind a proxy that does not preserve addresses, the source is the proxy: size the limit for it.)
+    const waitMs = deps.enrollLimiter.take(peerAddress(peer), 1, Date.now());
+    if (waitMs > 0) {
+      const error = new IngestError(
+        'INGEST_RATE_LIMITED',
+        `more than ${config.enrollPerMin} enrollments/min from this address; retry in ${waitMs} ms`,
+      );
+      throw Object.assign(error, { retryAfterMs: waitMs });
+    }
     let request: EnrollRequest;
     try {
       request = EnrollRequest.decode(bytes);
@@ -177,17 +210,23 @@ export async function createIngestService(
     } catch (error) {
       throw new IngestError('INGEST_MALFORMED', 'not a valid UploadRequest', { cause: error });
     }
-    const { deviceId, batch } = authenticator.authenticate(
-      request.deviceId,
-      request.batch,
-      request.signature,
-      receivedAtMs,
-    );
-    const { accepted, rejected } = validateBatch(batch, receivedAtMs, config);
-    metrics.uploadBatchPings.observe(batch.pings.length);
-    for (const r of rejected) metrics.pingsRejected.inc({ reason: rejectReasonName(r.reason) });
+    const {
+      deviceId,
+      bytes: batchBytes,
+      header,
+    } = authenticator.authenticate(request.deviceId, request.batch, request.signature, receivedAtMs);
+    metrics.nonces.set(authenticator.nonces.size);
+    const pingCount = header.pingRanges.length / 2;
+    if (pingCount === 0) throw new IngestError('INGEST_EMPTY_BATCH', 'the batch has no pings');
+    if (pingCount > config.maxBatchPings) {
+      throw new IngestError(
+        'INGEST_TOO_MANY_PINGS',
+        `${pingCount} pings in one batch, at most ${config.maxBatchPings} allowed`,
+      );
+    }
+    metrics.uploadBatchPings.observe(pingCount);
 
-    const waitMs = limiter.take(deviceId, batch.pings.length, receivedAtMs);
+    const waitMs = limiter.take(deviceId, pingCount, receivedAtMs);
     if (waitMs > 0) {
       const error = new IngestError(
         'INGEST_RATE_LIMITED',
@@ -196,54 +235,29 @@ export async function createIngestService(
       if (Number.isFinite(waitMs)) Object.assign(error, { retryAfterMs: waitMs });
       throw error;
     }
-    if (accepted.length === 0) return { accepted: 0, rejected };
-
     const partitions = producer.partitions;
     if (partitions === undefined)
       throw new IngestError('INGEST_KAFKA_UNAVAILABLE', 'Kafka not reachable yet; retry');
-    if (!producer.admit(accepted.length)) {
+    const { records, rejected, rejectedCount, rejectedByReason } = prepareBatch(
+      batchBytes,
+      header.pingRanges,
+      deviceId,
+      receivedAtMs,
+      partitions,
+      batchContext,
+    );
+    if (rejectedCount > 0) {
+      rejectedByReason.forEach((count, reason) => {
+        if (count) metrics.pingsRejected.inc({ reason: rejectReasonName(reason as RejectReason) }, count);
+      });
+    }
+    if (records.length === 0) return { accepted: 0, rejected, rejectedCount };
+
+    if (!producer.admit(records.length)) {
       throw new IngestError('INGEST_OVERLOADED', 'too many pings waiting for Kafka; retry with backoff');
     }
-    let sent: Promise<void>;
-    try {
-      const timestamp = BigInt(receivedAtMs);
-      const records: OutgoingRecord[] = new Array(accepted.length);
-      for (let i = 0; i < accepted.length; i++) {
-        const { ping } = accepted[i] as (typeof accepted)[number];
-        const cell = latLngToCell(ping.latitude, ping.longitude, config.cellResolution);
-        const route = routeOf(cell, partitions);
-        // One writer reused for every record (finish() hands out fresh bytes and resets it); the
-        // record value is a view of those bytes, not a second copy.
-        const bytes = PingRecord.encode(
-          {
-            pingId: ping.pingId,
-            deviceId,
-            eventTimeMs: ping.eventTimeMs,
-            receivedAtMs,
-            latitude: ping.latitude,
-            longitude: ping.longitude,
-            accuracyM: ping.accuracyM,
-            cell,
-            speedMps: ping.speedMps,
-            headingDeg: ping.headingDeg,
-            altitudeM: ping.altitudeM,
-            activity: ping.activity,
-          },
-          writer,
-        ).finish();
-        records[i] = {
-          key: route.key,
-          partition: route.partition,
-          timestamp,
-          value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        };
-      }
-      sent = producer.send(records);
-    } catch (error) {
-      // send() was not reached: give the reservation back.
-      producer.release(accepted.length);
-      throw error;
-    }
+    // send() takes the reservation over (released when its Kafka send settles).
+    const sent = producer.send(records);
     // Wait for Kafka at most PRODUCE_TIMEOUT_MS (or the caller's deadline, if sooner).
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
     const budget = Math.max(
@@ -269,15 +283,15 @@ export async function createIngestService(
       clearTimeout(timer);
       sent.catch(() => {}); // settled later after a timeout: already answered
     }
-    metrics.pingsAccepted.inc(accepted.length);
-    return { accepted: accepted.length, rejected };
+    metrics.pingsAccepted.inc(records.length);
+    return { accepted: records.length, rejected, rejectedCount };
   }
 
   server.addService(definition, {
     Enroll: (
       call: grpc.ServerUnaryCall<Buffer, EnrollResponse>,
       callback: grpc.sendUnaryData<EnrollResponse>,
-    ) => reply('Enroll', callback, () => enroll(call.request)),
+    ) => reply('Enroll', callback, () => enroll(call.request, call.getPeer())),
     Upload: (
       call: grpc.ServerUnaryCall<Buffer, UploadResponse>,
       callback: grpc.sendUnaryData<UploadResponse>,
@@ -306,6 +320,21 @@ export async function createIngestService(
     async close(graceMs = config.shutdownGraceMs) {
       drain();
       clearInterval(healthTimer);
+      const startedMs = Date.now();
+      // Keep the transport up until the in-flight calls are done: shutting it down at once answered
+      // new calls with a bare UNAVAILABLE (no INGEST_DRAINING detail) from grpc-js itself.
+      if (active > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs);
+          timer.unref();
+          whenIdle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        whenIdle = undefined;
+      }
+      graceMs = Math.max(0, graceMs - (Date.now() - startedMs));
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           logger.warn({ graceMs }, 'in-flight calls did not finish in time; forcing shutdown');

@@ -2,7 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErasureTable } from '@footfall/erasure';
 import { createLogger, createRegistry, type Logger, OpsServer } from '@footfall/observability';
 import type { Registry } from 'prom-client';
-import { type AttestationVerifier, DevAttestationVerifier, UploadAuthenticator } from './auth.ts';
+import {
+  type AttestationVerifier,
+  DevAttestationVerifier,
+  erasedDevicesHook,
+  UploadAuthenticator,
+} from './auth.ts';
 import type { IngestConfig } from './config.ts';
 import { createKeyring } from './credentials.ts';
 import { createIngestMetrics } from './metrics.ts';
@@ -19,19 +24,24 @@ export interface StartIngestOptions {
   registry?: Registry;
   /** Enrollment attestation; default {@link DevAttestationVerifier} honouring ALLOW_DEV_ATTESTATION. */
   attestation?: AttestationVerifier;
+  /** false: no ops HTTP server (a cluster worker, whose primary serves them). Default true. */
+  opsServer?: boolean;
 }
 
 export interface IngestHandle {
   /** Bound gRPC port (useful with GRPC_PORT=0). */
   readonly port: number;
-  /** Bound ops HTTP port (/metrics /healthz /readyz). */
+  /** Bound ops HTTP port (/metrics /healthz /readyz); 0 without an ops server. */
   readonly opsPort: number;
+  /** What /readyz reports: Kafka reachable, the erasure log followed, not draining. */
+  ready(): boolean;
   readonly producer: PingProducer;
   /** Erased devices, followed live; their uploads are refused (INGEST_DEVICE_ERASED). */
   readonly erasures: ErasureTable;
   readonly registry: Registry;
   /**
-   * Graceful shutdown: readiness and gRPC health turn NOT_SERVING, new calls get UNAVAILABLE, in-flight
+   * Graceful shutdown: readiness and gRPC health turn NOT_SERVING, new calls get UNAVAILABLE
+   * `INGEST_DRAINING`, in-flight
    * calls finish (up to SHUTDOWN_GRACE_MS), the producer flushes, then everything closes. Idempotent.
    */
   close(): Promise<void>;
@@ -92,31 +102,43 @@ export async function startIngest(
         burst: config.rateLimitBurstPings,
         maxKeys: config.rateLimitMaxDevices,
       }),
+      enrollLimiter: new TokenBucketLimiter({
+        ratePerSec: config.enrollPerMin / 60,
+        burst: config.enrollBurst,
+        maxKeys: config.rateLimitMaxDevices,
+      }),
       authenticator: new UploadAuthenticator({
         keyring,
         revokedDeviceIds: config.revokedDeviceIds.filter((id) => id !== '-'),
-        erased: erasures,
+        isRevoked: erasedDevicesHook(erasures),
         replayWindowMs: config.replayWindowMs,
+        clockSkewMs: config.maxClockSkewMs,
         nonceCacheMax: config.nonceCacheMax,
       }),
       attestation: options.attestation ?? new DevAttestationVerifier(config.allowDevAttestation),
     });
     closers.push(() => server.close());
-    const ops = await OpsServer.start({
-      port: config.opsPort,
-      registry,
-      readiness: { kafka: () => producer.healthy, erasures: () => erasures.healthy },
-    });
-    closers.push(() => ops.close());
+    let draining = false;
+    // A cluster worker (cluster.ts) has no ops server of its own: the primary serves them for all.
+    const ops =
+      options.opsServer === false
+        ? undefined
+        : await OpsServer.start({
+            port: config.opsPort,
+            registry,
+            readiness: { kafka: () => producer.healthy, erasures: () => erasures.healthy },
+          });
+    if (ops) closers.push(() => ops.close());
     logger.info(
-      { grpcPort: server.port, opsPort: ops.port, topic: config.topicIngestion, kafkaUp: producer.healthy },
+      { grpcPort: server.port, opsPort: ops?.port, topic: config.topicIngestion, kafkaUp: producer.healthy },
       'ingest started',
     );
     let closing: Promise<void> | undefined;
     const close = () => {
       closing ??= (async () => {
         logger.info('draining');
-        ops.drain();
+        draining = true;
+        ops?.drain();
         server.drain();
         // gRPC first (waits for in-flight calls), then the producer (flushes and waits for acks), then
         // the ops server last so /readyz keeps answering 503 while draining.
@@ -125,7 +147,7 @@ export async function startIngest(
           () => server.close(),
           () => producer.close(),
           () => erasures.close(),
-          () => ops.close(),
+          async () => ops?.close(),
         ]) {
           await step().catch((err: unknown) => logger.warn({ err }, 'close'));
         }
@@ -135,10 +157,11 @@ export async function startIngest(
     };
     return {
       port: server.port,
-      opsPort: ops.port,
+      opsPort: ops?.port ?? 0,
       producer,
       erasures,
       registry,
+      ready: () => !draining && producer.healthy && erasures.healthy,
       close,
       [Symbol.asyncDispose]: close,
     };

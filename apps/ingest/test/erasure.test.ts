@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PingBatch } from '@footfall/contracts';
 import { status } from '@grpc/grpc-js';
-import { UploadAuthenticator } from '../src/auth.ts';
+import { erasedDevicesHook, UploadAuthenticator } from '../src/auth.ts';
 import { createKeyring, deriveDeviceSecret, newDeviceId, signBatch } from '../src/credentials.ts';
 import { INGEST_ERRORS, IngestError } from '../src/errors.ts';
 
@@ -44,7 +44,13 @@ function upload(auth: UploadAuthenticator, deviceId: string, sign: 'own' | 'forg
 }
 
 const authenticator = (erased: { loaded: boolean; has(id: string): boolean }) =>
-  new UploadAuthenticator({ keyring, replayWindowMs: 300_000, nonceCacheMax: 100, erased });
+  new UploadAuthenticator({
+    keyring,
+    replayWindowMs: 300_000,
+    clockSkewMs: 0,
+    nonceCacheMax: 100,
+    isRevoked: erasedDevicesHook(erased),
+  });
 
 test('an erased device is refused with PERMISSION_DENIED INGEST_DEVICE_ERASED; others pass', () => {
   assert.equal(INGEST_ERRORS.INGEST_DEVICE_ERASED.status, status.PERMISSION_DENIED);

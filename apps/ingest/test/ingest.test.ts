@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PingBatch, UploadRequest } from '@footfall/contracts';
-import { javaPartition, regionOf } from '@footfall/domain';
-import { uniqueTopics } from '@footfall/testing';
+import { regionOf } from '@footfall/domain';
+import { javaPartition } from '@footfall/kafka';
+import { uniqueTopics, waitFor } from '@footfall/testing';
 import { status } from '@grpc/grpc-js';
 import { cellToParent, latLngToCell } from 'h3-js';
 import {
@@ -69,7 +70,7 @@ describe('ingest against the real broker', () => {
     for (const r of mine) {
       const ping = pings[result.pingIds.indexOf(r.value.pingId)];
       assert.ok(ping);
-      const cell = latLngToCell(ping.latitude, ping.longitude, 10);
+      const cell = latLngToCell(ping.latitude as number, ping.longitude as number, 10);
       assert.equal(r.value.cell, cell);
       assert.equal(r.key, cellToParent(cell, 5));
       assert.equal(r.key, regionOf(cell, 5));
@@ -404,7 +405,12 @@ describe('graceful shutdown', () => {
     t.after(() => c.close());
     await c.enroll();
     const inflight = c.upload(makePings(10));
-    await new Promise((r) => setTimeout(r, 50));
+    // Close only once the server has admitted the batch (it then waits in the linger window).
+    await waitFor('the upload is in flight', async () => {
+      const gauge = (await ingest.registry.getSingleMetric('footfall_ingest_inflight_pings')?.get())
+        ?.values[0];
+      return (gauge?.value ?? 0) >= 10;
+    });
     const closing = ingest.close();
     const result = await inflight;
     assert.equal(result.accepted, 10, 'the in-flight upload was acknowledged');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type Ping, PingBatch, RejectReason } from '@footfall/contracts';
-import { DevAttestationVerifier, NonceCache, UploadAuthenticator } from '../src/auth.ts';
+import { type Ping, PingBatch } from '@footfall/contracts';
+import { DevAttestationVerifier, UploadAuthenticator } from '../src/auth.ts';
 import { loadIngestConfig } from '../src/config.ts';
 import {
   createKeyring,
@@ -12,14 +12,13 @@ import {
   verifyBatchSignature,
   verifyUserToken,
 } from '../src/credentials.ts';
-import { IngestError } from '../src/errors.ts';
+import { INGEST_ERRORS, IngestError } from '../src/errors.ts';
+import { NonceCache } from '../src/nonce-cache.ts';
 import { TokenBucketLimiter } from '../src/rate-limit.ts';
-import { validateBatch } from '../src/validate.ts';
 
 const KEY = 'unit-test-device-key-0123456789abcdef0123';
 const TOKEN_KEY = 'unit-test-token-key-0123456789abcdef01234';
 const NOW = 1_750_000_000_000;
-const limits = { maxBatchPings: 10, maxClockSkewMs: 60_000, maxPingAgeMs: 48 * 3_600_000 };
 const ping = (over: Partial<Ping> = {}): Ping => ({
   pingId: 'abcdefghijklmnop',
   eventTimeMs: NOW - 1000,
@@ -37,68 +36,6 @@ const codeOf = (fn: () => unknown) => {
   }
   return 'no error';
 };
-
-describe('validateBatch', () => {
-  const batch = (pings: Ping[]): PingBatch => ({ deviceId: 'd', nonce: 'n', sentAtMs: NOW, pings });
-  test('accepts valid pings, edge values included', () => {
-    const r = validateBatch(
-      batch([
-        ping(),
-        ping({ pingId: 'b'.repeat(16), latitude: 90, longitude: -180, accuracyM: 10_000 }),
-        ping({
-          pingId: '123e4567-e89b-12d3-a456-426614174000',
-          eventTimeMs: NOW + 60_000,
-          speedMps: 0,
-          headingDeg: 360,
-        }),
-      ]),
-      NOW,
-      limits,
-    );
-    assert.equal(r.accepted.length, 3);
-    assert.deepEqual(r.rejected, []);
-  });
-  test('rejects each bad field with its reason and index', () => {
-    const bad: [Partial<Ping>, RejectReason][] = [
-      [{ pingId: 'short' }, RejectReason.REJECT_REASON_BAD_ID],
-      [{ pingId: 'has spaces in it!!' }, RejectReason.REJECT_REASON_BAD_ID],
-      [{ latitude: 90.0001 }, RejectReason.REJECT_REASON_LATITUDE_OUT_OF_RANGE],
-      [{ latitude: Number.NaN }, RejectReason.REJECT_REASON_LATITUDE_OUT_OF_RANGE],
-      [{ longitude: Number.POSITIVE_INFINITY }, RejectReason.REJECT_REASON_LONGITUDE_OUT_OF_RANGE],
-      [{ accuracyM: 0 }, RejectReason.REJECT_REASON_BAD_ACCURACY],
-      [{ accuracyM: -1 }, RejectReason.REJECT_REASON_BAD_ACCURACY],
-      [{ accuracyM: 10_000.5 }, RejectReason.REJECT_REASON_BAD_ACCURACY],
-      [{ eventTimeMs: NOW + 60_001 }, RejectReason.REJECT_REASON_IN_FUTURE],
-      [{ eventTimeMs: NOW - 48 * 3_600_000 - 1 }, RejectReason.REJECT_REASON_TOO_OLD],
-      [{ speedMps: -1 }, RejectReason.REJECT_REASON_BAD_OPTIONAL_FIELD],
-      [{ headingDeg: 361 }, RejectReason.REJECT_REASON_BAD_OPTIONAL_FIELD],
-      [{ activity: 42 as never }, RejectReason.REJECT_REASON_BAD_OPTIONAL_FIELD],
-    ];
-    for (const [over, reason] of bad) {
-      const r = validateBatch(batch([ping({ pingId: 'okokokokokokokok' }), ping(over)]), NOW, limits);
-      assert.equal(r.accepted.length, 1, JSON.stringify(over));
-      assert.deepEqual([r.rejected[0]?.index, r.rejected[0]?.reason], [1, reason], JSON.stringify(over));
-    }
-  });
-  test('duplicate ping id in a batch keeps the first', () => {
-    const r = validateBatch(batch([ping(), ping()]), NOW, limits);
-    assert.equal(r.accepted.length, 1);
-    assert.equal(r.rejected[0]?.reason, RejectReason.REJECT_REASON_DUPLICATE_IN_BATCH);
-  });
-  test('request-level problems throw', () => {
-    assert.equal(
-      codeOf(() => validateBatch(batch([]), NOW, limits)),
-      'INGEST_EMPTY_BATCH',
-    );
-    const many = Array.from({ length: 11 }, (_, i) =>
-      ping({ pingId: `ping-${String(i).padStart(12, '0')}` }),
-    );
-    assert.equal(
-      codeOf(() => validateBatch(batch(many), NOW, limits)),
-      'INGEST_TOO_MANY_PINGS',
-    );
-  });
-});
 
 describe('credentials', () => {
   const keyring = createKeyring('k2', KEY, ['k1:old-key-old-key-old-key-old-key-0000']);
@@ -139,6 +76,7 @@ describe('UploadAuthenticator', () => {
     new UploadAuthenticator({
       keyring,
       replayWindowMs: 300_000,
+      clockSkewMs: 60_000,
       nonceCacheMax: 1000,
       revokedDeviceIds: ['k1.AAAAAAAAAAAAAAAAAAAAAA'],
     });
@@ -153,7 +91,7 @@ describe('UploadAuthenticator', () => {
   test('accepts a good batch once, then refuses the replay', () => {
     const a = auth();
     const b = body();
-    assert.equal(a.authenticate(deviceId, b, signBatch(secret, b), NOW).batch.pings.length, 1);
+    assert.equal(a.authenticate(deviceId, b, signBatch(secret, b), NOW).header.pingRanges.length, 2);
     assert.equal(
       codeOf(() => a.authenticate(deviceId, b, signBatch(secret, b), NOW + 1)),
       'INGEST_REPLAYED',
@@ -185,14 +123,64 @@ describe('UploadAuthenticator', () => {
       'INGEST_DEVICE_REVOKED',
     );
   });
-  test('nonce cache: TTL and bound', () => {
-    const cache = new NonceCache(1000, 3);
-    assert.ok(cache.add('a', 0));
-    assert.ok(!cache.add('a', 999));
-    assert.ok(cache.add('a', 1000), 'expired');
-    for (const k of ['b', 'c', 'd']) cache.add(k, 1001);
+  test('replayed batch accepted after 5 minutes (regression: nonce TTL counted from receipt)', () => {
+    // A device clock 5 min ahead: sent_at = now + window is still fresh until now + 2·window. The old
+    // cache forgot the nonce at receipt + window and took the identical signed batch a second time.
+    const a = auth();
+    const b = body({ sentAtMs: NOW + 300_000 });
+    const sig = signBatch(secret, b);
+    assert.equal(
+      codeOf(() => a.authenticate(deviceId, b, sig, NOW)),
+      'no error',
+    );
+    for (let t = NOW + 1; t <= NOW + 2 * 300_000 + 60_000 + 1; t += 7_919) {
+      const code = codeOf(() => a.authenticate(deviceId, b, sig, t));
+      assert.ok(code === 'INGEST_REPLAYED' || code === 'INGEST_EXPIRED', `replay at +${t - NOW} ms: ${code}`);
+    }
+    assert.equal(
+      codeOf(() => a.authenticate(deviceId, b, sig, NOW + 300_001)),
+      'INGEST_REPLAYED',
+    );
+  });
+  test('nonce cache: kept until its own expiry, never forgotten early, full → refuse', () => {
+    const cache = new NonceCache({ max: 3, bucketMs: 100 });
+    assert.equal(cache.add('a', 1_000, 0), 'new');
+    assert.equal(cache.add('a', 1_000, 999), 'replayed');
+    assert.equal(cache.add('a', 1_000, 1_000), 'replayed', 'expiry is inclusive');
+    assert.equal(cache.add('b', 5_000, 1_000), 'new');
+    assert.equal(cache.add('c', 5_000, 1_000), 'new');
+    assert.equal(cache.add('d', 5_000, 1_000), 'full', 'a is live until 1 000: nothing is evicted');
     assert.equal(cache.size, 3);
-    assert.equal(cache.evictedEarly, 1);
+    assert.equal(cache.add('d', 5_000, 1_001), 'new', 'a expired and was purged');
+    assert.equal(cache.add('b', 5_000, 4_999), 'replayed');
+    assert.equal(cache.add('e', 9_000, 86_400_000), 'new', 'a long idle spell purges everything');
+    assert.equal(cache.size, 1);
+    assert.equal(cache.refusedFull, 1);
+  });
+  test('a full nonce cache refuses uploads with a retryable code', () => {
+    const a = new UploadAuthenticator({ keyring, replayWindowMs: 300_000, clockSkewMs: 0, nonceCacheMax: 1 });
+    const b1 = body({ nonce: 'nonce-aaaaaaaaaaaaaaa' });
+    const b2 = body({ nonce: 'nonce-bbbbbbbbbbbbbbb' });
+    assert.equal(
+      codeOf(() => a.authenticate(deviceId, b1, signBatch(secret, b1), NOW)),
+      'no error',
+    );
+    const code = codeOf(() => a.authenticate(deviceId, b2, signBatch(secret, b2), NOW));
+    assert.equal(code, 'INGEST_NONCE_CACHE_FULL');
+    assert.equal(INGEST_ERRORS[code].retryable, true);
+  });
+  test('revocation hook: erased devices are refused with PERMISSION_DENIED', () => {
+    const a = new UploadAuthenticator({
+      keyring,
+      replayWindowMs: 300_000,
+      clockSkewMs: 0,
+      nonceCacheMax: 10,
+      isRevoked: (id) => id === deviceId && 'INGEST_DEVICE_ERASED',
+    });
+    const b = body();
+    const code = codeOf(() => a.authenticate(deviceId, b, signBatch(secret, b), NOW));
+    assert.equal(code, 'INGEST_DEVICE_ERASED');
+    assert.equal(INGEST_ERRORS[code].status, 7 /* PERMISSION_DENIED */);
   });
   test('dev attestation only with the flag', async () => {
     await new DevAttestationVerifier(true).verify({

@@ -33,13 +33,8 @@ function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-export function occupancyKey(u: { cell: string; bucketStartMs: number }): string {
-  return `occ:${u.cell}:${u.bucketStartMs}`;
-}
-
-export function visitKey(u: { deviceId: string; cell: string; startMs: number }): string {
-  return `visit:${u.deviceId}:${u.cell}:${u.startMs}`;
-}
+// The `aggregated` key format has one home, @footfall/contracts (the sink parses it back).
+export { occupancyKey, visitKey } from '@footfall/contracts';
 
 export function encodeOccupancy(u: OccupancyUpdate, bucketMs: number): Buffer {
   return toBuffer(

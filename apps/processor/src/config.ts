@@ -27,6 +27,23 @@ export const processorSpec = {
   jitterRing: v.int('JITTER_RING', 1, 'H3 rings within which a ping stays attributed to its anchor', 0, 5),
   restoreMarginMs: v.int('RESTORE_MARGIN_MS', 300_000, 'extra replay before the restore horizon, ms', 0),
   sessionTimeoutMs: v.int('KAFKA_SESSION_TIMEOUT_MS', 10_000, 'consumer group session timeout, ms', 6_000),
+  idleTimeoutMs: v.int(
+    'PROCESSOR_IDLE_TIMEOUT_MS',
+    60_000,
+    'a partition silent this long advances its watermark with the clock (Flink idleness), ms; 0 = never',
+    0,
+  ),
+  staticMembership: v.bool(
+    'PROCESSOR_STATIC_MEMBERSHIP',
+    false,
+    'join as static member group.instance.id = INSTANCE_ID (needs INSTANCE_IDs stable across restarts, e.g. a StatefulSet)',
+  ),
+  maxGroupRejoinFailures: v.int(
+    'PROCESSOR_MAX_REJOIN_FAILURES',
+    10,
+    'consecutive failed group rejoins (with backoff up to 30 s) before the process exits non-zero',
+    1,
+  ),
 };
 
 export type ProcessorConfig = ConfigOf<typeof processorSpec>;

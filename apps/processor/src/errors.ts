@@ -5,6 +5,7 @@ export type ProcessorErrorCode =
   | 'PROCESSOR_FETCH_FAILED'
   | 'PROCESSOR_BAD_RECORD'
   | 'PROCESSOR_TOPIC_MISMATCH'
+  | 'PROCESSOR_GROUP_LOST'
   | 'PROCESSOR_CLOSED';
 
 const RETRYABLE: Record<ProcessorErrorCode, boolean> = {
@@ -13,6 +14,7 @@ const RETRYABLE: Record<ProcessorErrorCode, boolean> = {
   PROCESSOR_FETCH_FAILED: true,
   PROCESSOR_BAD_RECORD: false,
   PROCESSOR_TOPIC_MISMATCH: false,
+  PROCESSOR_GROUP_LOST: false,
   PROCESSOR_CLOSED: false,
 };
 

@@ -2,11 +2,15 @@ export { decodePing, encodeOccupancy, encodeVisit, occupancyKey, visitKey } from
 export { loadProcessorConfig, type ProcessorConfig, processorSpec, restoreHorizonMs } from './config.ts';
 export { ProcessorError, type ProcessorErrorCode } from './errors.ts';
 export { createProcessorMetrics, EMIT_LATENCY_BUCKETS, type ProcessorMetrics } from './metrics.ts';
-export { Processor, type ProcessorOptions } from './processor.ts';
+export {
+  type CommitPoint,
+  Processor,
+  type ProcessorOptions,
+  type ProcessorProgress,
+} from './processor.ts';
 
-import type { Logger } from '@footfall/observability';
 import type { ProcessorConfig } from './config.ts';
-import { Processor } from './processor.ts';
+import { Processor, type ProcessorOptions } from './processor.ts';
 
 /** A running processor: `close()` commits the last batch and leaves the group. */
 export interface ProcessorHandle {
@@ -18,7 +22,7 @@ export interface ProcessorHandle {
 /** Starts a processor in-process (dev stack, tests, bench). */
 export async function startProcessor(
   config: ProcessorConfig,
-  options: { logger?: Logger; opsServer?: boolean } = {},
+  options: ProcessorOptions = {},
 ): Promise<ProcessorHandle> {
   const processor = new Processor(config, options);
   try {

@@ -1,15 +1,23 @@
 import { assertNodeVersion } from '@footfall/config';
 import { createLogger } from '@footfall/observability';
 import { loadProcessorConfig } from './config.ts';
-import { startProcessor } from './index.ts';
+import { type ProcessorHandle, startProcessor } from './index.ts';
 
 assertNodeVersion();
 const config = loadProcessorConfig();
 const logger = createLogger('processor', config.logLevel);
-const handle = await startProcessor(config, { logger });
+// A loop that stops for good (e.g. the group cannot be rejoined) must not leave a process that looks
+// alive: close what can be closed and exit non-zero so the orchestrator restarts it.
+let handle: ProcessorHandle | undefined;
+handle = await startProcessor(config, {
+  logger,
+  onFatal: () => {
+    void shutdown('fatal', 1);
+  },
+});
 
 let stopping = false;
-async function shutdown(signal: string): Promise<void> {
+async function shutdown(signal: string, exitCode = 0): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutting down');
@@ -19,9 +27,9 @@ async function shutdown(signal: string): Promise<void> {
   }, 30_000);
   force.unref();
   try {
-    await handle.close();
+    await handle?.close();
   } finally {
-    process.exit(0);
+    process.exit(exitCode);
   }
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -17,6 +17,14 @@ export interface ProcessorMetrics {
   restoreDuration: Histogram;
   restoreRecords: Counter;
   rebuilds: Counter<'reason'>;
+  assignments: Counter;
+  revokedPartitions: Counter;
+  generation: Gauge;
+  groupErrors: Counter;
+  groupRejoins: Counter;
+  idleAdvances: Counter<'source'>;
+  lastProgress: Gauge;
+  lagTotal: Gauge;
 }
 
 /** Emit-latency buckets (seconds): fine below 2 s, where the p99 target (1.5 s) lives. */
@@ -98,13 +106,54 @@ export function createProcessorMetrics(instanceId: string): ProcessorMetrics {
     }),
     restoreRecords: new Counter({
       name: 'footfall_processor_restore_records_total',
-      help: 'Records replayed silently to rebuild state',
+      help: 'Records replayed silently to rebuild state (restore)',
       registers,
     }),
     rebuilds: new Counter({
       name: 'footfall_processor_rebuilds_total',
-      help: 'Partition state rebuilds, by reason (assigned | stale | transaction_failed)',
+      help: 'Partition state rebuilds, by reason (assigned | stale: someone else committed it meanwhile)',
       labelNames: ['reason'],
+      registers,
+    }),
+    assignments: new Counter({
+      name: 'footfall_processor_assignments_total',
+      help: 'Group assignments received (every completed rebalance that included this member)',
+      registers,
+    }),
+    revokedPartitions: new Counter({
+      name: 'footfall_processor_partitions_revoked_total',
+      help: 'Input partitions this instance owned and lost in a rebalance',
+      registers,
+    }),
+    generation: new Gauge({
+      name: 'footfall_processor_group_generation',
+      help: 'Generation id of the latest group assignment',
+      registers,
+    }),
+    groupErrors: new Counter({
+      name: 'footfall_processor_group_errors_total',
+      help: 'Times the client gave up on the consumer group (failed rejoin)',
+      registers,
+    }),
+    groupRejoins: new Counter({
+      name: 'footfall_processor_group_rejoins_total',
+      help: 'Rejoin attempts of the processing loop after the group was lost',
+      registers,
+    }),
+    idleAdvances: new Counter({
+      name: 'footfall_processor_idle_watermark_advances_total',
+      help: 'Watermark advances of idle partitions, by clock source (wall_clock: live and silent | record_timestamp: a gap in the log)',
+      labelNames: ['source'],
+      registers,
+    }),
+    lastProgress: new Gauge({
+      name: 'footfall_processor_last_progress_timestamp_seconds',
+      help: 'Unix time when the consume position last advanced or was last seen caught up (liveness)',
+      registers,
+    }),
+    lagTotal: new Gauge({
+      name: 'footfall_processor_consumer_lag_total',
+      help: 'Records between the high watermark and the next offset to read, summed over owned partitions',
       registers,
     }),
   };

@@ -1,51 +1,69 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { javaPartition, PartitionAggregator } from '@footfall/domain';
+import { PartitionAggregator } from '@footfall/domain';
 import { ErasureTable } from '@footfall/erasure';
-import { kafkaClientOptions } from '@footfall/kafka';
+import { javaPartition, kafkaClientOptions, stableCommittedOffsets } from '@footfall/kafka';
 import { createLogger, type Logger, OpsServer } from '@footfall/observability';
 import {
-  Consumer,
-  type ConsumerGroupJoinPayload,
+  type Consumer,
   FetchIsolationLevels,
   type Message,
   type MessageToProduce,
   Producer,
 } from '@platformatic/kafka';
-import { decodePing, encodeOccupancy, encodeVisit, occupancyKey, visitKey } from './codec.ts';
+import { encodeOccupancy, encodeVisit, occupancyKey, visitKey } from './codec.ts';
 import { type ProcessorConfig, restoreHorizonMs } from './config.ts';
 import { ProcessorError } from './errors.ts';
+import { type Assignment, GroupMember } from './group-member.ts';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.ts';
-import { planRestore, stableCommittedOffsets } from './restore.ts';
+import {
+  ConsumeCounts,
+  PartitionTask,
+  type PartitionTaskOptions,
+  type PendingTimestamps,
+} from './partition-task.ts';
+import { planRestore } from './restore.ts';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
+
+/** What {@link ProcessorOptions.beforeCommit} is told about the transaction about to commit. */
+export interface CommitPoint {
+  /** 1-based number of this instance's transaction attempts. */
+  readonly transaction: number;
+  /** Live input records (including bad and erased ones) this instance consumed so far, this transaction's included. */
+  readonly liveRecords: number;
+  /** Output records sent in this transaction. */
+  readonly outputs: number;
+  /** Input partitions whose offsets this transaction commits, with the offset committed. */
+  readonly offsets: ReadonlyMap<number, bigint>;
+}
 
 /** Options of {@link Processor}. */
 export interface ProcessorOptions {
   logger?: Logger;
   /** Start the ops HTTP server (default true). Tests running several instances pass OPS_PORT=0. */
   opsServer?: boolean;
+  /**
+   * Fault-injection seam (tests): runs inside every transaction after its outputs and offsets were
+   * sent and before EndTxn(commit). A crash here (e.g. `process.kill(process.pid, 'SIGKILL')`) is the
+   * worst moment for exactly-once: outputs are in the log, the commit is not. A throw aborts the
+   * transaction like any other failure.
+   */
+  beforeCommit?: (point: CommitPoint) => void | Promise<void>;
+  /**
+   * Called once if the processing loop stops for good (e.g. the group cannot be rejoined). The
+   * process should exit non-zero (main.ts does); the processor is not ready from then on.
+   */
+  onFatal?: (error: unknown) => void;
 }
 
-/** State of one assigned input partition. */
-interface PartitionState {
-  readonly partition: number;
-  readonly aggregator: PartitionAggregator;
-  /** Next offset to fetch. */
-  position: bigint;
-  /** Records below this offset are replayed silently (restore); the committed offset C at assignment. */
-  readonly restoreEnd: bigint;
-  restoring: boolean;
-  readonly restoreStartedAt: number;
-  /** Offset the group has committed for this partition, as far as this instance knows. */
-  committed: bigint;
-  /** Last live offset consumed since the last commit (-1n = nothing to commit). */
-  lastConsumed: bigint;
-}
-
-interface Assignment {
-  generationId: number;
-  memberId: string;
-  partitions: number[];
+/** What a consumer-progress liveness check needs (see {@link Processor.progress}). */
+export interface ProcessorProgress {
+  /** Wall time (ms) when the consume position last advanced, or was last seen caught up. */
+  readonly lastProgressMs: number;
+  /** Records not yet read, summed over owned partitions (as of the last fetch). */
+  readonly lag: number;
+  /** The loop stopped for good (fatal error). */
+  readonly stopped: boolean;
 }
 
 /** Max messages per produce request inside a transaction (keeps batches below the broker's 1 MB). */
@@ -69,40 +87,64 @@ export class Processor {
   readonly metrics: ProcessorMetrics;
   readonly logger: Logger;
   readonly #options: ProcessorOptions;
-  #consumer: Consumer;
+  readonly #group: GroupMember;
   #producer: Producer;
   /** Erased devices: their pings are skipped, live and on restore replay (docs/privacy.md). */
   readonly erasures: ErasureTable;
   #ops: OpsServer | undefined;
-  readonly #states = new Map<number, PartitionState>();
+  readonly #states = new Map<number, PartitionTask>();
   #applied: Assignment | undefined;
-  #pending: Assignment | undefined;
-  #rebuildAll = false;
+  /**
+   * A transaction failed: before the next one, re-read the committed offsets and rebuild the partitions
+   * that someone else committed in the meantime (the others keep their state and re-send their work).
+   */
+  #recheck = false;
   #outputPartitions = 0;
   #loop: Promise<void> | undefined;
   readonly #abort = new AbortController();
   #closing = false;
-  #groupError: unknown;
+  #fatal: unknown;
   #closed: Promise<void> | undefined;
   #ready = false;
   #nextTickAt = 0;
-  /**
-   * Append timestamps (ms) of the live records whose updates the next transaction carries, run-length
-   * encoded (records of one produce batch share a timestamp): `#pendingTimestamps[i]` occurs
-   * `#pendingTimestampCounts[i]` times.
-   */
-  #pendingTimestamps: number[] = [];
-  #pendingTimestampCounts: number[] = [];
+  /** Append timestamps of the live records the next transaction carries (emit latency). */
+  #pending: PendingTimestamps = { timestamps: [], counts: [] };
+  readonly #taskOptions: PartitionTaskOptions;
   /** Output partition of each region (javaPartition over the output partition count). */
   readonly #regionPartitions = new Map<string, number>();
   #topicId: string | undefined;
+  #transactions = 0;
+  #liveRecords = 0;
+  #lastProgressMs = Date.now();
+  #lag = 0;
 
   constructor(config: ProcessorConfig, options: ProcessorOptions = {}) {
     this.config = config;
     this.#options = options;
     this.logger = options.logger ?? createLogger('processor', config.logLevel);
     this.metrics = createProcessorMetrics(config.instanceId);
-    this.#consumer = this.#createConsumer();
+    this.#group = new GroupMember(config, this.logger, this.metrics);
+    this.#taskOptions = {
+      idleTimeoutMs: config.idleTimeoutMs,
+      allowedLatenessMs: config.allowedLatenessMs,
+      onLive: (task, seconds) => {
+        this.metrics.restoreDuration.observe(seconds);
+        this.logger.info(
+          { partition: task.partition, seconds: Number(seconds.toFixed(3)), state: task.aggregator.stats() },
+          'partition restored, live',
+        );
+      },
+      onBadRecord: (task, offset, error) => {
+        this.logger.warn(
+          { partition: task.partition, offset: String(offset), err: error },
+          'bad record skipped',
+        );
+      },
+      onFetchError: (task, errorCode) => {
+        this.logger.warn({ partition: task.partition, errorCode }, 'fetch error on partition');
+      },
+      isErased: (deviceId) => this.erasures.has(deviceId),
+    };
     this.#producer = this.#createProducer();
     this.erasures = new ErasureTable({
       connection: config,
@@ -111,6 +153,10 @@ export class Processor {
       registry: this.metrics.registry,
       logger: this.logger,
     });
+  }
+
+  get #consumer(): Consumer {
+    return this.#group.consumer;
   }
 
   get transactionalId(): string {
@@ -129,45 +175,10 @@ export class Processor {
 
   /** True once joined and every owned partition is live (not restoring). */
   get ready(): boolean {
-    if (!this.#ready || this.#closing || this.#groupError !== undefined) return false;
+    if (!this.#ready || this.#closing || this.#group.lost !== undefined || this.#fatal !== undefined)
+      return false;
     for (const s of this.#states.values()) if (s.restoring) return false;
     return true;
-  }
-
-  #createConsumer(): Consumer {
-    const c = this.config;
-    const consumer = new Consumer({
-      ...kafkaClientOptions(c, `footfall-processor-${c.instanceId}`),
-      groupId: c.groupId,
-      autocommit: false,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      sessionTimeout: c.sessionTimeoutMs,
-      heartbeatInterval: Math.min(1_000, Math.floor(c.sessionTimeoutMs / 3)),
-      rebalanceTimeout: c.sessionTimeoutMs + 5_000,
-      retries: 3,
-      retryDelay: 250,
-    });
-    // The client reports a failed group rejoin as an 'error' event; with no listener Node would throw
-    // it as an uncaught exception and kill the process (seen while a test closed an instance during a
-    // rebalance). Log it and report not-ready until the next successful join.
-    consumer.on('error', (error: unknown) => {
-      if (this.#closing) return;
-      this.#groupError = error;
-      this.logger.error({ err: error }, 'consumer group error');
-    });
-    consumer.on('consumer:group:join', (payload: ConsumerGroupJoinPayload) => {
-      this.#groupError = undefined;
-      const partitions = (payload.assignments ?? [])
-        .filter((a) => a.topic === c.topicIngestion)
-        .flatMap((a) => a.partitions);
-      this.#pending = {
-        generationId: payload.generationId ?? consumer.generationId,
-        memberId: payload.memberId,
-        partitions: [...partitions].sort((a, b) => a - b),
-      };
-      this.logger.info({ generationId: this.#pending.generationId, partitions }, 'partitions assigned');
-    });
-    return consumer;
   }
 
   #createProducer(): Producer {
@@ -217,13 +228,16 @@ export class Processor {
     }
     this.#topicId = input.id;
     this.#outputPartitions = output.partitionsCount;
-    this.#consumer.topics.track(c.topicIngestion);
     // Loaded before the first partition is restored, so no replay counts an erased device.
     await this.erasures.start(this.#abort.signal);
-    await this.#consumer.joinGroup({});
+    await this.#group.join(this.#abort.signal);
     this.#ready = true;
     this.#loop = this.#run().catch((error: unknown) => {
-      this.logger.fatal({ err: error }, 'processing loop failed');
+      // Never stop silently: the loop only ends like this on a non-retryable error (e.g. the group
+      // cannot be rejoined). Not ready from now on; the owner (main.ts) exits non-zero.
+      this.#fatal = error;
+      this.logger.fatal({ err: error }, 'processing loop stopped');
+      this.#options.onFatal?.(error);
     });
     this.logger.info(
       {
@@ -241,8 +255,14 @@ export class Processor {
     let prefetched: Promise<FetchResponse | undefined> | undefined;
     while (!this.#closing) {
       try {
-        if (this.#pending !== undefined || this.#rebuildAll) await this.#applyAssignment();
+        if (this.#group.lost !== undefined) {
+          await this.#group.rejoin(this.#abort.signal);
+          continue;
+        }
+        if (this.#group.hasPendingAssignment || this.#recheck) await this.#applyAssignment();
         if (this.#states.size === 0) {
+          // Nothing assigned is nothing to be late with: counts as progress for liveness.
+          this.#noteProgress(0);
           await sleep(50);
           continue;
         }
@@ -258,12 +278,14 @@ export class Processor {
           // Fetch the next records while the transaction commits (positions are already advanced; the
           // response is processed only after the commit, and dropped if the state is to be rebuilt).
           const next = this.#fetch(FETCH_MAX_WAIT_MS).catch(() => undefined);
+          this.#advanceIdlePartitions(Date.now());
           await this.#emit();
-          if (this.#pending === undefined && !this.#rebuildAll && !this.#closing) prefetched = next;
+          if (!this.#group.hasPendingAssignment && !this.#recheck && !this.#closing) prefetched = next;
           else await next;
         }
       } catch (error) {
         if (this.#closing) break;
+        if (error instanceof ProcessorError && !error.retryable) throw error;
         this.logger.error({ err: error }, 'processing step failed; retrying');
         await sleep(500);
       }
@@ -272,17 +294,17 @@ export class Processor {
 
   /** Applies the latest group assignment: drops revoked partitions, (re)builds new or stale ones. */
   async #applyAssignment(): Promise<void> {
-    const next = this.#pending ?? this.#applied;
-    this.#pending = undefined;
-    const rebuildAll = this.#rebuildAll;
-    this.#rebuildAll = false;
+    const next = this.#group.takeAssignment() ?? this.#applied;
+    this.#recheck = false;
     if (next === undefined) return;
     const wanted = new Set(next.partitions);
     for (const p of [...this.#states.keys()]) {
       if (!wanted.has(p)) {
         // Revoked: uncommitted work is discarded; the new owner rebuilds from the committed offset.
+        this.#states.get(p)?.revoke();
         this.#states.delete(p);
         this.#clearPartitionMetrics(p);
+        this.metrics.revokedPartitions.inc();
       }
     }
     this.#applied = next;
@@ -292,15 +314,19 @@ export class Processor {
       this.#consumer,
       this.config.topicIngestion,
       next.partitions,
-      this.#abort.signal,
-    );
+      {
+        signal: this.#abort.signal,
+      },
+    ).catch((error: unknown) => {
+      throw new ProcessorError('PROCESSOR_RESTORE_FAILED', 'committed offsets unavailable', { cause: error });
+    });
     for (const p of next.partitions) {
       const c = committed.get(p) ?? -1n;
       const existing = this.#states.get(p);
       // Keep state only if nobody committed this partition since we last did (so it is still ours,
-      // uninterrupted) and no transaction failed.
-      if (existing !== undefined && !rebuildAll && existing.committed === c) continue;
-      const reason = existing === undefined ? 'assigned' : rebuildAll ? 'transaction_failed' : 'stale';
+      // uninterrupted). After a failed transaction a kept partition re-sends its aborted work (unsent).
+      if (existing !== undefined && existing.committed === c) continue;
+      const reason = existing === undefined ? 'assigned' : 'stale';
       this.metrics.rebuilds.inc({ reason });
       const plan = await planRestore(
         this.#consumer,
@@ -309,26 +335,14 @@ export class Processor {
         c,
         restoreHorizonMs(this.config),
       );
-      this.#states.set(p, {
-        partition: p,
-        aggregator: this.#newAggregator(),
-        position: plan.start,
-        restoreEnd: c < 0n ? plan.start : c,
-        restoring: c > plan.start,
-        restoreStartedAt: performance.now(),
-        committed: c,
-        lastConsumed: -1n,
-      });
-      if (c <= plan.start) this.metrics.restoreDuration.observe(0);
+      existing?.revoke();
+      const task = new PartitionTask(p, this.#newAggregator(), plan.start, c, this.#taskOptions);
+      this.#states.set(p, task);
+      if (task.live) this.metrics.restoreDuration.observe(0);
       this.logger.info(
         { partition: p, committed: String(c), replayFrom: String(plan.start), reason },
         'partition state rebuilding',
       );
-    }
-    // Timestamps of work discarded above must not be reported as committed.
-    if (rebuildAll) {
-      this.#pendingTimestamps = [];
-      this.#pendingTimestampCounts = [];
     }
   }
 
@@ -351,7 +365,7 @@ export class Processor {
     if (topic === undefined) return undefined;
     this.#topicId = topic.id;
     // Group partitions by leader; one broker in dev, so usually one request.
-    const byNode = new Map<number, PartitionState[]>();
+    const byNode = new Map<number, PartitionTask[]>();
     for (const s of this.#states.values()) {
       const leader = topic.partitions[s.partition]?.leader ?? -1;
       const list = byNode.get(leader) ?? [];
@@ -391,136 +405,57 @@ export class Processor {
 
   #process(response: FetchResponse): void {
     const m = this.metrics;
-    let accepted = 0;
-    let late = 0;
-    let duplicate = 0;
-    let inaccurate = 0;
-    let bad = 0;
-    let erased = 0;
-    let restored = 0;
-    let live = 0;
+    const counts = new ConsumeCounts();
     for (const topicResponse of response.responses) {
       if (topicResponse.topicId !== this.#topicId) continue;
       for (const p of topicResponse.partitions) {
-        const s = this.#states.get(p.partitionIndex);
-        if (s === undefined) continue;
-        if (p.errorCode !== 0) {
-          this.logger.warn({ partition: s.partition, errorCode: p.errorCode }, 'fetch error on partition');
-          if (p.errorCode === 1) {
-            // OFFSET_OUT_OF_RANGE: retention removed our position; continue from the log start.
-            if (p.logStartOffset > s.position) s.position = p.logStartOffset;
-          }
-          continue;
-        }
-        const timestamps = this.#pendingTimestamps;
-        const timestampCounts = this.#pendingTimestampCounts;
-        for (const batch of p.records ?? []) {
-          const firstOffset = batch.firstOffset;
-          const lastOffset = firstOffset + BigInt(batch.lastOffsetDelta);
-          if (lastOffset < s.position) continue;
-          // Control batches (transaction markers) carry no data but advance the position.
-          if ((batch.attributes & 0x20) !== 0) {
-            s.position = lastOffset + 1n;
-            continue;
-          }
-          // Offsets as deltas from firstOffset (plain numbers) inside the batch: the next delta to take and
-          // the first live one (restoreEnd - firstOffset, clamped to the batch).
-          let nextDelta = s.position > firstOffset ? Number(s.position - firstOffset) : 0;
-          const restoreDelta =
-            s.restoreEnd <= firstOffset
-              ? 0
-              : s.restoreEnd > lastOffset
-                ? batch.lastOffsetDelta + 1
-                : Number(s.restoreEnd - firstOffset);
-          let lastLiveDelta = -1;
-          const firstTimestamp = Number(batch.firstTimestamp);
-          for (const record of batch.records) {
-            const delta = record.offsetDelta;
-            if (delta < nextDelta) continue;
-            nextDelta = delta + 1;
-            const restoring = delta < restoreDelta;
-            if (!restoring && s.restoring) this.#finishRestore(s);
-            if (record.value === null) {
-              if (!restoring) {
-                bad++;
-                lastLiveDelta = delta;
-              }
-              continue;
-            }
-            let ping: ReturnType<typeof decodePing>;
-            try {
-              ping = decodePing(record.value);
-            } catch (error) {
-              if (!restoring) {
-                bad++;
-                lastLiveDelta = delta;
-                this.logger.warn(
-                  { partition: s.partition, offset: String(firstOffset + BigInt(delta)), err: error },
-                  'bad record skipped',
-                );
-              }
-              continue;
-            }
-            if (this.erasures.has(ping.deviceId)) {
-              if (!restoring) {
-                erased++;
-                lastLiveDelta = delta;
-              }
-              continue;
-            }
-            const result = s.aggregator.add(ping);
-            if (restoring) {
-              restored++;
-              continue;
-            }
-            live++;
-            lastLiveDelta = delta;
-            const ts = firstTimestamp + Number(record.timestampDelta);
-            const last = timestamps.length - 1;
-            if (last >= 0 && timestamps[last] === ts)
-              timestampCounts[last] = (timestampCounts[last] as number) + 1;
-            else {
-              timestamps.push(ts);
-              timestampCounts.push(1);
-            }
-            if (result === 'accepted') accepted++;
-            else if (result === 'late') late++;
-            else if (result === 'duplicate') duplicate++;
-            else inaccurate++;
-          }
-          if (lastLiveDelta >= 0) s.lastConsumed = firstOffset + BigInt(lastLiveDelta);
-          s.position = lastOffset + 1n;
-        }
-        if (s.restoring) {
-          // Discard what the replay produced so far (it was emitted before the restart).
-          s.aggregator.drainUpdates();
-          if (s.position >= s.restoreEnd) this.#finishRestore(s);
-        }
-        m.lag.set({ partition: String(s.partition) }, Math.max(0, Number(p.highWatermark - s.position)));
+        const task = this.#states.get(p.partitionIndex);
+        if (task === undefined) continue;
+        task.consume(p, counts, this.#pending);
+        m.lag.set({ partition: String(task.partition) }, task.lag);
       }
     }
-    if (accepted) m.events.inc({ result: 'accepted' }, accepted);
-    if (late) m.events.inc({ result: 'late' }, late);
-    if (duplicate) m.events.inc({ result: 'duplicate' }, duplicate);
-    if (inaccurate) m.events.inc({ result: 'inaccurate' }, inaccurate);
-    if (bad) m.events.inc({ result: 'bad_record' }, bad);
-    if (erased) m.events.inc({ result: 'erased' }, erased);
-    if (restored) {
-      m.consumed.inc({ mode: 'restore' }, restored);
-      m.restoreRecords.inc(restored);
+    let lag = 0;
+    for (const task of this.#states.values()) lag += task.lag;
+    if (counts.advanced || lag === 0) this.#noteProgress(lag);
+    else this.#lag = lag;
+    m.lagTotal.set(lag);
+    this.#liveRecords += counts.live + counts.bad + counts.erased;
+    if (counts.idleAdvances) m.idleAdvances.inc({ source: 'record_timestamp' }, counts.idleAdvances);
+    if (counts.accepted) m.events.inc({ result: 'accepted' }, counts.accepted);
+    if (counts.late) m.events.inc({ result: 'late' }, counts.late);
+    if (counts.duplicate) m.events.inc({ result: 'duplicate' }, counts.duplicate);
+    if (counts.inaccurate) m.events.inc({ result: 'inaccurate' }, counts.inaccurate);
+    if (counts.bad) m.events.inc({ result: 'bad_record' }, counts.bad);
+    if (counts.erased) m.events.inc({ result: 'erased' }, counts.erased);
+    if (counts.restored) {
+      m.consumed.inc({ mode: 'restore' }, counts.restored);
+      m.restoreRecords.inc(counts.restored);
     }
-    if (live) m.consumed.inc({ mode: 'live' }, live);
+    if (counts.live) m.consumed.inc({ mode: 'live' }, counts.live);
   }
 
-  #finishRestore(s: PartitionState): void {
-    s.aggregator.drainUpdates();
-    s.restoring = false;
-    const seconds = (performance.now() - s.restoreStartedAt) / 1000;
-    this.metrics.restoreDuration.observe(seconds);
-    this.logger.info(
-      { partition: s.partition, seconds: Number(seconds.toFixed(3)), state: s.aggregator.stats() },
-      'partition restored, live',
-    );
+  #noteProgress(lag: number): void {
+    this.#lag = lag;
+    this.#lastProgressMs = Date.now();
+    this.metrics.lastProgress.set(this.#lastProgressMs / 1000);
+  }
+
+  /**
+   * Wall-clock idleness (Flink's `withIdleness`): a live partition that is caught up and has seen no
+   * record for PROCESSOR_IDLE_TIMEOUT_MS advances its watermark as if event time kept pace with the
+   * clock, so its visits close and its buckets finalise. The closes are emitted by the next transaction
+   * (which re-commits the partition's unchanged offset, for zombie fencing).
+   */
+  #advanceIdlePartitions(nowMs: number): void {
+    let n = 0;
+    for (const task of this.#states.values()) if (task.advanceIdle(nowMs)) n++;
+    if (n) this.metrics.idleAdvances.inc({ source: 'wall_clock' }, n);
+  }
+
+  /** What a consumer-progress liveness check needs: when the position last moved, and the lag. */
+  progress(): ProcessorProgress {
+    return { lastProgressMs: this.#lastProgressMs, lag: this.#lag, stopped: this.#fatal !== undefined };
   }
 
   /**
@@ -532,7 +467,10 @@ export class Processor {
     const applied = this.#applied;
     if (applied === undefined) return;
     const messages: MessageToProduce[] = [];
-    const offsets: PartitionState[] = [];
+    /** Partition → offset to commit (next offset to read). */
+    const offsets = new Map<PartitionTask, bigint>();
+    /** Each task's outputs in this transaction: kept for a re-send if it aborts. */
+    const sent = new Map<PartitionTask, MessageToProduce[]>();
     const topic = this.config.topicAggregated;
     const n = this.#outputPartitions;
     const bucketMs = this.config.bucketMs;
@@ -540,9 +478,17 @@ export class Processor {
     let visits = 0;
     let tombstones = 0;
     for (const s of this.#states.values()) {
-      if (s.lastConsumed < 0n) continue;
-      offsets.push(s);
+      if (!s.live) continue;
       const u = s.aggregator.drainUpdates();
+      const first = messages.length;
+      // Work of an aborted transaction first: the state already counts it as emitted.
+      for (const m of s.takeUnsent()) messages.push(m);
+      if (s.lastConsumed >= 0n) offsets.set(s, s.lastConsumed + 1n);
+      else if (messages.length > first || (u.occupancy.length + u.visits.length > 0 && s.committed >= 0n)) {
+        // Updates without new input (an idle advance closed visits): re-commit the unchanged offset so
+        // that the transaction is still fenced by our generation (a zombie's idle closes abort).
+        offsets.set(s, s.committed);
+      }
       for (const o of u.occupancy) {
         messages.push({
           topic,
@@ -563,13 +509,13 @@ export class Processor {
           value: v.retracted ? (null as unknown as Buffer) : encodeVisit(v),
         });
       }
+      if (messages.length > first) sent.set(s, messages.slice(first));
     }
     this.#updateStateMetrics();
-    if (offsets.length === 0) return;
-    const timestamps = this.#pendingTimestamps;
-    const timestampCounts = this.#pendingTimestampCounts;
-    this.#pendingTimestamps = [];
-    this.#pendingTimestampCounts = [];
+    if (offsets.size === 0) return;
+    const { timestamps, counts: timestampCounts } = this.#pending;
+    this.#pending = { timestamps: [], counts: [] };
+    const transaction = ++this.#transactions;
     try {
       let tx: Awaited<ReturnType<Producer['beginTransaction']>>;
       try {
@@ -590,11 +536,12 @@ export class Processor {
         await tx.addConsumer(this.#consumer as unknown as Consumer);
         // Sequential on purpose: the client deduplicates concurrent `addOffset` calls into one request.
         const coordinatorId = this.#consumer.coordinatorId;
-        for (const s of offsets) {
+        for (const [s, next] of offsets) {
           await tx.addOffset({
             topic: this.config.topicIngestion,
             partition: s.partition,
-            offset: s.lastConsumed,
+            // The client commits `offset + 1`.
+            offset: next - 1n,
             // The generation we applied, not the client's current one: a generation that is newer than
             // our assignment must fail the commit (ILLEGAL_GENERATION) instead of committing revoked work.
             metadata: {
@@ -607,6 +554,14 @@ export class Processor {
             },
           } as unknown as Message);
         }
+        if (this.#options.beforeCommit !== undefined) {
+          await this.#options.beforeCommit({
+            transaction,
+            liveRecords: this.#liveRecords,
+            outputs: messages.length,
+            offsets: new Map([...offsets].map(([s, next]) => [s.partition, next])),
+          });
+        }
         await tx.commit();
       } catch (error) {
         await tx.abort().catch((abortError: unknown) => {
@@ -617,16 +572,24 @@ export class Processor {
       }
     } catch (error) {
       this.metrics.transactions.inc({ outcome: 'aborted' });
-      this.#rebuildAll = true;
+      // Nothing of it is visible (read_committed) and no offset moved. The states already count its
+      // outputs as emitted, so each task keeps them for the next transaction, which also commits its
+      // offsets (lastConsumed is unchanged). Whether the partitions are still ours (a rebalance fails
+      // transactions with ILLEGAL_GENERATION) is checked first: only partitions someone else committed
+      // are rebuilt. Emit latency of the kept records is reported when they commit.
+      for (const [task, outputs] of sent) task.keepUnsent(outputs);
+      this.#pending.timestamps.unshift(...timestamps);
+      this.#pending.counts.unshift(...timestampCounts);
+      this.#recheck = true;
       this.logger.warn(
         { err: new ProcessorError('PROCESSOR_TRANSACTION_FAILED', 'transaction failed', { cause: error }) },
-        'transaction aborted; rebuilding state from committed offsets',
+        'transaction aborted; re-checking ownership, then re-sending its work',
       );
       return;
     }
     const now = Date.now();
-    for (const s of offsets) {
-      s.committed = s.lastConsumed + 1n;
+    for (const [s, next] of offsets) {
+      s.committed = next;
       s.lastConsumed = -1n;
     }
     this.metrics.transactions.inc({ outcome: 'committed' });
@@ -715,11 +678,11 @@ export class Processor {
     const loop = await bounded('processing loop', this.#loop ?? Promise.resolve());
     // Flush the last batch so a clean shutdown leaves nothing to reprocess -- only when the loop really
     // stopped: a loop still restoring a partition must not have its half-built state committed.
-    if (loop === 'done' && this.#pending === undefined && !this.#rebuildAll) {
+    if (loop === 'done' && !this.#group.hasPendingAssignment && !this.#recheck && this.#fatal === undefined) {
       await bounded('final commit', this.#emit());
     }
     this.#abort.abort();
-    await bounded('consumer close', this.#consumer.close(true));
+    await bounded('consumer close', this.#group.close());
     await bounded('producer close', this.#producer.close(true));
     await bounded('erasure table close', this.erasures.close());
     await this.#ops?.close();

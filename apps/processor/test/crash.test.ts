@@ -1,97 +1,109 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { kafkaBootstrap, uniqueTopics, waitFor } from '@footfall/testing';
-import { Consumer } from '@platformatic/kafka';
-import { expectedView, generatePings, normalize, producePings, readLatest, waitCaughtUp } from './helpers.ts';
+import { kafkaBootstrap, uniqueTopics } from '@footfall/testing';
+import { loadProcessorConfig, startProcessor } from '../src/index.ts';
+import {
+  committedOffsets,
+  endOffsets,
+  expectedView,
+  generatePings,
+  normalize,
+  producePings,
+  readLatest,
+  waitCaughtUp,
+  withSeed,
+} from './helpers.ts';
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const CRASHING = fileURLToPath(new URL('./fixtures/crash-before-commit.ts', import.meta.url));
 
-function startChild(env: Record<string, string>): { child: ChildProcess; output: string[] } {
-  const output: string[] = [];
-  const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
-  return { child, output };
+interface CrashPoint {
+  transaction: number;
+  liveRecords: number;
+  outputs: number;
+  offsets: Record<string, string>;
 }
 
-async function committedTotal(groupId: string, topic: string): Promise<bigint> {
-  const consumer = new Consumer({ clientId: 'crash-probe', groupId, bootstrapBrokers: [kafkaBootstrap()] });
-  try {
-    const c = await consumer.listCommittedOffsets({ topics: [{ topic, partitions: [0, 1, 2, 3, 4, 5] }] });
-    return (c.get(topic) ?? []).reduce((a, b) => a + (b > 0n ? b : 0n), 0n);
-  } finally {
-    await consumer.close();
-  }
-}
+// Deterministic: the crash is not raced against the input. The first half is produced and committed,
+// then the second half; the child kills itself (SIGKILL) inside the first transaction that carries
+// second-half records, after sending its outputs and offsets and before committing. Nothing depends on
+// timing: the crash point is a record count, and every wait is on offsets or process exit.
+test('kill -9 between sending outputs and committing: restart restores state, resumes, equals a no-crash run', async (t) => {
+  await withSeed(t, async (seed) => {
+    const topics = await uniqueTopics(6);
+    const groupId = `g-crash-${randomBytes(4).toString('hex')}`;
+    const env = {
+      KAFKA_BOOTSTRAP: kafkaBootstrap(),
+      TOPIC_INGESTION: topics.ingestion,
+      TOPIC_AGGREGATED: topics.aggregated,
+      GROUP_ID: groupId,
+      INSTANCE_ID: `crash-${randomBytes(3).toString('hex')}`,
+      OPS_PORT: '0',
+      LOG_LEVEL: 'warn',
+      EMIT_INTERVAL_MS: '200',
+      // The reference (expectedView) has no idleness; a slow machine must not make gaps count.
+      PROCESSOR_IDLE_TIMEOUT_MS: '0',
+    };
+    const pings = generatePings({ devices: 1000, pingsPerDevice: 30, startMs: Date.UTC(2025, 0, 15), seed });
+    const half = Math.floor(pings.length / 2);
+    await producePings(kafkaBootstrap(), topics.ingestion, pings.slice(0, half), 6);
+    const firstHalfEnds = await endOffsets(kafkaBootstrap(), topics.ingestion);
 
-test('kill -9 mid-stream, restart: final aggregates equal a no-crash run (no loss, no double count)', async (t) => {
-  const topics = await uniqueTopics(6);
-  const groupId = `g-crash-${randomBytes(4).toString('hex')}`;
-  const env = {
-    KAFKA_BOOTSTRAP: kafkaBootstrap(),
-    TOPIC_INGESTION: topics.ingestion,
-    TOPIC_AGGREGATED: topics.aggregated,
-    GROUP_ID: groupId,
-    INSTANCE_ID: `crash-${randomBytes(3).toString('hex')}`,
-    OPS_PORT: '0',
-    LOG_LEVEL: 'info',
-    EMIT_INTERVAL_MS: '200',
-  };
-  const pings = generatePings({
-    devices: 1500,
-    pingsPerDevice: 40,
-    startMs: Date.UTC(2025, 0, 15),
-    seed: 11,
-  });
-  const half = Math.floor(pings.length / 2);
-  let run = startChild(env);
-  const children: ChildProcess[] = [run.child];
-  t.after(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  });
+    const output: string[] = [];
+    const child: ChildProcess = spawn(process.execPath, [CRASHING], {
+      env: { ...process.env, ...env, CRASH_AT_LIVE_RECORDS: String(half + 1) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
+    child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+    const exited = once(child, 'exit');
 
-  // First half, paced, while the processor runs; kill it as soon as some (not all) work is committed.
-  const producing = (async () => {
-    for (let i = 0; i < half; i += 3_000) {
-      await producePings(kafkaBootstrap(), topics.ingestion, pings.slice(i, Math.min(half, i + 3_000)), 6);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  const atKill = await waitFor(
-    'a first committed transaction',
-    async () => {
-      const n = await committedTotal(groupId, topics.ingestion);
-      return n > 0n ? n : undefined;
-    },
-    60_000,
-    20,
-  );
-  run.child.kill('SIGKILL');
-  await new Promise((r) => run.child.once('exit', r));
-  await producing;
-  assert.ok(atKill < BigInt(half), `killed mid-stream (committed ${atKill} of ${half} produced so far)`);
+    // The first half is committed (the crash point cannot be reached by it), then the second half comes.
+    await waitCaughtUp(kafkaBootstrap(), topics.ingestion, groupId, 120_000);
+    await producePings(kafkaBootstrap(), topics.ingestion, pings.slice(half), 6);
+    const [code, signal] = (await exited) as [number | null, string | null];
+    const log = output.join('');
+    assert.equal(
+      signal,
+      'SIGKILL',
+      `the child crashed at the crash point (exit ${code}):\n${log.slice(-3000)}`,
+    );
+    const line = log.split('\n').find((l) => l.startsWith('crash-point '));
+    assert.ok(line, 'the child reported its crash point');
+    const point = JSON.parse(line.slice('crash-point '.length)) as CrashPoint;
+    assert.ok(
+      point.liveRecords > half,
+      `crashed in a transaction with second-half records (${point.liveRecords})`,
+    );
+    assert.ok(point.outputs > 0, 'the crashed transaction had sent outputs');
+    // The crashed transaction's offsets never became committed: the group is still at the first half.
+    assert.deepEqual(
+      await committedOffsets(kafkaBootstrap(), topics.ingestion, groupId, 6),
+      firstHalfEnds.map((end) => (end > 0n ? end : -1n)),
+      'committed offsets are those of the first half',
+    );
 
-  // Second half while nothing runs, then restart with the same instance id (fences the old transaction).
-  await producePings(kafkaBootstrap(), topics.ingestion, pings.slice(half), 6);
-  run = startChild(env);
-  children.push(run.child);
-  try {
+    // Restart with the same INSTANCE_ID: InitProducerId fences (aborts) the crashed transaction.
+    const restarted = await startProcessor(loadProcessorConfig(env));
+    t.after(() => restarted.close());
     await waitCaughtUp(kafkaBootstrap(), topics.ingestion, groupId, 180_000);
-  } catch (error) {
-    console.error(run.output.join('').slice(-4000));
-    throw error;
-  }
-  const actual = normalize(await readLatest(kafkaBootstrap(), topics.aggregated));
-  const expected = normalize(expectedView(pings, 6));
-  assert.equal(actual.size, expected.size);
-  assert.deepEqual(actual, expected);
-  assert.match(run.output.join(''), /partition state rebuilding/);
-  run.child.kill('SIGTERM');
-  await new Promise((r) => run.child.once('exit', r));
+    const restoredRecords = (await restarted.processor.metrics.restoreRecords.get()).values[0]?.value ?? 0;
+    // Every first-half record lies within the restore horizon, so the state was rebuilt from all of them.
+    assert.equal(restoredRecords, half, 'the restart restored state from the committed input');
+    const live = await restarted.processor.metrics.consumed.get();
+    const liveRecords = live.values.find((v) => v.labels.mode === 'live')?.value ?? 0;
+    assert.equal(liveRecords, pings.length - half, 'and resumed at the committed offsets');
+
+    const actual = normalize(await readLatest(kafkaBootstrap(), topics.aggregated));
+    const expected = normalize(expectedView(pings, 6));
+    assert.ok(expected.size > 100, `a meaningful dataset (${expected.size} keys)`);
+    assert.equal(actual.size, expected.size);
+    assert.deepEqual(actual, expected);
+  });
 });

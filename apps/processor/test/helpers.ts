@@ -1,6 +1,8 @@
+import { randomInt } from 'node:crypto';
 import { AggregateRecord, PingRecord } from '@footfall/contracts';
-import { javaPartition, PartitionAggregator, type PingEvent, regionOf } from '@footfall/domain';
-import { mulberry32 } from '@footfall/testing';
+import { PartitionAggregator, type PingEvent, regionOf } from '@footfall/domain';
+import { javaPartition } from '@footfall/kafka';
+import { CENTRES, mulberry32 } from '@footfall/testing';
 import { Consumer, FetchIsolationLevels, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { latLngToCell } from 'h3-js';
 import { occupancyKey, visitKey } from '../src/codec.ts';
@@ -11,17 +13,7 @@ export interface TestPing extends PingEvent {
   longitude: number;
 }
 
-/** Cities far apart, so that their regions spread over several partitions. */
-export const CENTRES: readonly [number, number][] = [
-  [52.52, 13.405],
-  [48.8566, 2.3522],
-  [51.5072, -0.1276],
-  [40.4168, -3.7038],
-  [41.9028, 12.4964],
-  [59.3293, 18.0686],
-  [50.0755, 14.4378],
-  [47.4979, 19.0402],
-];
+export { CENTRES } from '@footfall/testing';
 
 /**
  * Realistic-ish pings: each device lives near one city, moves among `cellsPerCity` spots, pings every
@@ -277,6 +269,63 @@ export async function waitCaughtUp(
       await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error(`group ${groupId} did not catch up on ${topic} in ${timeoutMs} ms`);
+  } finally {
+    await consumer.close();
+  }
+}
+
+/**
+ * Runs a randomised test body with a seed (TEST_SEED, or a fresh random one): the seed is reported as a
+ * diagnostic and, on failure, printed with the re-run command, so a failure can be replayed exactly.
+ */
+export async function withSeed(
+  t: { name: string; diagnostic(message: string): void },
+  body: (seed: number) => Promise<void>,
+): Promise<void> {
+  const seed = process.env.TEST_SEED ? Number(process.env.TEST_SEED) : randomInt(1, 2 ** 31);
+  t.diagnostic(`seed ${seed}`);
+  try {
+    await body(seed);
+  } catch (error) {
+    console.error(`[${t.name}] failed with seed ${seed}; re-run with TEST_SEED=${seed}`);
+    throw error;
+  }
+}
+
+/** Input partition of a ping, as the ingest service keys it (region at resolution 5). */
+export function partitionOf(p: TestPing, partitions: number): number {
+  return javaPartition(regionOf(p.cell, 5), partitions);
+}
+
+/** Latest offset (end) of every partition of `topic`. */
+export async function endOffsets(bootstrap: string, topic: string): Promise<bigint[]> {
+  const consumer = new Consumer({
+    clientId: 'test-ends',
+    groupId: 'test-ends',
+    bootstrapBrokers: [bootstrap],
+  });
+  try {
+    return (
+      (await consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.LATEST })).get(topic) ??
+      []
+    );
+  } finally {
+    await consumer.close();
+  }
+}
+
+/** The group's committed offset of every partition of `topic` (-1n: none). */
+export async function committedOffsets(
+  bootstrap: string,
+  topic: string,
+  groupId: string,
+  partitions: number,
+): Promise<bigint[]> {
+  const consumer = new Consumer({ clientId: 'test-committed', groupId, bootstrapBrokers: [bootstrap] });
+  try {
+    const all = Array.from({ length: partitions }, (_, i) => i);
+    const c = await consumer.listCommittedOffsets({ topics: [{ topic, partitions: all }] });
+    return c.get(topic) ?? [];
   } finally {
     await consumer.close();
   }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { kafkaBootstrap, uniqueTopics, waitFor } from '@footfall/testing';
+import { Producer } from '@platformatic/kafka';
 import { gridDisk, gridDistance, latLngToCell } from 'h3-js';
 import { loadProcessorConfig, startProcessor } from '../src/index.ts';
 import {
@@ -162,4 +163,71 @@ test('late, duplicate and inaccurate pings are counted in metrics', async (t) =>
   assert.match(text, /footfall_processor_consumer_lag\{/);
   assert.match(text, /footfall_processor_state_devices\{/);
   await waitFor('readiness', () => handle.processor.ready);
+});
+
+test('corrupt records on ingestion are counted as bad_record and skipped; the pings around them count', async (t) => {
+  const topics = await uniqueTopics(1);
+  const groupId = `g-${randomBytes(4).toString('hex')}`;
+  const handle = await startProcessor(loadProcessorConfig(env(topics, groupId)));
+  t.after(() => handle.close());
+  const X = latLngToCell(48.8566, 2.3522, 10);
+  const good = (pingId: string, eventTimeMs: number): TestPing => ({
+    deviceId: 'D',
+    pingId,
+    eventTimeMs,
+    cell: X,
+    accuracyM: 10,
+    latitude: 48.8566,
+    longitude: 2.3522,
+  });
+  await producePings(kafkaBootstrap(), topics.ingestion, [good('1', at(9, 0))], 1);
+  const producer = new Producer({ clientId: 'test-garbage', bootstrapBrokers: [kafkaBootstrap()] });
+  try {
+    await producer.send({
+      messages: [
+        // Not protobuf (a truncated varint field), then a tombstone: neither is a PingRecord.
+        { topic: topics.ingestion, partition: 0, key: Buffer.from('k'), value: Buffer.from([0x0a, 0xff]) },
+        { topic: topics.ingestion, partition: 0, key: Buffer.from('k'), value: null as unknown as Buffer },
+      ],
+    });
+  } finally {
+    await producer.close();
+  }
+  await producePings(kafkaBootstrap(), topics.ingestion, [good('2', at(9, 1))], 1);
+  await waitCaughtUp(kafkaBootstrap(), topics.ingestion, groupId);
+  const byResult = Object.fromEntries(
+    (await handle.processor.metrics.events.get()).values.map((v) => [v.labels.result, v.value]),
+  );
+  assert.deepEqual(byResult, { accepted: 2, bad_record: 2 });
+  assert.ok(handle.processor.ready, 'still ready: a bad record never stops the loop');
+});
+
+test('a failed transaction keeps the state of partitions still owned and re-sends its work (no rebuild)', async (t) => {
+  const topics = await uniqueTopics(6);
+  const groupId = `g-${randomBytes(4).toString('hex')}`;
+  let injected = 0;
+  const handle = await startProcessor(loadProcessorConfig(env(topics, groupId)), {
+    // Two transactions with input fail right before EndTxn (they abort).
+    beforeCommit: (point) => {
+      if (point.liveRecords > 0 && injected < 2) {
+        injected++;
+        throw new Error('injected failure before commit');
+      }
+    },
+  });
+  t.after(() => handle.close());
+  const pings = generatePings({ devices: 300, pingsPerDevice: 30, startMs: DAY, seed: 5 });
+  await producePings(kafkaBootstrap(), topics.ingestion, pings, 6);
+  await waitCaughtUp(kafkaBootstrap(), topics.ingestion, groupId);
+  assert.equal(injected, 2);
+  const m = handle.processor.metrics;
+  const aborted = (await m.transactions.get()).values.find((v) => v.labels.outcome === 'aborted');
+  assert.equal(aborted?.value, 2);
+  const rebuilds = Object.fromEntries((await m.rebuilds.get()).values.map((v) => [v.labels.reason, v.value]));
+  assert.deepEqual(rebuilds, { assigned: 6 }, 'nothing rebuilt after the aborts');
+  assert.equal((await m.restoreRecords.get()).values[0]?.value ?? 0, 0, 'no replay');
+  assert.deepEqual(
+    normalize(await readLatest(kafkaBootstrap(), topics.aggregated)),
+    normalize(expectedView(pings, 6)),
+  );
 });

@@ -6,7 +6,6 @@ import {
   compareVisits,
   DEFAULT_AGGREGATOR_OPTIONS,
   DEFAULT_CELL_RESOLUTION,
-  javaPartition,
   mergeOverlappingVisits,
   PartitionAggregator,
   regionOf,
@@ -14,6 +13,7 @@ import {
   topK,
   type VisitInterval,
 } from '@footfall/domain';
+import { javaPartition } from '@footfall/kafka';
 import { type City, type Place, placeCells } from './city.ts';
 import type { SimDevice } from './timeline.ts';
 
@@ -262,7 +262,8 @@ export class GroundTruth {
   addAccepted(deviceId: string, pings: readonly Ping[]): void {
     if (!this.exact) return;
     for (const p of pings) {
-      const cell = cellOf(p.latitude, p.longitude, this.cellResolution);
+      // The simulator always sets both coordinates (optional in the contract only to detect absence).
+      const cell = cellOf(p.latitude as number, p.longitude as number, this.cellResolution);
       const r = this.#aggregatorOf(cell).add({
         pingId: p.pingId,
         deviceId,

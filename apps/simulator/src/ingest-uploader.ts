@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Ping } from '@footfall/contracts';
 import type { DeviceClient, DeviceIdentity } from '@footfall/ingest';
+import { LRUCache } from 'lru-cache';
+import pRetry from 'p-retry';
 import type { PingUploader, UploadOutcome } from './uploader.ts';
 
 /** Options of {@link createIngestUploader}. */
@@ -34,7 +36,8 @@ export class IngestUploader implements PingUploader {
   readonly #sdk: typeof import('@footfall/ingest');
   readonly #identities = new Map<string, DeviceIdentity>();
   readonly #enrolling = new Map<string, Promise<DeviceIdentity>>();
-  readonly #clients = new Map<string, DeviceClient>();
+  /** Open device clients, least recently used closed first (identities are kept for all devices). */
+  readonly #clients: LRUCache<string, DeviceClient>;
   #enrollSlots: number;
   readonly #enrollWaiters: (() => void)[] = [];
   enrolled = 0;
@@ -51,6 +54,10 @@ export class IngestUploader implements PingUploader {
       ...options,
     };
     this.#enrollSlots = this.#options.enrollConcurrency;
+    this.#clients = new LRUCache<string, DeviceClient>({
+      max: this.#options.maxOpenClients,
+      dispose: (client) => client.close(),
+    });
   }
 
   deviceIdOf(simDeviceId: string): string | undefined {
@@ -92,7 +99,7 @@ export class IngestUploader implements PingUploader {
         platform: this.#options.platform,
       });
       this.#identities.set(simDeviceId, identity);
-      this.#keep(simDeviceId, client);
+      this.#clients.set(simDeviceId, client);
       this.enrolled++;
       return identity;
     } finally {
@@ -102,45 +109,43 @@ export class IngestUploader implements PingUploader {
     }
   }
 
-  /** LRU of open clients: Map order is insertion order, re-inserted on use. */
-  #keep(simDeviceId: string, client: DeviceClient): void {
-    this.#clients.delete(simDeviceId);
-    this.#clients.set(simDeviceId, client);
-    while (this.#clients.size > this.#options.maxOpenClients) {
-      const [oldest, c] = this.#clients.entries().next().value as [string, DeviceClient];
-      this.#clients.delete(oldest);
-      c.close();
-    }
-  }
-
   async upload(simDeviceId: string, pings: readonly Ping[], signal?: AbortSignal): Promise<UploadOutcome> {
     const identity = await this.#identity(simDeviceId);
     let client = this.#clients.get(simDeviceId);
-    if (client === undefined) client = new this.#sdk.DeviceClient({ target: this.#options.target, identity });
-    this.#keep(simDeviceId, client);
-    let backoffMs = 200;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const r = await client.upload([...pings], signal ? { signal } : {});
-        return { accepted: r.accepted, rejected: r.rejected };
-      } catch (error) {
-        const retryable =
-          error instanceof this.#sdk.DeviceClientError &&
-          (RETRYABLE_STATUS.has(error.code) ||
-            (error.errorCode !== undefined &&
-              (this.#sdk.INGEST_ERRORS as Record<string, { retryable?: boolean }>)[error.errorCode]
-                ?.retryable === true));
-        if (!retryable || attempt >= this.#options.maxAttempts) throw error;
-        this.retriedUploads++;
-        await new Promise((resolve) => setTimeout(resolve, backoffMs * (0.5 + Math.random() / 2)));
-        backoffMs = Math.min(10_000, backoffMs * 2);
-      }
+    if (client === undefined) {
+      client = new this.#sdk.DeviceClient({ target: this.#options.target, identity });
+      this.#clients.set(simDeviceId, client);
     }
+    const open = client;
+    // Same ping ids on every attempt, so a retry after an unseen success is deduplicated downstream.
+    const r = await pRetry(() => open.upload([...pings], signal ? { signal } : {}), {
+      retries: this.#options.maxAttempts - 1,
+      minTimeout: 200,
+      maxTimeout: 10_000,
+      factor: 2,
+      randomize: true,
+      ...(signal ? { signal } : {}),
+      shouldRetry: ({ error }) => this.#retryable(error),
+      onFailedAttempt: ({ error, retriesLeft }) => {
+        if (retriesLeft > 0 && this.#retryable(error)) this.retriedUploads++;
+      },
+    });
+    return { accepted: r.accepted, rejected: r.rejected };
+  }
+
+  /** Rate limited or overloaded: worth another try; anything else is final. */
+  #retryable(error: unknown): boolean {
+    return (
+      error instanceof this.#sdk.DeviceClientError &&
+      (RETRYABLE_STATUS.has(error.code) ||
+        (error.errorCode !== undefined &&
+          (this.#sdk.INGEST_ERRORS as Record<string, { retryable?: boolean }>)[error.errorCode]?.retryable ===
+            true))
+    );
   }
 
   async close(): Promise<void> {
-    for (const c of this.#clients.values()) c.close();
-    this.#clients.clear();
+    this.#clients.clear(); // closes each (dispose)
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -2,6 +2,7 @@
 // Prints progress to stderr every second and a JSON summary (stats, accuracy vs. truth) to stdout.
 
 import { parseArgs } from 'node:util';
+import closeWithGrace from 'close-with-grace';
 import { createIngestUploader } from './ingest-uploader.ts';
 import { runSimulation } from './run.ts';
 import { InMemoryUploader, type PingUploader } from './uploader.ts';
@@ -52,8 +53,13 @@ async function main(): Promise<number> {
     ? new InMemoryUploader({ record: false })
     : await createIngestUploader({ target: values.target });
   const controller = new AbortController();
-  process.once('SIGINT', () => controller.abort(new Error('interrupted')));
-  process.once('SIGTERM', () => controller.abort(new Error('terminated')));
+  const closed = Promise.withResolvers<void>();
+  // SIGINT/SIGTERM: stop generating, close the uploader (below), then exit; a second signal or 10 s
+  // without finishing exits at once.
+  const grace = closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    controller.abort(err ?? new Error(signal === 'SIGINT' ? 'interrupted' : 'terminated'));
+    await closed.promise;
+  });
   try {
     const partitions = num('partitions', values.partitions, 1);
     const result = await runSimulation({
@@ -97,6 +103,8 @@ async function main(): Promise<number> {
     return stats.failedBatches > 0 ? 1 : 0;
   } finally {
     await uploader.close?.();
+    closed.resolve();
+    grace.uninstall();
   }
 }
 

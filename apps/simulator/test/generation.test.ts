@@ -30,7 +30,13 @@ function byDevice(batches: readonly UploadBatch[]) {
     b.pings.forEach((p, i) => {
       const truth = b.truth?.[i];
       assert.ok(truth);
-      list.push({ t: p.eventTimeMs, lat: p.latitude, lon: p.longitude, acc: p.accuracyM, truth });
+      list.push({
+        t: p.eventTimeMs,
+        lat: p.latitude as number,
+        lon: p.longitude as number,
+        acc: p.accuracyM,
+        truth,
+      });
     });
     out.set(b.deviceId, list);
   }

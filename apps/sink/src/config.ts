@@ -1,11 +1,21 @@
-import { type ConfigOf, commonSpec, loadConfig, topicSpec, v } from '@footfall/config';
+import {
+  assertGroupTimings,
+  type ConfigOf,
+  commonSpec,
+  groupConsumerSpec,
+  loadConfig,
+  topicSpec,
+  v,
+} from '@footfall/config';
 
 /** Every setting of the sink, with its env variable, default and unit. */
 export const sinkSpec = {
   ...commonSpec,
   ...topicSpec,
   databaseUrl: v.optionalString('DATABASE_URL', 'PostgreSQL URL; unset → embedded PGlite (dev only)'),
-  groupId: v.string('SINK_GROUP_ID', 'footfall-sink', 'Kafka consumer group of the sink'),
+  // GROUP_ID, INSTANCE_ID (static membership), KAFKA_SESSION_TIMEOUT_MS, KAFKA_HEARTBEAT_INTERVAL_MS,
+  // CONSUMER_STALL_TIMEOUT_MS: one name for the same concept in every consuming service.
+  ...groupConsumerSpec('footfall-sink'),
   maxBatchRecords: v.int(
     'SINK_MAX_BATCH_RECORDS',
     5_000,
@@ -38,8 +48,8 @@ export const sinkSpec = {
     'how often the retention job runs, ms',
     1_000,
   ),
-  opsPort: v.int('SINK_OPS_PORT', 9103, 'ops HTTP port (/metrics, /healthz, /readyz); 0 = any', 0, 65_535),
-  dbPoolSize: v.int('SINK_DB_POOL_SIZE', 4, 'PostgreSQL connections', 1, 100),
+  opsPort: v.int('OPS_PORT', 9103, 'ops HTTP port (/metrics, /healthz, /readyz); 0 = any', 0, 65_535),
+  dbPoolSize: v.int('DB_POOL_SIZE', 4, 'PostgreSQL connections', 1, 100),
 };
 
 export type SinkConfig = ConfigOf<typeof sinkSpec>;
@@ -49,5 +59,7 @@ export function loadSinkConfig(
   env: Record<string, string | undefined> = process.env,
   overrides: Partial<Record<keyof typeof sinkSpec, unknown>> = {},
 ): SinkConfig {
-  return loadConfig(sinkSpec, env, overrides);
+  const config = loadConfig(sinkSpec, env, overrides);
+  assertGroupTimings(config);
+  return config;
 }

@@ -11,6 +11,10 @@ export const SINK_ERRORS = {
   SINK_COMMIT_FAILED: { retryable: true },
   /** Creating or dropping a daily partition failed; retried on the next batch / retention run. */
   SINK_PARTITION_FAILED: { retryable: true },
+  /** The consumer stream or group failed (e.g. a broker outage): a fresh consumer re-subscribes with backoff. */
+  SINK_CONSUMER_RESUBSCRIBE: { retryable: true },
+  /** A Kafka error that retrying cannot fix (authentication, authorization): the process exits non-zero. */
+  SINK_CONSUMER_FAILED: { retryable: false },
   /** A record older than the retention window: its partition no longer exists, so it is dropped. */
   SINK_RECORD_EXPIRED: { retryable: false },
 } as const;

@@ -1,21 +1,13 @@
 import { assertNodeVersion } from '@footfall/config';
-import { createLogger } from '@footfall/observability';
+import { createLogger, installProcessGuard } from '@footfall/observability';
 import { loadSinkConfig } from './config.ts';
-import { startSink } from './sink.ts';
+import { type Sink, startSink } from './sink.ts';
 
 assertNodeVersion();
 const config = loadSinkConfig();
 const logger = createLogger('sink', config.logLevel);
-const sink = await startSink(config, { logger });
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    logger.info({ signal }, 'shutting down');
-    sink.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  });
-}
+let sink: Sink | undefined;
+const guard = installProcessGuard({ logger, close: async () => sink?.close() });
+// A non-retryable consumer failure (credentials, ACLs) exits non-zero: the orchestrator restarts the
+// sink and its crash loop is the alert. Transient failures re-subscribe inside the sink.
+sink = await startSink(config, { logger, onFatal: (error) => guard.fatal(error, 'SINK_CONSUMER_FAILED') });

@@ -46,6 +46,11 @@ export function createSinkMetrics(registry: Registry = createRegistry('sink')) {
       labelNames: ['op'] as const,
       registers: [registry],
     }),
+    resubscriptions: new Counter({
+      name: 'footfall_sink_resubscriptions_total',
+      help: 'consumer streams replaced after a stream or group failure (e.g. a broker outage)',
+      registers: [registry],
+    }),
     lastCommitMs: new Gauge({
       name: 'footfall_sink_last_commit_timestamp_ms',
       help: 'wall time of the last successful offset commit',

@@ -1,4 +1,4 @@
-import { AggregateRecord } from '@footfall/contracts';
+import { type AggregatedKey, AggregateRecord, parseAggregatedKey, type VisitKey } from '@footfall/contracts';
 import { cellToLatLng } from 'h3-js';
 
 /** One occupancy row as written (times in ms since the epoch). */
@@ -26,11 +26,7 @@ export interface VisitRow {
 }
 
 /** Identity of a visit, from its Kafka key (a tombstone has no value to read it from). */
-export interface VisitKey {
-  deviceId: string;
-  cell: string;
-  startMs: number;
-}
+export type { VisitKey };
 
 /** What one batch of `aggregated` records does to the database, latest value per key. */
 export interface BatchPlan {
@@ -42,33 +38,9 @@ export interface BatchPlan {
   tombstones: number;
 }
 
-export type ParsedKey = { kind: 'occ'; cell: string; bucketStartMs: number } | ({ kind: 'visit' } & VisitKey);
-
-/**
- * Parses `occ:<cell>:<bucketStartMs>` / `visit:<deviceId>:<cell>:<startMs>`. The device id may itself
- * contain ':' (it is opaque), so the visit key is read from both ends.
- */
-export function parseKey(key: string): ParsedKey | undefined {
-  if (key.startsWith('occ:')) {
-    const parts = key.split(':');
-    if (parts.length !== 3) return undefined;
-    const ms = Number(parts[2]);
-    return parts[1] && Number.isSafeInteger(ms)
-      ? { kind: 'occ', cell: parts[1], bucketStartMs: ms }
-      : undefined;
-  }
-  if (key.startsWith('visit:')) {
-    const last = key.lastIndexOf(':');
-    const mid = key.lastIndexOf(':', last - 1);
-    if (mid <= 6) return undefined;
-    const deviceId = key.slice(6, mid);
-    const cell = key.slice(mid + 1, last);
-    const startMs = Number(key.slice(last + 1));
-    if (!deviceId || !cell || !Number.isSafeInteger(startMs) || key.slice(last + 1) === '') return undefined;
-    return { kind: 'visit', deviceId, cell, startMs };
-  }
-  return undefined;
-}
+export type ParsedKey = AggregatedKey;
+/** The `aggregated` key format has one home, @footfall/contracts (the processor writes it). */
+export const parseKey = parseAggregatedKey;
 
 export interface RawRecord {
   key: Buffer | string | undefined | null;

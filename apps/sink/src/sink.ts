@@ -1,25 +1,23 @@
-import { type Database, openDatabase } from '@footfall/db';
-import { kafkaClientOptions } from '@footfall/kafka';
-import { createLogger, type Logger, OpsServer } from '@footfall/observability';
-import {
-  Consumer,
-  FetchIsolationLevels,
-  type Message,
-  type MessagesStream,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
-} from '@platformatic/kafka';
+import { type Database, isDatabaseUnavailable, openDatabase } from '@footfall/db';
+import { ConsumerLiveness, createLogger, type Logger, OpsServer } from '@footfall/observability';
+import pRetry from 'p-retry';
 import type { SinkConfig } from './config.ts';
 import { SinkError } from './errors.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
 import { dayOf, PartitionManager } from './partitions.ts';
 import { type BatchPlan, planBatch } from './records.ts';
+import { type Msg, SinkSubscription } from './subscription.ts';
 import { writeBatch } from './writer.ts';
 
 export interface StartSinkOptions {
   logger?: Logger;
   /** Use this database instead of opening `config.databaseUrl` (not closed by the sink). */
   db?: Database;
+  /**
+   * The sink cannot go on (a non-retryable Kafka error): main.ts exits non-zero so the orchestrator
+   * restarts it. Without it the sink only reports itself dead on `/healthz`.
+   */
+  onFatal?: (error: unknown) => void;
 }
 
 /** A running sink. `close()` stops consuming, writes what it already read, commits, and disconnects. */
@@ -27,13 +25,16 @@ export interface Sink {
   readonly opsPort: number;
   readonly db: Database;
   readonly metrics: SinkMetrics;
+  /** The consumer loop's liveness, as `/healthz` reports it. */
+  readonly liveness: ConsumerLiveness;
+  /** Consumer streams subscribed so far (1 + re-subscriptions after failures). */
+  readonly subscriptions: number;
   /** Runs the partition maintenance + retention job now (it also runs every `retentionIntervalMs`). */
   runRetention(): Promise<{ dropped: string[]; created: number }>;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-type Msg = Message<Buffer, Buffer, Buffer, Buffer>;
 const DAY_MS = 86_400_000;
 
 /**
@@ -70,23 +71,12 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
   };
   await runRetention();
 
-  const consumer = new Consumer({
-    ...kafkaClientOptions(config, `footfall-sink-${process.pid}`),
-    groupId: config.groupId,
-    autocommit: false,
-    // The processor produces in transactions: never surface records of aborted or open ones.
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    maxWaitTime: 500,
-    sessionTimeout: 20_000,
-    heartbeatInterval: 2_000,
-  });
-
   let closing = false;
   let pending: Msg[] = [];
   let flushing: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let dbHealthy = true;
-  let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
+  const closeSignal = new AbortController();
 
   /** Drops rows whose day is already past retention (their partition is gone) and creates the rest. */
   const preparePartitions = async (plan: BatchPlan): Promise<BatchPlan> => {
@@ -122,31 +112,51 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
       metrics.errors.inc({ code: 'SINK_INVALID_RECORD' }, plan.invalid);
       logger.warn({ count: plan.invalid }, 'SINK_INVALID_RECORD: skipped undecodable records');
     }
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const ready = await preparePartitions(plan);
-        const result = await writeBatch(db, ready);
-        dbHealthy = true;
-        metrics.records.inc({ outcome: 'occupancy' }, ready.occupancy.length);
-        metrics.records.inc({ outcome: 'visit' }, ready.visits.length);
-        metrics.records.inc({ outcome: 'tombstone' }, ready.deletes.length);
-        metrics.rows.inc({ table: 'occupancy', op: 'upsert' }, result.occupancyChanged);
-        metrics.rows.inc({ table: 'visits', op: 'upsert' }, result.visitsChanged);
-        metrics.rows.inc({ table: 'visits', op: 'delete' }, result.visitsDeleted);
-        break;
-      } catch (error) {
-        dbHealthy = false;
-        const code = error instanceof SinkError ? error.code : 'SINK_DB_WRITE_FAILED';
-        metrics.errors.inc({ code });
-        logger.error(
-          { err: error, code, attempt, records: batch.length },
-          `${code}: batch not written, retrying`,
-        );
-        // Not committing: if we are shutting down the records are simply read again by the next owner.
-        if (closing) return;
-        await new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** attempt)));
-        if (closing) return;
-      }
+    try {
+      // Not committing offsets until the batch is durable: retry the whole transaction with backoff
+      // (a terminated connection, a PostgreSQL restart) for as long as it takes. If we are shutting
+      // down instead, the records are simply read again by the next owner.
+      await pRetry(
+        async () => {
+          const ready = await preparePartitions(plan);
+          const result = await writeBatch(db, ready);
+          dbHealthy = true;
+          metrics.records.inc({ outcome: 'occupancy' }, ready.occupancy.length);
+          metrics.records.inc({ outcome: 'visit' }, ready.visits.length);
+          metrics.records.inc({ outcome: 'tombstone' }, ready.deletes.length);
+          metrics.rows.inc({ table: 'occupancy', op: 'upsert' }, result.occupancyChanged);
+          metrics.rows.inc({ table: 'visits', op: 'upsert' }, result.visitsChanged);
+          metrics.rows.inc({ table: 'visits', op: 'delete' }, result.visitsDeleted);
+        },
+        {
+          retries: Number.POSITIVE_INFINITY,
+          minTimeout: 250,
+          maxTimeout: 10_000,
+          factor: 2,
+          randomize: true,
+          signal: closeSignal.signal,
+          shouldRetry: () => !closing,
+          onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
+            dbHealthy = false;
+            const code = error instanceof SinkError ? error.code : 'SINK_DB_WRITE_FAILED';
+            metrics.errors.inc({ code });
+            logger.error(
+              {
+                err: error,
+                code,
+                attempt: attemptNumber,
+                retryDelay,
+                records: batch.length,
+                dbUnavailable: isDatabaseUnavailable(error),
+              },
+              `${code}: batch not written, retrying`,
+            );
+          },
+        },
+      );
+    } catch (error) {
+      if (closing) return;
+      throw error;
     }
     // Rows are durable: now (and only now) advance the group's offsets, per partition to the last record.
     const last = new Map<number, Msg>();
@@ -158,6 +168,8 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
       metrics.errors.inc({ code: 'SINK_COMMIT_FAILED' });
       logger.warn({ err: error }, 'SINK_COMMIT_FAILED: records will be re-read and re-applied (idempotent)');
     }
+    inFlight = 0;
+    liveness.progressed();
     metrics.recordsRead.inc(batch.length);
     metrics.batchRecords.observe(batch.length);
     metrics.batchSeconds.observe((performance.now() - started) / 1000);
@@ -167,6 +179,7 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
     while (pending.length) {
       const batch = pending.slice(0, config.maxBatchRecords);
       pending = pending.slice(batch.length);
+      inFlight = batch.length;
       await processBatch(batch);
       if (closing && !dbHealthy) return;
     }
@@ -181,30 +194,49 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
       .finally(() => {
         flushing = undefined;
         if (closing) return;
-        if (stream.isPaused()) stream.resume();
+        subscription.resume();
         if (pending.length) kick();
       });
   };
 
-  stream = await consumer.consume({
-    topics: [config.topicAggregated],
-    mode: MessagesStreamModes.COMMITTED,
-    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
-    autocommit: false,
-    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+  const subscription = new SinkSubscription(config, logger, {
+    onMessage: (message) => {
+      pending.push(message);
+      if (pending.length >= config.maxBatchRecords) {
+        // Backpressure: stop fetching until the batch is durable.
+        subscription.pause();
+        kick();
+      } else if (!timer && !flushing) timer = setTimeout(kick, config.flushIntervalMs);
+    },
+    beforeResubscribe: async () => {
+      // The failed stream's read-but-unwritten records are dropped (the new stream reads them again
+      // from the committed offsets). An in-flight batch finishes first, so it can never overwrite
+      // newer values the new stream writes.
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      await flushing;
+      pending = [];
+      metrics.resubscriptions.inc();
+    },
+    onFatal: (error) => {
+      liveness.died(error);
+      metrics.errors.inc({ code: 'SINK_CONSUMER_FAILED' });
+      options.onFatal?.(error);
+    },
+    onRetry: () => metrics.errors.inc({ code: 'SINK_CONSUMER_RESUBSCRIBE' }),
   });
-  stream.on('data', (message: Msg) => {
-    pending.push(message);
-    if (pending.length >= config.maxBatchRecords) {
-      // Backpressure: stop fetching until the batch is durable.
-      stream.pause();
-      kick();
-    } else if (!timer && !flushing) timer = setTimeout(kick, config.flushIntervalMs);
+  // Unwritten records (read but not yet durable) count as lag too: a sink stuck on its database is as
+  // stuck as one that stopped fetching.
+  let inFlight = 0;
+  const liveness = new ConsumerLiveness({
+    stallTimeoutMs: config.stallTimeoutMs,
+    lag: async () => {
+      const behind = await subscription.lag();
+      return behind === undefined ? undefined : behind + pending.length + inFlight;
+    },
   });
-  stream.on('error', (error: Error) => logger.error({ err: error }, 'consumer stream error'));
-  // Group errors (e.g. a failed rejoin) are 'error' events on the consumer itself: without a listener
-  // they would be thrown as uncaught exceptions.
-  consumer.on('error', (error: Error) => logger.error({ err: error }, 'consumer group error'));
+  await subscription.start();
+  liveness.start();
 
   const retentionTimer = setInterval(() => {
     runRetention().catch((error: unknown) => {
@@ -222,8 +254,9 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
         await db.query('SELECT 1');
         return dbHealthy;
       },
-      kafka: () => consumer.isConnected() && stream.isActive(),
+      kafka: () => subscription.active,
     },
+    liveness: { consumer: () => liveness.check() },
   });
   logger.info({ topic: config.topicAggregated, groupId: config.groupId, opsPort: ops.port }, 'sink started');
 
@@ -231,15 +264,18 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
   const close = () => {
     closed ??= (async () => {
       ops.drain();
-      stream.pause();
+      subscription.pause();
       if (timer) clearTimeout(timer);
       clearInterval(retentionTimer);
+      liveness.close();
+      // No new retries from now on; a batch already failing stops retrying at once.
+      closing = true;
+      if (!dbHealthy) closeSignal.abort();
       await flushing;
       // Write what was already read so the next owner has less to re-read (best effort).
-      closing = true;
       if (pending.length && dbHealthy) await drain().catch(() => {});
-      await stream.close().catch(() => {});
-      await consumer.close(true).catch(() => {});
+      closeSignal.abort();
+      await subscription.close();
       await ops.close();
       if (ownsDb) await db.close();
       logger.info('sink stopped');
@@ -247,5 +283,16 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
     return closed;
   };
 
-  return { opsPort: ops.port, db, metrics, runRetention, close, [Symbol.asyncDispose]: close };
+  return {
+    opsPort: ops.port,
+    db,
+    metrics,
+    liveness,
+    get subscriptions() {
+      return subscription.subscriptions;
+    },
+    runRetention,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }

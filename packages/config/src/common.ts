@@ -23,7 +23,6 @@ export const commonSpec = {
     'log level',
   ),
   kafkaBootstrap: v.list('KAFKA_BOOTSTRAP', ['127.0.0.1:9092'], 'comma-separated Kafka bootstrap brokers'),
-  kafkaPartitions: v.int('KAFKA_PARTITIONS', 6, 'partitions of `ingestion` and `aggregated`', 1, 10_000),
   cellResolution: v.int('CELL_RESOLUTION', 10, 'H3 resolution of a location', 0, 15),
   regionResolution: v.int('REGION_RESOLUTION', 5, 'H3 resolution of a region (partition key)', 0, 15),
   bucketMs: v.int('BUCKET_MS', 60_000, 'occupancy time bucket, ms', 1_000, 86_400_000),

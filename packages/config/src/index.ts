@@ -1,4 +1,5 @@
 export { commonSpec, erasureTopicSpec, kafkaAuthSpec, topicSpec } from './common.ts';
 export type { ConfigOf, EnvSpec, EnvVar } from './env.ts';
 export { ConfigError, loadConfig, v } from './env.ts';
+export { assertGroupTimings, groupConsumerSpec } from './group-consumer.ts';
 export { assertNodeVersion } from './node-version.ts';

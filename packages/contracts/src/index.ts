@@ -1,12 +1,18 @@
 // Public face of the generated protobuf contracts (ts-proto; regenerate with `npm run gen`).
 
-export type { IngestServiceServer } from './gen/footfall/ingest/v1/ingest.ts';
+export {
+  type AggregatedKey,
+  formatAggregatedKey,
+  type OccupancyKey,
+  occupancyKey,
+  parseAggregatedKey,
+  type VisitKey,
+  visitKey,
+} from './aggregated-key.ts';
 export {
   Activity,
   EnrollRequest,
   EnrollResponse,
-  IngestServiceClient,
-  IngestServiceService,
   Ping,
   PingBatch,
   RejectedPing,

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import Postgrator from 'postgrator';
+import { isDatabaseUnavailable, toDatabaseError, unavailableReason } from './errors.ts';
 
 const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../migrations');
 
@@ -15,9 +16,22 @@ export interface QueryResult<R> {
  * The slice of a SQL client the services use. Both the real server (`pg.Pool`) and the embedded
  * PGlite implement it, so every query and migration runs unchanged on either.
  */
+export interface QueryOptions {
+  /**
+   * Run as a named prepared statement: the server parses and plans it once per connection, then reuses
+   * the plan. For sub-millisecond index lookups parse + plan cost more than execution. One name per SQL
+   * text. Ignored by PGlite.
+   */
+  name?: string;
+}
+
 export interface Database {
   readonly kind: 'postgres' | 'pglite';
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>>;
   /** Runs `fn` in one transaction on one connection; rolls back if it throws. */
   transaction<T>(fn: (tx: Pick<Database, 'query'>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -43,12 +57,32 @@ class PgDatabase implements Database {
   constructor(pool: pg.Pool) {
     this.pool = pool;
   }
-  async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-    const result = await this.pool.query(sql, params as unknown[]);
-    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+  async query<R>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
+    try {
+      const result = options?.name
+        ? await this.pool.query({ name: options.name, text: sql, values: params as unknown[] })
+        : await this.pool.query(sql, params as unknown[]);
+      return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+    } catch (error) {
+      throw toDatabaseError(error);
+    }
   }
   async transaction<T>(fn: (tx: Pick<Database, 'query'>) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw toDatabaseError(error);
+    }
+    // The pool listens for errors of IDLE clients only. A checked-out client whose backend is
+    // terminated (pg_terminate_backend, server restart) or whose socket resets emits 'error' with
+    // nobody listening, which Node turns into an uncaught exception that kills the process. Listen for
+    // the whole time the client is out; the failure reaches the caller through the pending query.
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost ??= error;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const tx = {
@@ -61,10 +95,23 @@ class PgDatabase implements Database {
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
+      let failure = toDatabaseError(error);
+      // A statement that failed because the connection died under it is a connection failure.
+      if (!isDatabaseUnavailable(failure) && lost !== undefined && unavailableReason(lost)) {
+        failure = toDatabaseError(lost);
+      }
+      if (isDatabaseUnavailable(failure)) lost ??= failure;
+      else if (lost === undefined) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          lost = rollbackError;
+        });
+      }
+      throw failure;
     } finally {
-      client.release();
+      // A broken connection is destroyed, not returned to the pool for the next caller to trip on.
+      // Our listener stays on a destroyed client: closing a dead socket may still emit 'error'.
+      client.release(lost ?? false);
+      if (!lost) client.off('error', onError);
     }
   }
   async close(): Promise<void> {
@@ -113,9 +160,16 @@ class PgliteDatabase implements Database {
   }
 }
 
-// int8/numeric come back as strings from pg by default; our counts and epoch-ms fit in doubles.
-pg.types.setTypeParser(20, (value) => Number(value));
-pg.types.setTypeParser(1700, (value) => Number(value));
+// int8/numeric come back as strings from pg by default; our counts and epoch-ms fit in doubles. Set on
+// our own pools only (pg's `types` option), never on pg's global parsers, so importing this package
+// changes nothing for other pg users in the process.
+const NUMERIC_AS_NUMBER = new Set<number>([pg.types.builtins.INT8, pg.types.builtins.NUMERIC]);
+const pgTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    NUMERIC_AS_NUMBER.has(oid) && format !== 'binary'
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
 
 /** Opens the database named by `url` (or embedded PGlite) and applies pending migrations. */
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
@@ -125,6 +179,9 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       connectionString: options.url,
       max: options.poolSize ?? 10,
       application_name: options.applicationName ?? 'footfall',
+      types: pgTypes,
+      // TCP keepalives notice a server that vanished without closing the socket (fail-over, network).
+      keepAlive: true,
     });
     // An idle client erroring (server restart) must not crash the process; the next query reconnects.
     pool.on('error', () => {});

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createTemporaryDatabase, openDatabase } from '@footfall/db';
+import { openDatabase } from '@footfall/db';
+import { createTemporaryDatabase } from '@footfall/testing';
+import pg from 'pg';
 
 test('migrations apply on the real PostgreSQL server, once', async (t) => {
   const temp = await createTemporaryDatabase();
@@ -49,4 +51,25 @@ test('the embedded PGlite runs the same migrations', async (t) => {
   await db.query(`INSERT INTO erased_devices (device_id) VALUES ($1)`, ['d1']);
   const rows = await db.query<{ device_id: string }>('SELECT device_id FROM erased_devices');
   assert.deepEqual(rows.rows, [{ device_id: 'd1' }]);
+});
+
+test('bigint and numeric come back as numbers from our pool, and pg’s global parsers are untouched', async (t) => {
+  const temp = await createTemporaryDatabase();
+  const db = await openDatabase({ url: temp.url, skipMigrations: true });
+  const plain = new pg.Client({ connectionString: temp.url });
+  t.after(async () => {
+    await plain.end();
+    await db.close();
+    await temp.drop();
+  });
+  const ours = await db.query<{ big: unknown; num: unknown }>(
+    'SELECT 9007199254740::int8 AS big, 1.5::numeric AS num',
+  );
+  assert.deepEqual(ours.rows, [{ big: 9007199254740, num: 1.5 }]);
+  // Importing @footfall/db used to call pg.types.setTypeParser: every other pg client in the process
+  // then got numbers too. A plain client must still see pg's default (strings).
+  assert.equal(pg.types.getTypeParser(pg.types.builtins.INT8, 'text')('42'), '42');
+  await plain.connect();
+  const theirs = await plain.query('SELECT 42::int8 AS big');
+  assert.deepEqual(theirs.rows, [{ big: '42' }]);
 });

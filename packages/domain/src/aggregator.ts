@@ -1,201 +1,21 @@
 import { gridDisk } from 'h3-js';
+import {
+  type AddResult,
+  type AggregatorOptions,
+  type AggregatorStats,
+  type AggregatorUpdates,
+  checkOptions,
+  DEFAULT_AGGREGATOR_OPTIONS,
+  type OccupancyUpdate,
+  type PingEvent,
+  type VisitUpdate,
+} from './aggregator-types.ts';
 import { regionOf } from './cells.ts';
-
-/** Options of a {@link PartitionAggregator}. See docs/insights.md for the definitions. */
-export interface AggregatorOptions {
-  /** Occupancy bucket length in ms (`BUCKET_MS`, default 60 000). */
-  readonly bucketMs: number;
-  /** Max gap in ms between two pings of one stay; presence is carried across it (default 600 000). */
-  readonly presenceMaxGapMs: number;
-  /** Watermark = max event time − this, in ms; older pings are dropped as late (default 3 600 000). */
-  readonly allowedLatenessMs: number;
-  /** Visits shorter than this (end − start, ms) are not reported (default 300 000). */
-  readonly minVisitMs: number;
-  /** Pings with a worse (larger) accuracy radius, in metres, are ignored (default 100). */
-  readonly maxAccuracyM: number;
-  /** H3 grid distance (rings) within which a ping is attributed to the stay's anchor cell (default 1). */
-  readonly jitterRing: number;
-  /** H3 resolution of the region of a cell (default 5). */
-  readonly regionResolution: number;
-}
-
-/** Defaults of {@link AggregatorOptions}. */
-export const DEFAULT_AGGREGATOR_OPTIONS: AggregatorOptions = Object.freeze({
-  bucketMs: 60_000,
-  presenceMaxGapMs: 600_000,
-  allowedLatenessMs: 3_600_000,
-  minVisitMs: 300_000,
-  maxAccuracyM: 100,
-  jitterRing: 1,
-  regionResolution: 5,
-});
-
-/** One ping as consumed from `ingestion` (the cell at CELL_RESOLUTION is computed at ingestion). */
-export interface PingEvent {
-  pingId: string;
-  deviceId: string;
-  /** Event time, ms since the epoch. */
-  eventTimeMs: number;
-  /** H3 cell at CELL_RESOLUTION. */
-  cell: string;
-  /** Horizontal accuracy radius, metres. */
-  accuracyM: number;
-}
-
-/** Outcome of {@link PartitionAggregator.add}. */
-export type AddResult = 'accepted' | 'duplicate' | 'late' | 'inaccurate';
-
-/** Latest value of occupancy(cell, bucket); may go down after an out-of-order ping (upsert, not max). */
-export interface OccupancyUpdate {
-  cell: string;
-  region: string;
-  bucketStartMs: number;
-  /** Distinct devices present. */
-  devices: number;
-  /** Accepted pings attributed to this cell and bucket (diagnostics). */
-  pings: number;
-}
-
-/** Latest value of a visit keyed by (deviceId, cell, startMs). */
-export interface VisitUpdate {
-  deviceId: string;
-  cell: string;
-  region: string;
-  startMs: number;
-  endMs: number;
-  pings: number;
-  /** True once the visit can no longer change; emitted once, then never again. */
-  closed: boolean;
-  /**
-   * True when a previously emitted (open) visit no longer exists after re-deriving the device's stays
-   * (out-of-order ping): delete the key (Kafka tombstone). endMs/pings repeat the last emitted values.
-   */
-  retracted: boolean;
-}
-
-/** Everything that changed since the previous drain, in the order it happened (latest per key wins). */
-export interface AggregatorUpdates {
-  occupancy: OccupancyUpdate[];
-  visits: VisitUpdate[];
-}
-
-/** Counters and state sizes of a {@link PartitionAggregator}. */
-export interface AggregatorStats {
-  /** Devices with state. */
-  devices: number;
-  /** Distinct bucket starts held. */
-  openBuckets: number;
-  /** (cell, bucket) entries held. */
-  openCellBuckets: number;
-  /** Accepted pings held in per-device histories (within lateness). */
-  windowPings: number;
-  dedupIds: number;
-  accepted: number;
-  lateDropped: number;
-  duplicates: number;
-  inaccurate: number;
-  /** Max event time − allowed lateness, ms; null before the first ping. */
-  watermarkMs: number | null;
-}
-
-class CellBucket {
-  readonly cell: string;
-  readonly region: string;
-  readonly bucketStartMs: number;
-  /** device number → number of contributions (segments) of that device. */
-  readonly devs = new Map<number, number>();
-  pings = 0;
-  emittedDevices = 0;
-  emittedPings = 0;
-  dirty = false;
-  constructor(cell: string, region: string, bucketStartMs: number) {
-    this.cell = cell;
-    this.region = region;
-    this.bucketStartMs = bucketStartMs;
-  }
-}
-
-interface EmittedVisit {
-  cell: string;
-  startMs: number;
-  endMs: number;
-  pings: number;
-  /** Collect pass in which the stay was last seen (retraction check). */
-  seen: number;
-}
-
-class DeviceState {
-  readonly id: string;
-  readonly num: number;
-  // Base: derivation state after the last folded ping (all folded pings have event time < watermark).
-  bAnchor: string | null = null;
-  bStart = 0;
-  bLastT = 0;
-  bPings = 0;
-  // Window: accepted pings with event time >= watermark, sorted by (t, id), and their derivation.
-  readonly ts: number[] = [];
-  readonly ids: string[] = [];
-  readonly cells: string[] = [];
-  /** Attributed (anchor) cell of each ping. */
-  readonly anchors: string[] = [];
-  /** Start time of the stay each ping belongs to. */
-  readonly starts: number[] = [];
-  /** Pings of the stay up to and including this one; 1 = the ping starts a new stay. */
-  readonly counts: number[] = [];
-  /**
-   * Dedup ids (= `ids` ∪ `inaccIds`) as a Set once the device holds more than {@link DEDUP_SET_MIN}
-   * of them; below that a linear scan of the two arrays is as fast and saves a Set per device.
-   */
-  dedup: Set<string> | null = null;
-  // Inaccurate pings within lateness (only for dedup).
-  readonly inaccT: number[] = [];
-  readonly inaccIds: string[] = [];
-  /** Open visits emitted so far (usually 0–2; searched linearly by cell and startMs). */
-  emitted: EmittedVisit[] = [];
-  /** Smallest window index whose derivation changed since the last collect (Infinity = clean). */
-  dirtyFrom = Number.POSITIVE_INFINITY;
-  /** An out-of-order insert happened: stays may have been retracted. */
-  rederived = false;
-  constructor(id: string, num: number) {
-    this.id = id;
-    this.num = num;
-  }
-}
+import { DEDUP_SET_MIN, hasId, rememberId } from './dedup.ts';
+import { DeviceState, type EmittedVisit } from './device-state.ts';
+import { CellBucket } from './occupancy.ts';
 
 const CACHE_LIMIT = 100_000;
-/** Ids held by a device above which its dedup lookups use a Set (below, a scan of its id arrays). */
-const DEDUP_SET_MIN = 24;
-
-function hasId(dev: DeviceState, id: string): boolean {
-  if (dev.dedup !== null) return dev.dedup.has(id);
-  const ids = dev.ids;
-  for (let i = 0; i < ids.length; i++) if (ids[i] === id) return true;
-  const inacc = dev.inaccIds;
-  for (let i = 0; i < inacc.length; i++) if (inacc[i] === id) return true;
-  return false;
-}
-
-/** Records `id` (already appended to `ids` or `inaccIds`) in the dedup index. */
-function rememberId(dev: DeviceState, id: string): void {
-  if (dev.dedup !== null) dev.dedup.add(id);
-  else if (dev.ids.length + dev.inaccIds.length > DEDUP_SET_MIN) {
-    dev.dedup = new Set(dev.ids);
-    for (const x of dev.inaccIds) dev.dedup.add(x);
-  }
-}
-
-function checkOptions(o: AggregatorOptions): void {
-  const positive = ['bucketMs', 'presenceMaxGapMs', 'allowedLatenessMs', 'maxAccuracyM'] as const;
-  for (const k of positive) {
-    if (!(Number.isFinite(o[k]) && o[k] > 0)) throw new RangeError(`${k} must be > 0, got ${o[k]}`);
-  }
-  if (!(Number.isFinite(o.minVisitMs) && o.minVisitMs >= 0)) throw new RangeError('minVisitMs must be >= 0');
-  if (!(Number.isInteger(o.jitterRing) && o.jitterRing >= 0)) throw new RangeError('jitterRing must be >= 0');
-  if (!(Number.isInteger(o.regionResolution) && o.regionResolution >= 0 && o.regionResolution <= 15)) {
-    throw new RangeError('regionResolution must be 0..15');
-  }
-}
-
 /**
  * Stream aggregation state of one Kafka partition: occupancy per (cell, bucket) and visits per device,
  * following docs/insights.md. Pure (no I/O). Feed pings with {@link add}, emit {@link drainUpdates}.
@@ -249,6 +69,23 @@ export class PartitionAggregator {
     return this.#watermarkMs;
   }
 
+  /** Largest event time of a ping that was neither late nor a duplicate (ms); -Infinity before the first. */
+  get maxEventMs(): number {
+    return this.#maxEventMs;
+  }
+
+  /**
+   * Raises the watermark to `watermarkMs` (no-op if not higher), as an idle partition does (see
+   * `idleWatermarkMs`). The max event time is left alone, so a later idle advance is computed from real
+   * data only. Closes and evicts like a data-driven advance. Returns true if the watermark moved.
+   */
+  advanceWatermark(watermarkMs: number): boolean {
+    if (!(watermarkMs > this.#watermarkMs)) return false;
+    this.#watermarkMs = watermarkMs;
+    if (this.#watermarkMs - this.#lastEvictWatermarkMs >= this.#bucketMs) this.evict();
+    return true;
+  }
+
   /** Adds one ping. Evicts old state automatically when the watermark has advanced by a bucket. */
   add(ping: PingEvent): AddResult {
     const t = ping.eventTimeMs;
@@ -269,7 +106,8 @@ export class PartitionAggregator {
     this.#dedupCount++;
     if (t > this.#maxEventMs) {
       this.#maxEventMs = t;
-      this.#watermarkMs = t - this.#latenessMs;
+      // max(): an idle advance (advanceWatermark) may already be ahead of the data.
+      if (t - this.#latenessMs > this.#watermarkMs) this.#watermarkMs = t - this.#latenessMs;
     }
     let result: AddResult;
     if (!(ping.accuracyM <= this.#maxAccuracyM)) {

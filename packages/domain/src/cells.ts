@@ -30,7 +30,12 @@ export function rollUpCell(cell: string, res: number): string {
   return cellToParent(cell, res);
 }
 
-/** Region of a cell: its parent at `regionRes` (default {@link DEFAULT_REGION_RESOLUTION}). */
+/**
+ * The cell → region rule, the one place it is written: a cell's region is its parent at `regionRes`
+ * (default {@link DEFAULT_REGION_RESOLUTION}); a cell at or coarser than `regionRes` is its own region.
+ * Ingest keys and partitions `ingestion` by it, the processor tags its outputs with it, and the API maps
+ * a region filter onto stored regions with it, so all of them must agree.
+ */
 export function regionOf(cell: string, regionRes: number = DEFAULT_REGION_RESOLUTION): string {
-  return rollUpCell(cell, regionRes);
+  return regionRes >= getResolution(cell) ? cell : cellToParent(cell, regionRes);
 }

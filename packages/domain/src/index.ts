@@ -1,3 +1,4 @@
+export { PartitionAggregator } from './aggregator.ts';
 export {
   type AddResult,
   type AggregatorOptions,
@@ -5,10 +6,9 @@ export {
   type AggregatorUpdates,
   DEFAULT_AGGREGATOR_OPTIONS,
   type OccupancyUpdate,
-  PartitionAggregator,
   type PingEvent,
   type VisitUpdate,
-} from './aggregator.ts';
+} from './aggregator-types.ts';
 export { bucketStart, bucketsOverlapping, DEFAULT_BUCKET_MS } from './buckets.ts';
 export {
   cellOf,
@@ -18,7 +18,7 @@ export {
   regionOf,
   rollUpCell,
 } from './cells.ts';
-export { javaPartition, murmur2 } from './partition.ts';
 export { DEFAULT_K_ANONYMITY, kAnonymize } from './privacy.ts';
 export { type CellCount, compareCellCounts, mergeTopK, topK } from './top-k.ts';
 export { compareVisits, mergeOverlappingVisits, timeSpentMs, type VisitInterval } from './visits.ts';
+export { idleWatermarkMs } from './watermark.ts';

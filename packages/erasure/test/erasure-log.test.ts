@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { createTemporaryDatabase, openDatabase } from '@footfall/db';
+import { openDatabase } from '@footfall/db';
 import {
   decodeErasure,
   ErasureError,
@@ -14,7 +14,7 @@ import {
   erasuresTopicSpec,
 } from '@footfall/erasure';
 import { createTopics } from '@footfall/kafka';
-import { kafkaBootstrap } from '@footfall/testing';
+import { createTemporaryDatabase, kafkaBootstrap } from '@footfall/testing';
 import { Admin, ConfigResourceTypes, Producer } from '@platformatic/kafka';
 import { Registry } from 'prom-client';
 

@@ -1,4 +1,3 @@
-export { javaPartition } from '@footfall/domain';
 export type { KafkaConnectionConfig } from './connection.ts';
 export { kafkaClientOptions } from './connection.ts';
 export type { BrokerTimings, LocalBrokerOptions, TopicSpec } from './local-broker.ts';
@@ -11,6 +10,15 @@ export {
   LocalBrokerError,
   startLocalBroker,
 } from './local-broker.ts';
+export {
+  isControlBatch,
+  KafkaErrorCodes,
+  KafkaOffsetsError,
+  offsetForTimestamp,
+  recordTimestamp,
+  stableCommittedOffsets,
+} from './offsets.ts';
+export { javaPartition, murmur2 } from './partition.ts';
 export type { ConsumerPerfResult, ProducerPerfResult } from './perf-tools.ts';
 export { consumerPerformance, producerPerformance } from './perf-tools.ts';
 export {

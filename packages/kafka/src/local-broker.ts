@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Admin } from '@platformatic/kafka';
+import pRetry, { AbortError } from 'p-retry';
 
 const execFileAsync = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -306,18 +307,25 @@ kill -TERM $jvm 2>/dev/null; wait $jvm`;
     (child.stdout as unknown as { unref?: () => void })?.unref?.();
     (child.stderr as unknown as { unref?: () => void })?.unref?.();
 
-    const deadline = Date.now() + readyTimeoutMs;
-    while (true) {
-      signal?.throwIfAborted();
-      if (!this.running) {
-        throw new LocalBrokerError(`Kafka exited during start-up:\n${this.#output.join('').slice(-4000)}`);
-      }
-      if (await this.#answersMetadata()) return;
-      if (Date.now() > deadline) {
-        throw new LocalBrokerError(`Kafka did not become ready in ${readyTimeoutMs} ms`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const notYet = new LocalBrokerError(`Kafka did not become ready in ${readyTimeoutMs} ms`);
+    await pRetry(
+      async () => {
+        if (!this.running) {
+          throw new AbortError(
+            new LocalBrokerError(`Kafka exited during start-up:\n${this.#output.join('').slice(-4000)}`),
+          );
+        }
+        if (!(await this.#answersMetadata())) throw notYet;
+      },
+      // Poll every 200 ms until it answers, the JVM dies, the deadline passes or `signal` aborts.
+      {
+        retries: Number.POSITIVE_INFINITY,
+        factor: 1,
+        minTimeout: 200,
+        maxRetryTime: readyTimeoutMs,
+        ...(signal ? { signal } : {}),
+      },
+    );
   }
 
   async #answersMetadata(): Promise<boolean> {

@@ -174,7 +174,9 @@ export class DeviceClient {
         const response = UploadResponse.decode(
           await this.#call('Upload', buildUploadRequest(identity, full), this.#options.deadlineMs),
         );
-        return { ...response, pingIds, attempts: attempt };
+        // The server lists rejections by index only (bounded response); fill in the ids for callers.
+        const rejected = response.rejected.map((r) => ({ ...r, pingId: pingIds[r.index] ?? '' }));
+        return { ...response, rejected, pingIds, attempts: attempt };
       } catch (error) {
         if (
           !(error instanceof DeviceClientError) ||

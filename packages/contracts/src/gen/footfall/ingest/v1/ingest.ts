@@ -6,18 +6,6 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import {
-  type CallOptions,
-  type ChannelCredentials,
-  Client,
-  type ClientOptions,
-  type ClientUnaryCall,
-  type handleUnaryCall,
-  makeGenericClientConstructor,
-  type Metadata,
-  type ServiceError,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
 
 export const protobufPackage = "footfall.ingest.v1";
 
@@ -56,6 +44,8 @@ export const RejectReason = {
   REJECT_REASON_TOO_OLD: 6,
   REJECT_REASON_DUPLICATE_IN_BATCH: 7,
   REJECT_REASON_BAD_OPTIONAL_FIELD: 8,
+  /** REJECT_REASON_MISSING_COORDINATES - latitude or longitude not set. */
+  REJECT_REASON_MISSING_COORDINATES: 9,
   UNRECOGNIZED: -1,
 } as const;
 
@@ -71,20 +61,32 @@ export namespace RejectReason {
   export type REJECT_REASON_TOO_OLD = typeof RejectReason.REJECT_REASON_TOO_OLD;
   export type REJECT_REASON_DUPLICATE_IN_BATCH = typeof RejectReason.REJECT_REASON_DUPLICATE_IN_BATCH;
   export type REJECT_REASON_BAD_OPTIONAL_FIELD = typeof RejectReason.REJECT_REASON_BAD_OPTIONAL_FIELD;
+  export type REJECT_REASON_MISSING_COORDINATES = typeof RejectReason.REJECT_REASON_MISSING_COORDINATES;
   export type UNRECOGNIZED = typeof RejectReason.UNRECOGNIZED;
 }
 
 /** One location fix as the phone recorded it. */
 export interface Ping {
   /**
-   * Client-generated id, unique per device (UUID or 16-32 url-safe chars). Retried uploads reuse it,
-   * which is how duplicates are recognised downstream.
+   * Client-generated id, unique per device: 16-64 characters of [A-Za-z0-9_-] (a UUID fits). Retried
+   * uploads reuse it, which is how duplicates are recognised downstream.
    */
   pingId: string;
-  /** When the fix was taken, milliseconds since the Unix epoch (event time, not upload time). */
+  /**
+   * When the fix was taken, milliseconds since the Unix epoch (event time, not upload time). Values
+   * beyond ±2^53 reject only this ping (IN_FUTURE / TOO_OLD).
+   */
   eventTimeMs: number;
-  latitude: number;
-  longitude: number;
+  /**
+   * WGS84 degrees. `optional` so that a missing coordinate is distinguishable from 0 (proto3 would
+   * otherwise decode it as 0 and the ping would count on "Null Island"): a ping without either is
+   * rejected with MISSING_COORDINATES. Same wire encoding as the earlier non-optional fields, so
+   * existing clients (which always set both) are unaffected.
+   */
+  latitude?: number | undefined;
+  longitude?:
+    | number
+    | undefined;
   /** Horizontal accuracy radius in metres (68% confidence), as iOS/Android report it. */
   accuracyM: number;
   speedMps?: number | undefined;
@@ -120,17 +122,38 @@ export interface UploadRequest {
   signature: Buffer;
 }
 
+/**
+ * One refused ping. Deliberately small (index and reason, a few bytes) so that the response stays
+ * bounded whatever the batch holds: the client has the ping itself, docs/ingest.md explains each reason.
+ */
 export interface RejectedPing {
-  /** Index of the ping in UploadRequest.pings. */
+  /** Index of the ping in PingBatch.pings (0-based). */
   index: number;
+  /**
+   * No longer set (the client looks it up by index); it made the response grow with client input.
+   *
+   * @deprecated
+   */
   pingId: string;
   reason: RejectReason;
+  /**
+   * No longer set (see the RejectReason docs); it made the response grow with client input.
+   *
+   * @deprecated
+   */
   message: string;
 }
 
 export interface UploadResponse {
+  /** Pings written to Kafka (acknowledged by all in-sync replicas). */
   accepted: number;
+  /**
+   * The first refused pings in batch order, at most 1 000 of them (the server's send limit is derived
+   * from this bound). `rejected_count` says how many were refused in all.
+   */
   rejected: RejectedPing[];
+  /** Pings refused in all; `accepted + rejected_count` = the batch's ping count. */
+  rejectedCount: number;
 }
 
 export interface EnrollRequest {
@@ -157,8 +180,8 @@ function createBasePing(): Ping {
   return {
     pingId: "",
     eventTimeMs: 0,
-    latitude: 0,
-    longitude: 0,
+    latitude: undefined,
+    longitude: undefined,
     accuracyM: 0,
     speedMps: undefined,
     headingDeg: undefined,
@@ -175,10 +198,10 @@ export const Ping: MessageFns<Ping> = {
     if (message.eventTimeMs !== 0) {
       writer.uint32(16).int64(message.eventTimeMs);
     }
-    if (message.latitude !== 0) {
+    if (message.latitude !== undefined) {
       writer.uint32(25).double(message.latitude);
     }
-    if (message.longitude !== 0) {
+    if (message.longitude !== undefined) {
       writer.uint32(33).double(message.longitude);
     }
     if (message.accuracyM !== 0) {
@@ -303,8 +326,8 @@ export const Ping: MessageFns<Ping> = {
     const message = createBasePing();
     message.pingId = object.pingId ?? "";
     message.eventTimeMs = object.eventTimeMs ?? 0;
-    message.latitude = object.latitude ?? 0;
-    message.longitude = object.longitude ?? 0;
+    message.latitude = object.latitude ?? undefined;
+    message.longitude = object.longitude ?? undefined;
     message.accuracyM = object.accuracyM ?? 0;
     message.speedMps = object.speedMps ?? undefined;
     message.headingDeg = object.headingDeg ?? undefined;
@@ -576,7 +599,7 @@ export const RejectedPing: MessageFns<RejectedPing> = {
 };
 
 function createBaseUploadResponse(): UploadResponse {
-  return { accepted: 0, rejected: [] };
+  return { accepted: 0, rejected: [], rejectedCount: 0 };
 }
 
 export const UploadResponse: MessageFns<UploadResponse> = {
@@ -586,6 +609,9 @@ export const UploadResponse: MessageFns<UploadResponse> = {
     }
     for (const v of message.rejected) {
       RejectedPing.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.rejectedCount !== 0) {
+      writer.uint32(24).uint32(message.rejectedCount);
     }
     return writer;
   },
@@ -619,6 +645,14 @@ export const UploadResponse: MessageFns<UploadResponse> = {
             message.rejected.push(RejectedPing.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rejectedCount = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -638,6 +672,7 @@ export const UploadResponse: MessageFns<UploadResponse> = {
     const message = createBaseUploadResponse();
     message.accepted = object.accepted ?? 0;
     message.rejected = object.rejected?.map((e) => RejectedPing.fromPartial(e)) || [];
+    message.rejectedCount = object.rejectedCount ?? 0;
     return message;
   },
 };
@@ -798,75 +833,6 @@ export const EnrollResponse: MessageFns<EnrollResponse> = {
     message.userToken = object.userToken ?? "";
     return message;
   },
-};
-
-export type IngestServiceService = typeof IngestServiceService;
-export const IngestServiceService = {
-  enroll: {
-    path: "/footfall.ingest.v1.IngestService/Enroll" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: EnrollRequest): Buffer => Buffer.from(EnrollRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): EnrollRequest => EnrollRequest.decode(value),
-    responseSerialize: (value: EnrollResponse): Buffer => Buffer.from(EnrollResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): EnrollResponse => EnrollResponse.decode(value),
-  },
-  upload: {
-    path: "/footfall.ingest.v1.IngestService/Upload" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: UploadRequest): Buffer => Buffer.from(UploadRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): UploadRequest => UploadRequest.decode(value),
-    responseSerialize: (value: UploadResponse): Buffer => Buffer.from(UploadResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): UploadResponse => UploadResponse.decode(value),
-  },
-} as const;
-
-export interface IngestServiceServer extends UntypedServiceImplementation {
-  enroll: handleUnaryCall<EnrollRequest, EnrollResponse>;
-  upload: handleUnaryCall<UploadRequest, UploadResponse>;
-}
-
-export interface IngestServiceClient extends Client {
-  enroll(
-    request: EnrollRequest,
-    callback: (error: ServiceError | null, response: EnrollResponse) => void,
-  ): ClientUnaryCall;
-  enroll(
-    request: EnrollRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: EnrollResponse) => void,
-  ): ClientUnaryCall;
-  enroll(
-    request: EnrollRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: EnrollResponse) => void,
-  ): ClientUnaryCall;
-  upload(
-    request: UploadRequest,
-    callback: (error: ServiceError | null, response: UploadResponse) => void,
-  ): ClientUnaryCall;
-  upload(
-    request: UploadRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: UploadResponse) => void,
-  ): ClientUnaryCall;
-  upload(
-    request: UploadRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: UploadResponse) => void,
-  ): ClientUnaryCall;
-}
-
-export const IngestServiceClient = makeGenericClientConstructor(
-  IngestServiceService,
-  "footfall.ingest.v1.IngestService",
-) as unknown as {
-  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): IngestServiceClient;
-  service: typeof IngestServiceService;
-  serviceName: string;
 };
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

@@ -83,7 +83,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const env: Record<string, string> = {
       LOG_LEVEL: logLevel,
       KAFKA_BOOTSTRAP: bootstrap,
-      KAFKA_PARTITIONS: String(partitions),
       TOPIC_INGESTION: topics.ingestion,
       TOPIC_AGGREGATED: topics.aggregated,
       TOPIC_ERASURES: topics.erasures,
@@ -91,8 +90,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       USER_TOKEN_SECRET: userTokenSecret,
       OPERATOR_TOKEN: operatorToken,
       ALLOW_DEV_ATTESTATION: 'true',
-      GROUP_ID: `footfall-processor${suffix}`,
-      SINK_GROUP_ID: `footfall-sink${suffix}`,
+      // Every simulated phone enrolls from this one address.
+      INGEST_ENROLL_PER_MIN: '1000000',
+      INGEST_ENROLL_BURST: '1000000',
       ...options.env,
     };
     const ports = options.ports ?? {};
@@ -102,12 +102,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     closers.push(() => db.close());
 
     const log = (service: string): Logger => createLogger(service, logLevel);
-    const processorConfig = loadProcessorConfig(env, { opsPort: ports.processorOps ?? 0 });
+    // GROUP_ID is one variable name for every consumer, so each service gets its own value here.
+    const processorConfig = loadProcessorConfig(
+      { ...env, GROUP_ID: `footfall-processor${suffix}` },
+      { opsPort: ports.processorOps ?? 0 },
+    );
     let processor = await startProcessor(processorConfig, { logger: log('processor') });
     closers.push(() => processor.close());
     progress('processor: started');
 
-    const sink = await startSink(loadSinkConfig(env, { opsPort: ports.sinkOps ?? 0 }), {
+    const sinkEnv = { ...env, GROUP_ID: `footfall-sink${suffix}` };
+    const sink = await startSink(loadSinkConfig(sinkEnv, { opsPort: ports.sinkOps ?? 0 }), {
       logger: log('sink'),
       db,
     });

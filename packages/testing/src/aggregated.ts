@@ -1,6 +1,9 @@
-// Test helper (also used by apps/api tests): builds `aggregated` records the way the processor does.
-import { AggregateRecord } from '@footfall/contracts';
-import { javaPartition, regionOf } from '@footfall/domain';
+// Test fixtures for the sink, API and dashboard tests: `aggregated` records built the way the
+// processor builds them, and a producer that partitions them by region as the processor does.
+import { randomUUID } from 'node:crypto';
+import { AggregateRecord, occupancyKey, visitKey } from '@footfall/contracts';
+import { regionOf } from '@footfall/domain';
+import { javaPartition } from '@footfall/kafka';
 import { Producer } from '@platformatic/kafka';
 
 export interface OccInput {
@@ -37,7 +40,7 @@ export const occRecord = (o: OccInput): TestRecord => {
       pings: o.pings ?? o.devices,
     },
   }).finish();
-  return { key: Buffer.from(`occ:${o.cell}:${o.bucketStartMs}`), value: Buffer.from(value), region };
+  return { key: Buffer.from(occupancyKey(o)), value: Buffer.from(value), region };
 };
 
 export const visitRecord = (v: VisitInput): TestRecord => {
@@ -54,14 +57,14 @@ export const visitRecord = (v: VisitInput): TestRecord => {
     },
   }).finish();
   return {
-    key: Buffer.from(`visit:${v.deviceId}:${v.cell}:${v.startMs}`),
+    key: Buffer.from(visitKey(v)),
     value: Buffer.from(value),
     region,
   };
 };
 
 export const tombstone = (v: Pick<VisitInput, 'deviceId' | 'cell' | 'startMs'>): TestRecord => ({
-  key: Buffer.from(`visit:${v.deviceId}:${v.cell}:${v.startMs}`),
+  key: Buffer.from(visitKey(v)),
   value: undefined,
   region: regionOf(v.cell),
 });
@@ -79,7 +82,7 @@ export async function produce(
     clientId: 'test-producer',
     bootstrapBrokers: [bootstrap],
     idempotent: true,
-    ...(transactional ? { transactionalId: `test-${Math.random().toString(36).slice(2)}` } : {}),
+    ...(transactional ? { transactionalId: `test-${randomUUID()}` } : {}),
   });
   try {
     const messages = records.map((r) => ({

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { javaPartition, murmur2 } from '../src/index.ts';
+import { javaPartition, murmur2 } from '@footfall/kafka';
 
 const enc = new TextEncoder();
 

@@ -1,0 +1,108 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { bucketStart, kAnonymize } from '@footfall/domain';
+import { Type } from 'typebox';
+import { ApiError } from '../errors.ts';
+import type { ApiContext } from '../http/context.ts';
+import { Devices, errorResponses, LocationQuery, Suppressed, Time } from '../http/schemas.ts';
+import { occupancyLoader, seriesLoader } from '../loaders.ts';
+import { parseLocation, parseRange, parseStep, parseTime } from '../params.ts';
+
+const OccupancyAnswer = Type.Object({
+  cell: Type.String(),
+  at: Type.String({ format: 'date-time' }),
+  bucketStartMs: Type.Integer(),
+  bucketMs: Type.Integer(),
+  devices: Devices,
+  suppressed: Suppressed,
+  kAnonymity: Type.Integer(),
+});
+
+const SeriesAnswer = Type.Object({
+  cell: Type.String(),
+  fromMs: Type.Integer(),
+  toMs: Type.Integer(),
+  stepMs: Type.Integer(),
+  kAnonymity: Type.Integer(),
+  points: Type.Array(Type.Object({ startMs: Type.Integer(), devices: Devices, suppressed: Suppressed })),
+});
+
+/** `GET /v1/occupancy` and `GET /v1/occupancy/series`: public, k-anonymised counts of one cell. */
+export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db }) => {
+  const points = occupancyLoader(db);
+  const series = seriesLoader(db);
+  const kAnon = (n: number) => {
+    const devices = kAnonymize(n, config.kAnonymity);
+    return { devices, suppressed: devices === null };
+  };
+
+  app.get(
+    '/v1/occupancy',
+    {
+      schema: {
+        tags: ['occupancy'],
+        operationId: 'getOccupancy',
+        summary: 'Occupancy of a location at a time',
+        description:
+          'Distinct devices present in the cell during the bucket that contains `at` (docs/insights.md).',
+        querystring: Type.Object({ ...LocationQuery, at: Type.Optional(Time('the time (default: now)')) }),
+        response: { 200: OccupancyAnswer, ...errorResponses(400) },
+      },
+    },
+    async (request) => {
+      const cell = parseLocation(request.query, config.cellResolution);
+      const at = parseTime(request.query.at, 'at', Date.now());
+      const b = bucketStart(at, config.bucketMs);
+      return {
+        cell,
+        at: new Date(at).toISOString(),
+        bucketStartMs: b,
+        bucketMs: config.bucketMs,
+        ...kAnon(await points.load({ cell, b })),
+        kAnonymity: config.kAnonymity,
+      };
+    },
+  );
+
+  app.get(
+    '/v1/occupancy/series',
+    {
+      schema: {
+        tags: ['occupancy'],
+        operationId: 'getOccupancySeries',
+        summary: 'Occupancy time series of a location',
+        description:
+          'Peak (max) of the bucket counts per step over buckets starting in [bucketStart(from), to). Step i ' +
+          'covers [bucketStart(from) + i*step, … + step).',
+        querystring: Type.Object({
+          ...LocationQuery,
+          from: Time('range start (inclusive)'),
+          to: Time('range end (exclusive)'),
+          step: Type.Optional(
+            Type.Integer({ description: 'ms, a positive multiple of BUCKET_MS (default BUCKET_MS)' }),
+          ),
+        }),
+        response: { 200: SeriesAnswer, ...errorResponses(400) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const cell = parseLocation(q, config.cellResolution);
+      const { fromMs, toMs } = parseRange(q, config.maxRangeDays);
+      const stepMs = parseStep(q.step, config.bucketMs);
+      const start = bucketStart(fromMs, config.bucketMs);
+      const n = Math.ceil((toMs - start) / stepMs);
+      if (n > config.maxSeriesPoints) {
+        throw new ApiError(
+          'API_INVALID_STEP',
+          `${n} points requested; at most ${config.maxSeriesPoints} (raise step)`,
+        );
+      }
+      const peaks = await series.load({ cell, fromMs: start, toMs, stepMs });
+      const points = Array.from({ length: n }, (_, i) => ({
+        startMs: start + i * stepMs,
+        ...kAnon(peaks.get(i) ?? 0),
+      }));
+      return { cell, fromMs: start, toMs, stepMs, kAnonymity: config.kAnonymity, points };
+    },
+  );
+};

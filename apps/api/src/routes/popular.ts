@@ -1,0 +1,138 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { bucketStart, type CellCount } from '@footfall/domain';
+import { cellToLatLng } from 'h3-js';
+import { LRUCache } from 'lru-cache';
+import { type Static, Type } from 'typebox';
+import { ApiError } from '../errors.ts';
+import type { ApiContext } from '../http/context.ts';
+import { errorResponses, Time } from '../http/schemas.ts';
+import { topKLoader } from '../loaders.ts';
+import { parseBBox, parseRegion, parseTime } from '../params.ts';
+import { popular } from '../queries.ts';
+
+const Location = Type.Object({
+  rank: Type.Integer(),
+  cell: Type.String(),
+  devices: Type.Integer(),
+  lat: Type.Number(),
+  lon: Type.Number(),
+});
+type Located = Static<typeof Location>;
+
+const PopularAnswer = Type.Object({
+  at: Type.String({ format: 'date-time' }),
+  bucketStartMs: Type.Integer(),
+  bucketMs: Type.Integer(),
+  resolution: Type.Integer(),
+  k: Type.Integer(),
+  kAnonymity: Type.Integer(),
+  locations: Type.Array(Location),
+});
+
+/** Buckets older than this no longer change (allowed lateness 1 h + presence gap; docs/insights.md). */
+const FINAL_AFTER_MS = 2 * 3_600_000;
+
+/** `GET /v1/popular`: top-K cells of a bucket (only cells at or above K_ANONYMITY), optionally filtered. */
+export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db }) => {
+  const loader = topKLoader(db, config.kAnonymity);
+  // Cells are few and fixed, and cellToLatLng is ~0.75 µs per call.
+  const centres = new LRUCache<string, [number, number]>({ max: 200_000 });
+  const locate = (top: CellCount[]): Located[] =>
+    top.map((l, i) => {
+      let ll = centres.get(l.cell);
+      if (!ll) {
+        ll = cellToLatLng(l.cell) as [number, number];
+        centres.set(l.cell, ll);
+      }
+      return { rank: i + 1, cell: l.cell, devices: l.devices, lat: ll[0], lon: ll[1] };
+    });
+  // Identical top-K questions share one answer: concurrent misses share one query (single flight), and
+  // answers are reused for API_POPULAR_CACHE_MS, or 60 s for buckets that no longer change. A failed
+  // query is forgotten at once.
+  const answers = new LRUCache<string, Promise<Located[]>>({ max: 50_000 });
+
+  app.get(
+    '/v1/popular',
+    {
+      schema: {
+        tags: ['popular'],
+        operationId: 'getPopular',
+        summary: 'Popular locations at a time (top-K by devices)',
+        description:
+          'Cells whose count is below K_ANONYMITY are excluded (so fewer than k entries may come back). At a ' +
+          'coarser `resolution` a parent counts the sum of its publishable children (docs/api.md, "Roll-up").',
+        querystring: Type.Object({
+          at: Type.Optional(Time('the time (default: now)')),
+          k: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+          bbox: Type.Optional(
+            Type.String({ description: 'minLon,minLat,maxLon,maxLat (degrees); cells by centre' }),
+          ),
+          region: Type.Optional(
+            Type.String({ description: 'H3 cell (resolution <= CELL_RESOLUTION) to search inside' }),
+          ),
+          resolution: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: 15, description: 'H3 resolution (default CELL_RESOLUTION)' }),
+          ),
+        }),
+        response: { 200: PopularAnswer, ...errorResponses(400) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const at = parseTime(q.at, 'at', Date.now());
+      const b = bucketStart(at, config.bucketMs);
+      const resolution = q.resolution ?? config.cellResolution;
+      if (resolution > config.cellResolution) {
+        throw new ApiError(
+          'API_INVALID_RESOLUTION',
+          `resolution must be <= CELL_RESOLUTION (${config.cellResolution})`,
+        );
+      }
+      if (q.bbox !== undefined && q.region !== undefined) {
+        throw new ApiError('API_BAD_REQUEST', 'give bbox or region, not both');
+      }
+      const bbox = q.bbox !== undefined ? parseBBox(q.bbox) : undefined;
+      const region =
+        q.region !== undefined
+          ? parseRegion(q.region, config.cellResolution, config.regionResolution)
+          : undefined;
+      const run = async () =>
+        locate(
+          await popular(
+            db,
+            {
+              bucketStartMs: b,
+              k: q.k,
+              minDevices: config.kAnonymity,
+              cellResolution: config.cellResolution,
+              resolution,
+              bbox,
+              region,
+            },
+            loader,
+          ),
+        );
+      let locations: Promise<Located[]>;
+      if (config.popularCacheMs > 0) {
+        const key = `${b}|${q.k}|${resolution}|${bbox ? Object.values(bbox).join(',') : ''}|${region?.cell ?? ''}`;
+        const hit = answers.get(key);
+        if (hit) locations = hit;
+        else {
+          locations = run();
+          const final = b + config.bucketMs < Date.now() - FINAL_AFTER_MS;
+          answers.set(key, locations, { ttl: final ? 60_000 : config.popularCacheMs });
+          locations.catch(() => answers.delete(key));
+        }
+      } else locations = run();
+      return {
+        at: new Date(at).toISOString(),
+        bucketStartMs: b,
+        bucketMs: config.bucketMs,
+        resolution,
+        k: q.k,
+        kAnonymity: config.kAnonymity,
+        locations: await locations,
+      };
+    },
+  );
+};

@@ -1,0 +1,8 @@
+export {
+  issueUserToken,
+  USER_TOKEN_RULES,
+  type UserIdentity,
+  UserTokenError,
+  type UserTokenErrorReason,
+  verifyUserToken,
+} from './user-token.ts';

@@ -1,0 +1,142 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Consumer, offsetFetchV9 } from '@platformatic/kafka';
+
+/** A Kafka protocol operation of this package failed after its retries. */
+export class KafkaOffsetsError extends Error {
+  override name = 'KafkaOffsetsError';
+}
+
+/** Kafka error codes the processing code reacts to (the protocol's `ErrorCode` numbers). */
+export const KafkaErrorCodes = Object.freeze({
+  NONE: 0,
+  /** The fetch position is outside the log (retention removed it): continue from the log start. */
+  OFFSET_OUT_OF_RANGE: 1,
+  /** A transactional offset commit of the group is not yet complete (KIP-447): retry. */
+  UNSTABLE_OFFSET_COMMIT: 88,
+});
+
+/**
+ * Committed offsets of the consumer's group for `partitions` of `topic`, read with
+ * `requireStable = true` (OffsetFetch v9, KIP-447); -1n for a partition never committed.
+ *
+ * The client's `listCommittedOffsets` sends `requireStable = false`: right after another member
+ * committed a transaction whose markers are not yet written it returns the *previous* offset, and a
+ * new owner would process part of the input twice. With `requireStable` the broker answers
+ * UNSTABLE_OFFSET_COMMIT until the markers are written; this retries (up to `attempts`, backing off
+ * 100 ms more each time, at most 1 s). Uses the consumer's own connection pool (SASL/TLS included).
+ */
+export async function stableCommittedOffsets(
+  consumer: Consumer,
+  topic: string,
+  partitions: readonly number[],
+  options: { signal?: AbortSignal; attempts?: number } = {},
+): Promise<Map<number, bigint>> {
+  const attempts = options.attempts ?? 50;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    options.signal?.throwIfAborted();
+    try {
+      const coordinatorId = await consumer.findGroupCoordinator();
+      const connection = (await consumer.connectToBrokers([coordinatorId])).get(coordinatorId);
+      if (connection === undefined)
+        throw new KafkaOffsetsError(`no connection to coordinator ${coordinatorId}`);
+      const response = await offsetFetchV9.api.async(
+        connection,
+        [
+          {
+            groupId: consumer.groupId,
+            memberId: null,
+            memberEpoch: -1,
+            topics: [{ name: topic, partitionIndexes: [...partitions] }],
+          },
+        ],
+        true,
+      );
+      const out = new Map<number, bigint>();
+      for (const group of response.groups) {
+        for (const t of group.topics) {
+          for (const p of t.partitions) out.set(p.partitionIndex, p.committedOffset);
+        }
+      }
+      return out;
+    } catch (error) {
+      // UNSTABLE_OFFSET_COMMIT and coordinator moves are transient.
+      lastError = error;
+      await sleep(Math.min(100 * (attempt + 1), 1_000), undefined, { signal: options.signal });
+    }
+  }
+  throw new KafkaOffsetsError(`could not read stable committed offsets of ${topic}`, { cause: lastError });
+}
+
+/** Offset of the partition's first record with timestamp >= `timestampMs` (-1n if none). */
+export async function offsetForTimestamp(
+  consumer: Consumer,
+  topic: string,
+  partition: number,
+  timestampMs: bigint,
+): Promise<bigint> {
+  const offsets = await consumer.listOffsets({
+    topics: [topic],
+    partitions: { [topic]: [partition] },
+    timestamp: timestampMs,
+  });
+  return offsets.get(topic)?.[partition] ?? -1n;
+}
+
+/**
+ * The Kafka timestamp (ms) of record `offset`, or of the first data record after it (control
+ * records are skipped); undefined if there is none. One small fetch from the partition leader.
+ */
+export async function recordTimestamp(
+  consumer: Consumer,
+  topic: string,
+  partition: number,
+  offset: bigint,
+): Promise<number | undefined> {
+  const metadata = await consumer.metadata({ topics: [topic] });
+  const t = metadata.topics.get(topic);
+  const leader = t?.partitions[partition]?.leader;
+  if (t === undefined || leader === undefined) return undefined;
+  const response = await consumer.fetch({
+    node: leader,
+    topics: [
+      {
+        topicId: t.id,
+        partitions: [
+          {
+            partition,
+            fetchOffset: offset,
+            partitionMaxBytes: 64 * 1024,
+            currentLeaderEpoch: -1,
+            lastFetchedEpoch: -1,
+          },
+        ],
+      },
+    ],
+    maxWaitTime: 10,
+    minBytes: 1,
+    maxBytes: 1024 * 1024,
+  });
+  for (const topicResponse of response.responses) {
+    for (const p of topicResponse.partitions) {
+      for (const batch of p.records ?? []) {
+        if (isControlBatch(batch)) continue;
+        for (const record of batch.records) {
+          if (batch.firstOffset + BigInt(record.offsetDelta) >= offset) {
+            return Number(batch.firstTimestamp + record.timestampDelta);
+          }
+        }
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * True for a control batch (transaction commit/abort markers): bit 5 of the record batch attributes
+ * (Kafka's `RecordBatch.CONTROL_FLAG_MASK`). Such a batch carries no data but occupies offsets, so a
+ * reader's position must move past it.
+ */
+export function isControlBatch(batch: { attributes: number }): boolean {
+  return (batch.attributes & 0x20) !== 0;
+}
