@@ -47,7 +47,7 @@ async function processorCaughtUp(stack: Stack, topic: string): Promise<boolean> 
   const consumer = new Consumer({
     clientId: 'erasure-e2e',
     bootstrapBrokers: [stack.kafkaBootstrap],
-    groupId: stack.env.GROUP_ID as string,
+    groupId: stack.processor.processor.config.groupId,
   });
   try {
     const partitions = Array.from({ length: PARTITIONS }, (_, i) => i);
