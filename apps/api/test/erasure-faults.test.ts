@@ -6,10 +6,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { issueUserToken } from '@footfall/auth';
 import { ERASURE_LOCK_KEY, openDatabase } from '@footfall/db';
 import { freePort } from '@footfall/kafka';
 import { createTemporaryDatabase, waitFor } from '@footfall/testing';
-import { SignJWT } from 'jose';
 import pg from 'pg';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -50,12 +50,7 @@ test('a terminated erasure answers 503 API_UNAVAILABLE and the API process stays
   const url = `http://127.0.0.1:${port}`;
   await waitFor('the API to be ready', async () => (await fetch(`${url}/readyz`)).ok, 60_000, 200);
 
-  const token = await new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject('dev-erase')
-    .setAudience('footfall-api')
-    .setIssuedAt()
-    .sign(new TextEncoder().encode(USER_SECRET));
+  const token = await issueUserToken(USER_SECRET, 'dev-erase', 3600);
   const erase = () =>
     fetch(`${url}/v1/users/dev-erase`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
 
