@@ -270,6 +270,7 @@ async function main(): Promise<void> {
     topics: [
       { name: 'ingestion', partitions },
       { name: 'perf', partitions },
+      { name: 'erasures', partitions: 1, configs: { 'cleanup.policy': 'compact' } },
     ],
   });
   const [grpcPort, opsPort] = [await freePort(), await freePort()];

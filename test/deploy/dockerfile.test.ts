@@ -251,7 +251,7 @@ test('importsOf finds runtime imports and skips type-only ones', () => {
 
 test('the image holds everything the runtime library packages import', () => {
   let walked = 0;
-  for (const name of ['config', 'contracts', 'db', 'domain', 'kafka', 'observability']) {
+  for (const name of ['config', 'contracts', 'db', 'domain', 'erasure', 'kafka', 'observability']) {
     const entry = join(repoRoot, 'packages', name, 'src', 'index.ts');
     if (!existsSync(entry)) continue;
     assert.deepEqual(walk(entry).problems, [], name);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { INGESTION_RETENTION_MS, INGESTION_SEGMENT_MS } from '@footfall/kafka';
 import {
   containersOf,
   find,
@@ -207,6 +208,11 @@ for (const overlay of kustomizeSkip ? [] : OVERLAYS) {
       get(find(objects, 'KafkaTopic', 'aggregated'), 'spec.config')['cleanup.policy'],
       'compact,delete',
     );
+    // docs/privacy.md: raw pings live a few hours, the erasure log forever (compacted).
+    const ingestion = get(find(objects, 'KafkaTopic', 'ingestion'), 'spec.config');
+    assert.equal(Number(ingestion['retention.ms']), INGESTION_RETENTION_MS);
+    assert.equal(Number(ingestion['segment.ms']), INGESTION_SEGMENT_MS);
+    assert.equal(get(find(objects, 'KafkaTopic', 'erasures'), 'spec.config')['cleanup.policy'], 'compact');
     for (const o of objects.filter(
       (x) => x.apiVersion.startsWith('kafka.strimzi.io/') && x.kind !== 'Kafka',
     )) {
@@ -235,10 +241,14 @@ for (const overlay of kustomizeSkip ? [] : OVERLAYS) {
         (a: { resource: { type: string; name: string; patternType: string }; operations: string[] }) =>
           `${a.resource.type}:${a.resource.name}:${a.resource.patternType}:${[...a.operations].sort().join('+')}`,
       );
-    assert.deepEqual(acls('footfall-ingest'), ['topic:ingestion:literal:Describe+Write']);
+    assert.deepEqual(acls('footfall-ingest'), [
+      'topic:ingestion:literal:Describe+Write',
+      'topic:erasures:literal:Describe+Read',
+    ]);
     assert.deepEqual(acls('footfall-processor'), [
       'topic:ingestion:literal:Describe+Read',
       'topic:aggregated:literal:Describe+Write',
+      'topic:erasures:literal:Describe+Read',
       'group:footfall-processor:literal:Describe+Read',
       'transactionalId:footfall-processor:prefix:Describe+Write',
     ]);
@@ -246,8 +256,13 @@ for (const overlay of kustomizeSkip ? [] : OVERLAYS) {
       'topic:aggregated:literal:Describe+Read',
       'group:footfall-sink:literal:Describe+Read',
     ]);
-    for (const a of acls('footfall-api'))
-      assert.match(a, /^(topic:aggregated|group:footfall-api):.*:Describe\+Read$/);
+    assert.deepEqual(acls('footfall-api'), [
+      'topic:aggregated:literal:Describe+Read',
+      'group:footfall-api:prefix:Describe+Read',
+      'topic:erasures:literal:Describe+Write',
+      'topic:ingestion:literal:DescribeConfigs',
+      'topic:aggregated:literal:DescribeConfigs',
+    ]);
   });
 
   test(`${overlay}: every referenced Secret is rendered, operator-made or documented as external`, () => {

@@ -24,6 +24,7 @@ test('every relative link in README.md and docs/ points at a file that exists', 
       'errors',
       'configuration',
       'dashboard',
+      'privacy',
       'operations',
     ].map((d) => `docs/${d}.md`),
   ];

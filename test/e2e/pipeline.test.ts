@@ -28,7 +28,13 @@ async function runPipeline(
   options: { restartProcessorMidway: boolean },
 ): Promise<RunOutcome> {
   const temp = await createTemporaryDatabase();
-  t.after(() => temp.drop());
+  let started: Stack | undefined;
+  // One hook, stack first: after hooks run in registration order, and a sink whose database was dropped
+  // under it retries its close forever.
+  t.after(async () => {
+    await started?.close();
+    await temp.drop();
+  });
   const topics = await uniqueTopics(6);
   const stack = await startStack({
     kafkaBootstrap: kafkaBootstrap(),
@@ -39,7 +45,7 @@ async function runPipeline(
     env: { K_ANONYMITY: '1', API_POPULAR_CACHE_MS: '0', EMIT_INTERVAL_MS: '200' },
     logLevel: process.env.E2E_LOG_LEVEL ?? 'warn',
   });
-  t.after(() => stack.close());
+  started = stack;
   const uploader = await createIngestUploader({ target: stack.ingestTarget });
   t.after(() => uploader.close?.());
 

@@ -1,8 +1,10 @@
-import { type ConfigOf, commonSpec, loadConfig, v } from '@footfall/config';
+import { type ConfigOf, commonSpec, erasureTopicSpec, loadConfig, topicSpec, v } from '@footfall/config';
 
 /** Every setting of the API, with its env variable, default and unit. */
 export const apiSpec = {
   ...commonSpec,
+  ...topicSpec,
+  ...erasureTopicSpec,
   databaseUrl: v.optionalString('DATABASE_URL', 'PostgreSQL URL; unset → embedded PGlite (dev only)'),
   port: v.int('API_PORT', 8080, 'HTTP port (API, /metrics, /healthz, /readyz); 0 = any free port', 0, 65_535),
   host: v.string('API_HOST', '0.0.0.0', 'HTTP listen address'),

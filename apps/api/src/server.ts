@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { type Database, openDatabase } from '@footfall/db';
+import { ErasureNotifier } from '@footfall/erasure';
 import { createLogger, createRegistry, type Logger } from '@footfall/observability';
 import { buildApp } from './app.ts';
 import type { ApiConfig } from './config.ts';
@@ -45,15 +46,31 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     kAnonymity: config.kAnonymity,
     maxChanges: config.liveMaxChanges,
   });
+  // Erasure → Kafka `erasures` (revokes the device in ingest, filters the processor) + honest notErased.
+  const { topicIngestion: ingestion, topicAggregated: aggregated, topicErasures: erasures } = config;
+  const erasureNotifier = new ErasureNotifier({
+    connection: config,
+    topics: { ingestion, aggregated, erasures },
+    logger,
+  });
   let draining = false;
   let app: ApiApp;
   try {
-    app = await buildApp({ config, db, live, registry, draining: () => draining }, logger);
+    app = await buildApp(
+      { config, db, live, registry, erasures: erasureNotifier, draining: () => draining },
+      logger,
+    );
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
+    await erasureNotifier.close().catch(() => {});
     if (ownsDb) await db.close();
     throw error;
   }
+  // Outbox sweep: erasures committed in PostgreSQL but never acknowledged by Kafka (an API crash between).
+  const reconciling = new AbortController();
+  erasureNotifier.reconcile(db, reconciling.signal).catch((err: unknown) => {
+    if (!reconciling.signal.aborted) logger.warn({ err }, 'erasure log reconciliation failed');
+  });
   const port = (app.server.address() as AddressInfo).port;
   logger.info({ port }, 'api started');
 
@@ -63,6 +80,8 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       draining = true;
       live.close();
       await app.close();
+      reconciling.abort();
+      await erasureNotifier.close().catch(() => {});
       if (ownsDb) await db.close();
     })();
     return closed;

@@ -84,6 +84,7 @@ describe('API on real Kafka + PostgreSQL (through the sink)', () => {
         {
           port: 0,
           host: '127.0.0.1',
+          kafkaBootstrap: [kafkaBootstrap()], // DELETE publishes the erasure to Kafka
           userTokenSecret: USER_SECRET,
           operatorToken: OPERATOR,
           liveIntervalMs: 200,

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { issueUserToken } from '@footfall/auth';
 import { type Database, openDatabase } from '@footfall/db';
 import { bucketStart, cellOf, regionOf } from '@footfall/domain';
-import { createTemporaryDatabase, type TemporaryDatabase } from '@footfall/testing';
+import { createTemporaryDatabase, kafkaBootstrap, type TemporaryDatabase } from '@footfall/testing';
 import { type Document, OpenAPIBackend } from 'openapi-backend';
 import { pino } from 'pino';
 import { type Api, loadApiConfig, startApi } from '../src/index.ts';
@@ -22,6 +22,7 @@ const T0 = bucketStart(Date.now() - 3_600_000, MIN);
 /** Marker placed in bad input: no error message may repeat it. */
 const ECHO = 'ECHO<b>x</b>';
 
+/** A valid user token (the one issuer: the rules of @footfall/auth, `iss` and `exp` included). */
 const token = (sub: string) => issueUserToken(SECRET, sub, 3600);
 
 async function seed(db: Database): Promise<void> {
@@ -315,7 +316,14 @@ describe('every answer is declared in the OpenAPI document', () => {
   before(async () => {
     const config = loadApiConfig(
       {},
-      { port: 0, host: '127.0.0.1', userTokenSecret: SECRET, operatorToken: OPERATOR, logLevel: 'silent' },
+      {
+        port: 0,
+        host: '127.0.0.1',
+        kafkaBootstrap: [kafkaBootstrap()], // DELETE publishes the erasure to Kafka
+        userTokenSecret: SECRET,
+        operatorToken: OPERATOR,
+        logLevel: 'silent',
+      },
     );
     tmp = await createTemporaryDatabase();
     const db = await openDatabase({ url: tmp.url });

@@ -63,10 +63,12 @@ export interface AuthenticatorOptions {
   keyring: DeviceKeyring;
   revokedDeviceIds?: Iterable<string>;
   /**
-   * Revocation hook, asked for every upload after the static list (e.g. devices whose user asked for
-   * erasure). Synchronous on purpose: it runs per upload, so back it with an in-memory set that the
-   * store refreshes, not a query. Return a catalog code to refuse with (PERMISSION_DENIED codes:
-   * `INGEST_DEVICE_REVOKED`, `INGEST_DEVICE_ERASED`), or false/undefined to let the upload through.
+   * Revocation hook, asked for every upload once its signature is known good, so only the genuine device
+   * learns that it was revoked or erased (docs/privacy.md). Synchronous on purpose: it runs per upload, so
+   * back it with an in-memory set that the store refreshes, not a query (see {@link erasedDevicesHook}).
+   * Return a catalog code to refuse with (PERMISSION_DENIED codes: `INGEST_DEVICE_REVOKED`,
+   * `INGEST_DEVICE_ERASED`), or false/undefined to let the upload through; it may throw an IngestError
+   * (a retryable UNAVAILABLE while the store cannot answer yet: fail closed).
    */
   isRevoked?: (deviceId: string) => false | undefined | 'INGEST_DEVICE_REVOKED' | 'INGEST_DEVICE_ERASED';
   /** Accepted |now - sent_at_ms|, ms. */
@@ -90,7 +92,7 @@ const SECRET_CACHE_MAX = 100_000;
 /**
  * Checks an UploadRequest before anything else looks at it, in this order (cheapest refusal first, and
  * the signed bytes are decoded only once the signature is known good): device id → key version /
- * revocation → HMAC over the exact `batch` bytes → decode → device binding → nonce → time window → replay.
+ * revocation → HMAC over the exact `batch` bytes → erasure → decode → device binding → nonce → time window → replay.
  */
 export class UploadAuthenticator {
   readonly #keyring: DeviceKeyring;
@@ -129,8 +131,6 @@ export class UploadAuthenticator {
       throw new IngestError('INGEST_BAD_DEVICE_ID', 'device_id is not a well-formed device id');
     }
     if (this.#revoked.has(deviceId)) throw new IngestError('INGEST_DEVICE_REVOKED', 'device is revoked');
-    const revoked = this.#isRevoked?.(deviceId);
-    if (revoked) throw new IngestError(revoked, 'device is revoked: enroll again');
     let secret = this.#secrets.get(deviceId);
     if (!secret) {
       const raw = deriveDeviceSecret(this.#keyring, deviceId);
@@ -150,6 +150,16 @@ export class UploadAuthenticator {
       !timingSafeEqual(createHmac('sha256', secret).update(batchBytes).digest(), signature)
     ) {
       throw new IngestError('INGEST_BAD_SIGNATURE', 'signature does not match the batch for this device');
+    }
+    // After the signature: only the device itself learns that it was revoked or erased (docs/privacy.md).
+    const revoked = this.#isRevoked?.(deviceId);
+    if (revoked) {
+      throw new IngestError(
+        revoked,
+        revoked === 'INGEST_DEVICE_ERASED'
+          ? 'this device was erased; enroll again for a new identity'
+          : 'device is revoked: enroll again',
+      );
     }
     const header = decodeBatchHeader(batchBytes);
     if (header.deviceId !== deviceId) {
@@ -182,4 +192,24 @@ export class UploadAuthenticator {
     }
     return { deviceId, bytes: batchBytes, header };
   }
+}
+
+/** What {@link erasedDevicesHook} reads: the erasure log's table of erased devices (packages/erasure). */
+export interface ErasedDevices {
+  has(deviceId: string): boolean;
+  /** False until the log was read to its end once: until then nobody can be told apart from an erased device. */
+  readonly loaded: boolean;
+}
+
+/**
+ * The revocation hook backed by the erasure log: erased devices get INGEST_DEVICE_ERASED; until the log is
+ * loaded every upload gets the retryable INGEST_KAFKA_UNAVAILABLE (fail closed).
+ */
+export function erasedDevicesHook(erased: ErasedDevices): NonNullable<AuthenticatorOptions['isRevoked']> {
+  return (deviceId) => {
+    if (!erased.loaded) {
+      throw new IngestError('INGEST_KAFKA_UNAVAILABLE', 'erasure log not loaded yet (Kafka); retry');
+    }
+    return erased.has(deviceId) && 'INGEST_DEVICE_ERASED';
+  };
 }

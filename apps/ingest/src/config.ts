@@ -1,9 +1,18 @@
-import { ConfigError, type ConfigOf, commonSpec, loadConfig, topicSpec, v } from '@footfall/config';
+import {
+  ConfigError,
+  type ConfigOf,
+  commonSpec,
+  erasureTopicSpec,
+  loadConfig,
+  topicSpec,
+  v,
+} from '@footfall/config';
 
 /** Every variable the ingest service reads (docs/ingest.md has the same table). */
 export const ingestSpec = {
   ...commonSpec,
   topicIngestion: topicSpec.topicIngestion,
+  ...erasureTopicSpec,
   grpcHost: v.string('GRPC_HOST', '0.0.0.0', 'gRPC listen address'),
   grpcPort: v.int('GRPC_PORT', 50051, 'gRPC port (0 = pick a free one)', 0, 65_535),
   opsPort: v.int('OPS_PORT', 9101, 'ops HTTP port: /metrics /healthz /readyz (0 = free)', 0, 65_535),

@@ -1,9 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ErasureTable } from '@footfall/erasure';
 import { createLogger, createRegistry, type Logger, OpsServer } from '@footfall/observability';
 import type { Registry } from 'prom-client';
 import {
   type AttestationVerifier,
-  type AuthenticatorOptions,
   DevAttestationVerifier,
+  erasedDevicesHook,
   UploadAuthenticator,
 } from './auth.ts';
 import type { IngestConfig } from './config.ts';
@@ -13,14 +15,15 @@ import { PingProducer } from './producer.ts';
 import { TokenBucketLimiter } from './rate-limit.ts';
 import { createIngestService } from './server.ts';
 
+/** Longest start-up waits for the erasure log while Kafka is reachable; after it uploads get UNAVAILABLE. */
+const ERASURES_LOAD_WAIT_MS = 30_000;
+
 export interface StartIngestOptions {
   logger?: Logger;
   /** Metrics registry; default a fresh one per instance (several instances can share a process). */
   registry?: Registry;
   /** Enrollment attestation; default {@link DevAttestationVerifier} honouring ALLOW_DEV_ATTESTATION. */
   attestation?: AttestationVerifier;
-  /** Per-upload revocation check (e.g. erased devices), see AuthenticatorOptions.isRevoked. */
-  isDeviceRevoked?: AuthenticatorOptions['isRevoked'];
   /** false: no ops HTTP server (a cluster worker, whose primary serves them). Default true. */
   opsServer?: boolean;
 }
@@ -30,9 +33,11 @@ export interface IngestHandle {
   readonly port: number;
   /** Bound ops HTTP port (/metrics /healthz /readyz); 0 without an ops server. */
   readonly opsPort: number;
-  /** What /readyz reports: Kafka reachable and not draining. */
+  /** What /readyz reports: Kafka reachable, the erasure log followed, not draining. */
   ready(): boolean;
   readonly producer: PingProducer;
+  /** Erased devices, followed live; their uploads are refused (INGEST_DEVICE_ERASED). */
+  readonly erasures: ErasureTable;
   readonly registry: Registry;
   /**
    * Graceful shutdown: readiness and gRPC health turn NOT_SERVING, new calls get UNAVAILABLE
@@ -63,8 +68,25 @@ export async function startIngest(
     logger,
     metrics,
   });
-  await producer.start();
-  const closers: (() => Promise<void>)[] = [() => producer.close()];
+  // Every erasure acknowledged before start-up is loaded before the first upload can be accepted
+  // (uploads get UNAVAILABLE until then); loaded in the background so ingest starts while Kafka is down.
+  const erasures = new ErasureTable({
+    connection: config,
+    topic: config.topicErasures,
+    clientId: 'footfall-ingest-erasures',
+    registry,
+    logger,
+  });
+  erasures.startInBackground();
+  const closers: (() => Promise<void>)[] = [() => erasures.close()];
+  await producer.start().catch(async (error: unknown) => {
+    await erasures.close();
+    throw error;
+  });
+  closers.push(() => producer.close());
+  // With Kafka up, serve only once the erasure log is loaded (a few hundred ms), bounded.
+  if (producer.healthy)
+    await Promise.race([erasures.whenLoaded(), sleep(ERASURES_LOAD_WAIT_MS, undefined, { ref: false })]);
   const closeAll = async () => {
     for (const c of closers.splice(0).reverse())
       await c().catch((err: unknown) => logger.warn({ err }, 'close'));
@@ -88,7 +110,7 @@ export async function startIngest(
       authenticator: new UploadAuthenticator({
         keyring,
         revokedDeviceIds: config.revokedDeviceIds.filter((id) => id !== '-'),
-        ...(options.isDeviceRevoked ? { isRevoked: options.isDeviceRevoked } : {}),
+        isRevoked: erasedDevicesHook(erasures),
         replayWindowMs: config.replayWindowMs,
         clockSkewMs: config.maxClockSkewMs,
         nonceCacheMax: config.nonceCacheMax,
@@ -104,7 +126,7 @@ export async function startIngest(
         : await OpsServer.start({
             port: config.opsPort,
             registry,
-            readiness: { kafka: () => producer.healthy },
+            readiness: { kafka: () => producer.healthy, erasures: () => erasures.healthy },
           });
     if (ops) closers.push(() => ops.close());
     logger.info(
@@ -121,7 +143,12 @@ export async function startIngest(
         // gRPC first (waits for in-flight calls), then the producer (flushes and waits for acks), then
         // the ops server last so /readyz keeps answering 503 while draining.
         closers.splice(0);
-        for (const step of [() => server.close(), () => producer.close(), async () => ops?.close()]) {
+        for (const step of [
+          () => server.close(),
+          () => producer.close(),
+          () => erasures.close(),
+          async () => ops?.close(),
+        ]) {
           await step().catch((err: unknown) => logger.warn({ err }, 'close'));
         }
         logger.info('ingest stopped');
@@ -132,8 +159,9 @@ export async function startIngest(
       port: server.port,
       opsPort: ops?.port ?? 0,
       producer,
+      erasures,
       registry,
-      ready: () => !draining && producer.healthy,
+      ready: () => !draining && producer.healthy && erasures.healthy,
       close,
       [Symbol.asyncDispose]: close,
     };

@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { erasuresTopicSpec } from '@footfall/erasure';
 import { type LocalBroker, startLocalBroker } from '@footfall/kafka';
 import { waitFor } from '@footfall/testing';
 import * as grpc from '@grpc/grpc-js';
@@ -18,7 +19,7 @@ let ingest: IngestHandle;
 const clients: DeviceClient[] = [];
 
 before(async () => {
-  broker = await startLocalBroker({ topics: [{ name: TOPIC, partitions: 3 }] });
+  broker = await startLocalBroker({ topics: [{ name: TOPIC, partitions: 3 }, erasuresTopicSpec()] });
   ingest = await startIngest(
     testConfig({
       kafkaBootstrap: [broker.bootstrap],

@@ -1,10 +1,11 @@
 import { hostname } from 'node:os';
-import { type ConfigOf, commonSpec, loadConfig, topicSpec, v } from '@footfall/config';
+import { type ConfigOf, commonSpec, erasureTopicSpec, loadConfig, topicSpec, v } from '@footfall/config';
 
 /** Every variable of the processor, with its default and unit (docs/processor.md has the table). */
 export const processorSpec = {
   ...commonSpec,
   ...topicSpec,
+  ...erasureTopicSpec,
   opsPort: v.int('OPS_PORT', 9102, 'ops HTTP port (/metrics /healthz /readyz); 0 = any free port', 0, 65_535),
   groupId: v.string('GROUP_ID', 'footfall-processor', 'Kafka consumer group of the processors'),
   instanceId: v.string(

@@ -41,7 +41,7 @@ export function createProcessorMetrics(instanceId: string): ProcessorMetrics {
     registry,
     events: new Counter({
       name: 'footfall_processor_events_total',
-      help: 'Pings consumed live (not restore replays), by aggregator outcome: accepted | late | duplicate | inaccurate | bad_record',
+      help: 'Pings consumed live (not restore replays), by aggregator outcome: accepted | late | duplicate | inaccurate | bad_record | erased',
       labelNames: ['result'],
       registers,
     }),

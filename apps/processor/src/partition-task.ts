@@ -24,6 +24,8 @@ export class ConsumeCounts {
   duplicate = 0;
   inaccurate = 0;
   bad = 0;
+  /** Live pings of erased devices, skipped. */
+  erased = 0;
   restored = 0;
   live = 0;
   idleAdvances = 0;
@@ -47,6 +49,8 @@ export interface PartitionTaskOptions {
   readonly onLive: (task: PartitionTask, seconds: number) => void;
   readonly onBadRecord: (task: PartitionTask, offset: bigint, error: unknown) => void;
   readonly onFetchError: (task: PartitionTask, errorCode: number) => void;
+  /** The device was erased: its pings are skipped, live and on restore replay (docs/privacy.md). */
+  readonly isErased?: (deviceId: string) => boolean;
 }
 
 /**
@@ -194,6 +198,13 @@ export class PartitionTask {
             counts.bad++;
             lastLiveDelta = delta;
             this.#options.onBadRecord(this, firstOffset + BigInt(delta), error);
+          }
+          continue;
+        }
+        if (this.#options.isErased?.(ping.deviceId)) {
+          if (!restoring) {
+            counts.erased++;
+            lastLiveDelta = delta;
           }
           continue;
         }

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PartitionAggregator } from '@footfall/domain';
+import { ErasureTable } from '@footfall/erasure';
 import { stableCommittedOffsets } from '@footfall/kafka';
 import { createLogger, type Logger, OpsServer } from '@footfall/observability';
 import { type Consumer, FetchIsolationLevels } from '@platformatic/kafka';
@@ -22,7 +23,7 @@ type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
 export interface CommitPoint {
   /** 1-based number of this instance's transaction attempts. */
   readonly transaction: number;
-  /** Live input records (including bad ones) this instance consumed so far, this transaction's included. */
+  /** Live input records (including bad and erased ones) this instance consumed so far, this transaction's included. */
   readonly liveRecords: number;
   /** Output records sent in this transaction. */
   readonly outputs: number;
@@ -80,6 +81,8 @@ export class Processor {
   readonly #options: ProcessorOptions;
   readonly #group: GroupMember;
   readonly #emitter: TransactionalEmitter;
+  /** Erased devices: their pings are skipped, live and on restore replay (docs/privacy.md). */
+  readonly erasures: ErasureTable;
   #ops: OpsServer | undefined;
   readonly #states = new Map<number, PartitionTask>();
   #applied: Assignment | undefined;
@@ -128,6 +131,7 @@ export class Processor {
       onFetchError: (task, errorCode) => {
         this.logger.warn({ partition: task.partition, errorCode }, 'fetch error on partition');
       },
+      isErased: (deviceId) => this.erasures.has(deviceId),
     };
     this.#emitter = new TransactionalEmitter(
       config,
@@ -136,6 +140,13 @@ export class Processor {
       () => this.#consumer,
       options.beforeCommit,
     );
+    this.erasures = new ErasureTable({
+      connection: config,
+      topic: config.topicErasures,
+      clientId: `footfall-processor-erasures-${config.instanceId}`,
+      registry: this.metrics.registry,
+      logger: this.logger,
+    });
   }
 
   get #consumer(): Consumer {
@@ -198,6 +209,8 @@ export class Processor {
     }
     this.#topicId = input.id;
     this.#emitter.outputPartitions = output.partitionsCount;
+    // Loaded before the first partition is restored, so no replay counts an erased device.
+    await this.erasures.start(this.#abort.signal);
     await this.#group.join(this.#abort.signal);
     this.#ready = true;
     this.#loop = this.#run().catch((error: unknown) => {
@@ -388,13 +401,14 @@ export class Processor {
     if (counts.advanced || lag === 0) this.#noteProgress(lag);
     else this.#lag = lag;
     m.lagTotal.set(lag);
-    this.#liveRecords += counts.live + counts.bad;
+    this.#liveRecords += counts.live + counts.bad + counts.erased;
     if (counts.idleAdvances) m.idleAdvances.inc({ source: 'record_timestamp' }, counts.idleAdvances);
     if (counts.accepted) m.events.inc({ result: 'accepted' }, counts.accepted);
     if (counts.late) m.events.inc({ result: 'late' }, counts.late);
     if (counts.duplicate) m.events.inc({ result: 'duplicate' }, counts.duplicate);
     if (counts.inaccurate) m.events.inc({ result: 'inaccurate' }, counts.inaccurate);
     if (counts.bad) m.events.inc({ result: 'bad_record' }, counts.bad);
+    if (counts.erased) m.events.inc({ result: 'erased' }, counts.erased);
     if (counts.restored) {
       m.consumed.inc({ mode: 'restore' }, counts.restored);
       m.restoreRecords.inc(counts.restored);
@@ -507,6 +521,7 @@ export class Processor {
     this.#abort.abort();
     await bounded('consumer close', this.#group.close());
     await bounded('producer close', this.#emitter.close());
+    await bounded('erasure table close', this.erasures.close());
     await this.#ops?.close();
     this.logger.info('processor closed');
   }

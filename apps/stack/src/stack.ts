@@ -11,8 +11,8 @@ import { loadSinkConfig, type Sink, startSink } from '@footfall/sink';
 export interface StackOptions {
   /** Use this broker; otherwise a local one is started (and stopped by `close()`). */
   kafkaBootstrap?: string;
-  /** Topic names; defaults `ingestion` / `aggregated`. Created if missing. */
-  topics?: { ingestion: string; aggregated: string };
+  /** Topic names; defaults `ingestion` / `aggregated` / `erasures`. Created if missing. */
+  topics?: { ingestion: string; aggregated: string; erasures?: string };
   partitions?: number;
   /** PostgreSQL URL; unset → embedded PGlite in memory. */
   databaseUrl?: string | undefined;
@@ -49,7 +49,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const progress = options.onProgress ?? (() => {});
   const logLevel = options.logLevel ?? 'warn';
   const partitions = options.partitions ?? 6;
-  const topics = options.topics ?? { ingestion: 'ingestion', aggregated: 'aggregated' };
+  const topics = {
+    ingestion: 'ingestion',
+    aggregated: 'aggregated',
+    erasures: 'erasures',
+    ...options.topics,
+  };
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
     for (const close of closers.reverse()) await close().catch(() => {});
@@ -68,7 +73,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       bootstrap,
       footfallTopics(partitions).map((spec) => ({
         ...spec,
-        name: spec.name === 'ingestion' ? topics.ingestion : topics.aggregated,
+        name: topics[spec.name as keyof typeof topics] ?? spec.name,
       })),
     );
 
@@ -80,6 +85,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       KAFKA_BOOTSTRAP: bootstrap,
       TOPIC_INGESTION: topics.ingestion,
       TOPIC_AGGREGATED: topics.aggregated,
+      TOPIC_ERASURES: topics.erasures,
       DEVICE_KEY_SECRET: randomBytes(32).toString('base64url'),
       USER_TOKEN_SECRET: userTokenSecret,
       OPERATOR_TOKEN: operatorToken,

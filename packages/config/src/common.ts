@@ -33,3 +33,8 @@ export const topicSpec = {
   topicIngestion: v.string('TOPIC_INGESTION', 'ingestion', 'topic of accepted pings'),
   topicAggregated: v.string('TOPIC_AGGREGATED', 'aggregated', 'topic of aggregate updates'),
 };
+
+/** The compacted erasure log (docs/privacy.md), read by ingest and the processor, written by the API. */
+export const erasureTopicSpec = {
+  topicErasures: v.string('TOPIC_ERASURES', 'erasures', 'compacted topic of erased device ids'),
+};

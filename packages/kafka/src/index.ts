@@ -21,4 +21,11 @@ export {
 export { javaPartition, murmur2 } from './partition.ts';
 export type { ConsumerPerfResult, ProducerPerfResult } from './perf-tools.ts';
 export { consumerPerformance, producerPerformance } from './perf-tools.ts';
-export { footfallTopics, TOPIC_AGGREGATED, TOPIC_INGESTION } from './topics.ts';
+export {
+  footfallTopics,
+  INGESTION_RETENTION_MS,
+  INGESTION_SEGMENT_MS,
+  TOPIC_AGGREGATED,
+  TOPIC_ERASURES,
+  TOPIC_INGESTION,
+} from './topics.ts';

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Database } from '@footfall/db';
+import type { ErasureNotifier } from '@footfall/erasure';
 import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { ApiConfig } from '../config.ts';
@@ -12,6 +13,8 @@ export interface ApiContext {
   readonly db: Database;
   readonly live: LiveHub;
   readonly registry: Registry;
+  /** Publishes each committed erasure to the `erasures` log and says what remains (notErased). */
+  readonly erasures: Pick<ErasureNotifier, 'announce'>;
   /** True once shutdown began: readiness fails and new live streams are refused. */
   readonly draining: () => boolean;
 }

@@ -50,30 +50,22 @@ const ErasureAnswer = Type.Object({
   userId: Type.String(),
   erasedAtMs: Type.Integer(),
   visitsDeleted: Type.Integer(),
-  notErased: Type.Array(Type.Object({ data: Type.String(), reason: Type.String() })),
+  notErased: Type.Array(
+    Type.Object({
+      data: Type.String(),
+      reason: Type.String(),
+      untilMs: Type.Union([Type.Integer(), Type.Null()], {
+        description: 'gone at the latest at this time (epoch ms); null = kept indefinitely',
+      }),
+    }),
+  ),
 });
-
-/** What an erasure cannot remove, and why (returned by every DELETE). */
-export const NOT_ERASED = [
-  {
-    data: 'occupancy',
-    reason:
-      'occupancy counts are anonymous aggregates (distinct devices per cell and minute); the device is ' +
-      'included in past counts without any identifier, so it cannot be removed from them',
-  },
-  {
-    data: 'kafka:aggregated',
-    reason:
-      'visit records already on the `aggregated` topic expire with its retention; the sink drops every ' +
-      'record of an erased user, so they never reappear in the database',
-  },
-];
 
 /**
  * `/v1/users/{id}/…`: one user's private data, to that user (user token) or an operator only. Every
  * answer here, errors included, is `Cache-Control: no-store`.
  */
-export const userRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db }) => {
+export const userRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db, erasures }) => {
   const authenticate = createAuthenticator(config);
   const visitsOf = visitsLoader(db);
   const authorize = async (authorization: string | undefined, userId: string) => {
@@ -172,8 +164,9 @@ export const userRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { c
         operationId: 'eraseUser',
         summary: "Erase a user's data",
         description:
-          'Deletes the visits, records the erasure (later records of the device are dropped by the sink) ' +
-          'and lists what cannot be erased. Idempotent. Takes no body.',
+          'Deletes the visits, records the erasure, revokes the device (its uploads are refused) and has the ' +
+          'pipeline skip its raw pings; lists what remains and until when (docs/privacy.md). Idempotent. ' +
+          'Takes no body. 503 when the erasure is recorded but could not be propagated yet: retry.',
         security: bearer,
         params: UserParams,
         response: { 200: ErasureAnswer, ...errorResponses(400, 401, 403, 413, 414, 415) },
@@ -183,8 +176,14 @@ export const userRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { c
       const userId = request.params.id;
       await authorize(request.headers.authorization, userId);
       const { visitsDeleted, erasedAtMs } = await eraseDevice(db, userId, ERASURE_LOCK_KEY);
+      // After the commit: an unacknowledged publish fails the request (503, retry is idempotent).
+      const notErased = await erasures.announce(userId, erasedAtMs).catch((error: unknown) => {
+        throw new ApiError('API_UNAVAILABLE', 'erasure recorded but not yet propagated; retry', {
+          cause: error,
+        });
+      });
       request.log.info({ userId, visitsDeleted }, 'user erased');
-      return { userId, erasedAtMs, visitsDeleted, notErased: NOT_ERASED };
+      return { userId, erasedAtMs, visitsDeleted, notErased };
     },
   );
 };

@@ -162,7 +162,7 @@ export type paths = {
         post?: never;
         /**
          * Erase a user's data
-         * @description Deletes the visits, records the erasure (later records of the device are dropped by the sink) and lists what cannot be erased. Idempotent. Takes no body.
+         * @description Deletes the visits, records the erasure, revokes the device (its uploads are refused) and has the pipeline skip its raw pings; lists what remains and until when (docs/privacy.md). Idempotent. Takes no body. 503 when the erasure is recorded but could not be propagated yet: retry.
          */
         delete: operations["eraseUser"];
         options?: never;
@@ -875,6 +875,8 @@ export interface operations {
                         notErased: {
                             data: string;
                             reason: string;
+                            /** @description gone at the latest at this time (epoch ms); null = kept indefinitely */
+                            untilMs: number | null;
                         }[];
                         userId: string;
                         visitsDeleted: number;
