@@ -1,13 +1,25 @@
 import { hostname } from 'node:os';
-import { type ConfigOf, commonSpec, erasureTopicSpec, loadConfig, topicSpec, v } from '@footfall/config';
+import {
+  assertGroupTimings,
+  type ConfigOf,
+  commonSpec,
+  erasureTopicSpec,
+  groupConsumerSpec,
+  loadConfig,
+  topicSpec,
+  v,
+} from '@footfall/config';
 
 /** Every variable of the processor, with its default and unit (docs/processor.md has the table). */
 export const processorSpec = {
   ...commonSpec,
   ...topicSpec,
   ...erasureTopicSpec,
+  // GROUP_ID, INSTANCE_ID, KAFKA_SESSION_TIMEOUT_MS, KAFKA_HEARTBEAT_INTERVAL_MS, CONSUMER_STALL_TIMEOUT_MS:
+  // the names and rules every consuming service shares (the processor's INSTANCE_ID also names its
+  // transactional id, below).
+  ...groupConsumerSpec('footfall-processor'),
   opsPort: v.int('OPS_PORT', 9102, 'ops HTTP port (/metrics /healthz /readyz); 0 = any free port', 0, 65_535),
-  groupId: v.string('GROUP_ID', 'footfall-processor', 'Kafka consumer group of the processors'),
   instanceId: v.string(
     'INSTANCE_ID',
     hostname(),
@@ -26,7 +38,6 @@ export const processorSpec = {
   maxAccuracyM: v.number('MAX_ACCURACY_M', 100, 'pings with a larger accuracy radius (m) are ignored', 1),
   jitterRing: v.int('JITTER_RING', 1, 'H3 rings within which a ping stays attributed to its anchor', 0, 5),
   restoreMarginMs: v.int('RESTORE_MARGIN_MS', 300_000, 'extra replay before the restore horizon, ms', 0),
-  sessionTimeoutMs: v.int('KAFKA_SESSION_TIMEOUT_MS', 10_000, 'consumer group session timeout, ms', 6_000),
   idleTimeoutMs: v.int(
     'PROCESSOR_IDLE_TIMEOUT_MS',
     60_000,
@@ -53,7 +64,9 @@ export function loadProcessorConfig(
   env: Record<string, string | undefined> = process.env,
   overrides: Partial<Record<keyof typeof processorSpec, unknown>> = {},
 ): ProcessorConfig {
-  return loadConfig(processorSpec, env, overrides);
+  const config = loadConfig(processorSpec, env, overrides);
+  assertGroupTimings(config);
+  return config;
 }
 
 /**

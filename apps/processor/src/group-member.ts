@@ -49,7 +49,7 @@ export class GroupMember {
       autocommit: false,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       sessionTimeout: c.sessionTimeoutMs,
-      heartbeatInterval: Math.min(1_000, Math.floor(c.sessionTimeoutMs / 3)),
+      heartbeatInterval: c.heartbeatIntervalMs,
       rebalanceTimeout: c.sessionTimeoutMs + 5_000,
       retries: 3,
       retryDelay: 250,

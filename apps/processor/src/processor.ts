@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PartitionAggregator } from '@footfall/domain';
 import { ErasureTable } from '@footfall/erasure';
 import { stableCommittedOffsets } from '@footfall/kafka';
-import { createLogger, type Logger, OpsServer } from '@footfall/observability';
+import { ConsumerLiveness, createLogger, type Logger, OpsServer } from '@footfall/observability';
 import { type Consumer, FetchIsolationLevels } from '@platformatic/kafka';
 import { type ProcessorConfig, restoreHorizonMs } from './config.ts';
 import { ProcessorError } from './errors.ts';
@@ -83,6 +83,8 @@ export class Processor {
   readonly #emitter: TransactionalEmitter;
   /** Erased devices: their pings are skipped, live and on restore replay (docs/privacy.md). */
   readonly erasures: ErasureTable;
+  /** `/healthz`: fails when the loop died, or had lag without advancing for CONSUMER_STALL_TIMEOUT_MS. */
+  readonly liveness: ConsumerLiveness;
   #ops: OpsServer | undefined;
   readonly #states = new Map<number, PartitionTask>();
   #applied: Assignment | undefined;
@@ -140,6 +142,7 @@ export class Processor {
       () => this.#consumer,
       options.beforeCommit,
     );
+    this.liveness = new ConsumerLiveness({ stallTimeoutMs: config.stallTimeoutMs });
     this.erasures = new ErasureTable({
       connection: config,
       topic: config.topicErasures,
@@ -189,6 +192,7 @@ export class Processor {
         port: c.opsPort,
         registry: this.metrics.registry,
         readiness: { kafka: () => this.ready },
+        liveness: { consumer: () => this.liveness.check() },
       });
     }
     const metadata = await this.#consumer.metadata({ topics: [c.topicIngestion, c.topicAggregated] });
@@ -217,6 +221,7 @@ export class Processor {
       // Never stop silently: the loop only ends like this on a non-retryable error (e.g. the group
       // cannot be rejoined). Not ready from now on; the owner (main.ts) exits non-zero.
       this.#fatal = error;
+      this.liveness.died(error);
       this.logger.fatal({ err: error }, 'processing loop stopped');
       this.#options.onFatal?.(error);
     });
@@ -400,6 +405,7 @@ export class Processor {
     for (const task of this.#states.values()) lag += task.lag;
     if (counts.advanced || lag === 0) this.#noteProgress(lag);
     else this.#lag = lag;
+    this.liveness.reportLag(lag);
     m.lagTotal.set(lag);
     this.#liveRecords += counts.live + counts.bad + counts.erased;
     if (counts.idleAdvances) m.idleAdvances.inc({ source: 'record_timestamp' }, counts.idleAdvances);
@@ -418,6 +424,7 @@ export class Processor {
 
   #noteProgress(lag: number): void {
     this.#lag = lag;
+    this.liveness.progressed();
     this.#lastProgressMs = Date.now();
     this.metrics.lastProgress.set(this.#lastProgressMs / 1000);
   }
