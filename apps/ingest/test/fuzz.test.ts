@@ -15,7 +15,15 @@ let raw: grpc.Client;
 before(async () => {
   const topic = (await uniqueTopics(2)).ingestion;
   ingest = await startIngest(
-    testConfig({ topicIngestion: topic, rateLimitPingsPerSec: 10_000, rateLimitBurstPings: 100_000 }),
+    // Generous limits: this test is about malformed input, and it sends 60 Enroll calls from one
+    // address (the Enroll limit has its own test).
+    testConfig({
+      topicIngestion: topic,
+      rateLimitPingsPerSec: 10_000,
+      rateLimitBurstPings: 100_000,
+      enrollPerMin: 10_000,
+      enrollBurst: 10_000,
+    }),
   );
   sdk = new DeviceClient({ target: `127.0.0.1:${ingest.port}`, maxAttempts: 1 });
   identity = await sdk.enroll();
