@@ -71,6 +71,7 @@ test('beyond INGEST_MAX_INFLIGHT_UPLOADS: RESOURCE_EXHAUSTED + retry hint before
   assert.equal(refused.errorCode, 'INGEST_OVERLOADED');
   const trailers = (refused.cause as grpc.ServiceError).metadata;
   assert.deepEqual(trailers.get(RETRY_AFTER_HEADER), [String(RETRY_AFTER_MS)]);
+  assert.equal(refused.retryAfterMs, RETRY_AFTER_MS, 'the SDK reads the hint (and retries no sooner)');
 
   // Garbage gets the same answer: admission runs before decoding and signature checks.
   const garbage = await rawUpload(ingest.port, Buffer.from('not a protobuf'));
