@@ -72,6 +72,18 @@ export const ingestSpec = {
   ),
   enrollBurst: v.int('INGEST_ENROLL_BURST', 60, 'Enroll calls a source address may make at once', 1),
   maxInflightPings: v.int('MAX_INFLIGHT_PINGS', 50_000, 'pings admitted but not yet acked by Kafka', 1),
+  maxInflightUploads: v.int(
+    'INGEST_MAX_INFLIGHT_UPLOADS',
+    256,
+    'Upload calls in progress per process; beyond it RESOURCE_EXHAUSTED before decoding or verifying',
+    1,
+  ),
+  overloadRetryAfterMs: v.int(
+    'INGEST_OVERLOAD_RETRY_AFTER_MS',
+    1_000,
+    'footfall-retry-after-ms sent with INGEST_OVERLOADED, ms',
+    1,
+  ),
   produceTimeoutMs: v.int('PRODUCE_TIMEOUT_MS', 5_000, 'max wait for Kafka acks before UNAVAILABLE, ms', 100),
   produceLingerMs: v.int(
     'PRODUCE_LINGER_MS',

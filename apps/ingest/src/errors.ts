@@ -78,9 +78,9 @@ export const INGEST_ERRORS = {
     doc: 'device over RATE_LIMIT_PINGS_PER_SEC, address over INGEST_ENROLL_PER_MIN; retry',
   },
   INGEST_OVERLOADED: {
-    status: status.UNAVAILABLE,
+    status: status.RESOURCE_EXHAUSTED,
     retryable: true,
-    doc: 'MAX_INFLIGHT_PINGS reached (Kafka slow); retry with backoff',
+    doc: 'INGEST_MAX_INFLIGHT_UPLOADS calls in progress or MAX_INFLIGHT_PINGS unacked pings (Kafka slow); retry after footfall-retry-after-ms',
   },
   INGEST_KAFKA_UNAVAILABLE: {
     status: status.UNAVAILABLE,
@@ -108,9 +108,16 @@ export class IngestError extends Error {
   readonly code: IngestErrorCode;
   readonly grpcStatus: status;
   readonly retryable: boolean;
-  constructor(code: IngestErrorCode, message: string, options?: { cause?: unknown }) {
+  /** When to retry, ms: sent as the `footfall-retry-after-ms` trailer. */
+  retryAfterMs: number | undefined;
+  constructor(
+    code: IngestErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterMs?: number | undefined },
+  ) {
     super(message, options);
     this.code = code;
+    this.retryAfterMs = options?.retryAfterMs;
     this.grpcStatus = INGEST_ERRORS[code].status;
     this.retryable = INGEST_ERRORS[code].retryable;
   }

@@ -8,6 +8,7 @@ export interface IngestMetrics {
   produceLatency: Histogram;
   produceSendRecords: Histogram;
   inflightPings: Gauge;
+  inflightUploads: Gauge;
   kafkaUp: Gauge;
   nonces: Gauge;
 }
@@ -54,6 +55,11 @@ export function createIngestMetrics(registry: Registry): IngestMetrics {
     inflightPings: new Gauge({
       name: 'footfall_ingest_inflight_pings',
       help: 'pings admitted and not yet settled by Kafka',
+      registers,
+    }),
+    inflightUploads: new Gauge({
+      name: 'footfall_ingest_inflight_uploads',
+      help: 'Upload calls in progress (refused with INGEST_OVERLOADED at INGEST_MAX_INFLIGHT_UPLOADS)',
       registers,
     }),
     nonces: new Gauge({

@@ -157,8 +157,7 @@ export async function createIngestService(
           metrics.requests.inc({ method, code: codeName(e.grpcStatus) });
           const trailers = new grpc.Metadata();
           trailers.set(ERROR_CODE_HEADER, e.code);
-          const retryAfter = (e as IngestError & { retryAfterMs?: number }).retryAfterMs;
-          if (retryAfter !== undefined) trailers.set(RETRY_AFTER_HEADER, String(retryAfter));
+          if (e.retryAfterMs !== undefined) trailers.set(RETRY_AFTER_HEADER, String(e.retryAfterMs));
           callback({ code: e.grpcStatus, details: `${e.code}: ${e.message}`, metadata: trailers });
         },
       )
@@ -201,8 +200,35 @@ export async function createIngestService(
     return { deviceId, deviceSecret, userToken };
   }
 
-  async function upload(bytes: Buffer, deadline: grpc.Deadline): Promise<UploadResponse> {
+  // Upload calls in progress. Admission is checked before any work (decode, HMAC, nonce cache): under
+  // overload the cheap answer is the refusal; admitting every call let thousands queue on the event loop
+  // until clients hit their deadlines (issue 20 item 5: DEADLINE_EXCEEDED and transport errors).
+  let uploadsInFlight = 0;
+  const overloaded = (why: string) =>
+    new IngestError('INGEST_OVERLOADED', `${why}; retry in ${config.overloadRetryAfterMs} ms`, {
+      retryAfterMs: config.overloadRetryAfterMs,
+    });
+
+  async function admittedUpload(bytes: Buffer, deadline: grpc.Deadline): Promise<UploadResponse> {
     if (draining) throw new IngestError('INGEST_DRAINING', 'shutting down');
+    if (uploadsInFlight >= config.maxInflightUploads) {
+      throw overloaded(`${config.maxInflightUploads} uploads in progress`);
+    }
+    metrics.inflightUploads.set(++uploadsInFlight);
+    try {
+      return await upload(bytes, deadline);
+    } catch (error) {
+      // Kafka slow or down is backpressure too: tell the client when to come back.
+      if (error instanceof IngestError && error.code === 'INGEST_KAFKA_UNAVAILABLE') {
+        error.retryAfterMs ??= config.overloadRetryAfterMs;
+      }
+      throw error;
+    } finally {
+      metrics.inflightUploads.set(--uploadsInFlight);
+    }
+  }
+
+  async function upload(bytes: Buffer, deadline: grpc.Deadline): Promise<UploadResponse> {
     const receivedAtMs = Date.now();
     let request: UploadRequest;
     try {
@@ -254,7 +280,7 @@ export async function createIngestService(
     if (records.length === 0) return { accepted: 0, rejected, rejectedCount };
 
     if (!producer.admit(records.length)) {
-      throw new IngestError('INGEST_OVERLOADED', 'too many pings waiting for Kafka; retry with backoff');
+      throw overloaded(`${config.maxInflightPings} pings waiting for Kafka`);
     }
     // send() takes the reservation over (released when its Kafka send settles).
     const sent = producer.send(records);
@@ -295,7 +321,7 @@ export async function createIngestService(
     Upload: (
       call: grpc.ServerUnaryCall<Buffer, UploadResponse>,
       callback: grpc.sendUnaryData<UploadResponse>,
-    ) => reply('Upload', callback, () => upload(call.request, call.getDeadline())),
+    ) => reply('Upload', callback, () => admittedUpload(call.request, call.getDeadline())),
   });
 
   const port = await new Promise<number>((resolve, reject) =>

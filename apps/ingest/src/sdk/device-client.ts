@@ -58,11 +58,15 @@ export class DeviceClientError extends Error {
   override name = 'DeviceClientError';
   readonly code: grpc.status;
   readonly errorCode: string | undefined;
+  /** The server's `footfall-retry-after-ms` hint (overload, rate limit, Kafka unavailable). */
+  readonly retryAfterMs: number | undefined;
   constructor(error: grpc.ServiceError) {
     super(error.details || error.message, { cause: error });
     this.code = error.code;
     const value = error.metadata?.get('footfall-error-code')[0];
     this.errorCode = typeof value === 'string' ? value : undefined;
+    const retryAfter = Number(error.metadata?.get('footfall-retry-after-ms')[0]);
+    this.retryAfterMs = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined;
   }
 }
 
@@ -154,7 +158,8 @@ export class DeviceClient {
   }
 
   /**
-   * Signs and uploads one batch. Retries UNAVAILABLE / DEADLINE_EXCEEDED with exponential backoff: each
+   * Signs and uploads one batch. Retries UNAVAILABLE / DEADLINE_EXCEEDED with exponential backoff, and
+   * any refusal carrying `footfall-retry-after-ms` no sooner than that hint: each
    * attempt is re-signed with a fresh nonce and sent_at_ms, the ping ids stay the same, so a batch that
    * did land before the failure is recognised downstream as duplicates.
    */
@@ -180,12 +185,13 @@ export class DeviceClient {
       } catch (error) {
         if (
           !(error instanceof DeviceClientError) ||
-          !RETRYABLE.has(error.code) ||
+          // RESOURCE_EXHAUSTED with a hint (overloaded, rate-limited) is worth retrying after the hint.
+          !(RETRYABLE.has(error.code) || error.retryAfterMs !== undefined) ||
           attempt >= this.#options.maxAttempts
         ) {
           throw error;
         }
-        const wait = Math.random() * backoff;
+        const wait = Math.max(Math.random() * backoff, error.retryAfterMs ?? 0);
         backoff = Math.min(this.#options.maxBackoffMs, backoff * 2);
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
