@@ -4,31 +4,14 @@ import { Ping, PingBatch, PingRecord, RejectReason } from '@footfall/contracts';
 import { javaPartition } from '@footfall/kafka';
 import { mulberry32 } from '@footfall/testing';
 import { cellToParent, latLngToCell } from 'h3-js';
-import type { IngestError } from '../src/errors.ts';
 import { decodeBatchHeader } from '../src/ping-codec.ts';
 import { maxUploadResponseBytes, prepareBatch } from '../src/prepare-batch.ts';
 import { RegionRouter } from '../src/router.ts';
 import { maxSendMessageBytes } from '../src/server.ts';
+import { codeOf, NOW, validPing } from './helpers.ts';
 
-const NOW = 1_750_000_000_000;
 const limits = { maxBatchPings: 10, maxClockSkewMs: 60_000, maxPingAgeMs: 48 * 3_600_000 };
-const ping = (over: Partial<Ping> = {}): Ping => ({
-  pingId: 'abcdefghijklmnop',
-  eventTimeMs: NOW - 1000,
-  latitude: 52.5,
-  longitude: 13.4,
-  accuracyM: 10,
-  activity: 0,
-  ...over,
-});
-const codeOf = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (error) {
-    return (error as IngestError).code;
-  }
-  return 'no error';
-};
+const ping = (over: Partial<Ping> = {}): Ping => validPing(NOW, over);
 
 const router = new RegionRouter({ cellResolution: 10, regionResolution: 5 });
 const ctx = { topic: 't', cellResolution: 10, limits, router };

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { PingRecord } from '@footfall/contracts';
+import { type Ping, PingRecord } from '@footfall/contracts';
 import { kafkaBootstrap } from '@footfall/testing';
 import * as grpc from '@grpc/grpc-js';
 import { Consumer } from '@platformatic/kafka';
 import { type IngestConfig, loadIngestConfig } from '../src/config.ts';
+import type { IngestError } from '../src/errors.ts';
 import type { PingInput } from '../src/sdk/index.ts';
 
 export const DEVICE_KEY_SECRET = 'test-device-key-secret-0123456789abcdef';
@@ -111,3 +112,27 @@ export function rawUpload(
     );
   });
 }
+
+/** A fixed "now" for unit tests that build pings by hand. */
+export const NOW = 1_750_000_000_000;
+
+/** A valid ping one second before `nowMs`; `over` replaces fields. */
+export const validPing = (nowMs: number, over: Partial<Ping> = {}): Ping => ({
+  pingId: 'abcdefghijklmnop',
+  eventTimeMs: nowMs - 1000,
+  latitude: 52.5,
+  longitude: 13.4,
+  accuracyM: 10,
+  activity: 0,
+  ...over,
+});
+
+/** The IngestError code `fn` throws, or 'no error'. */
+export const codeOf = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (error) {
+    return (error as IngestError).code;
+  }
+  return 'no error';
+};

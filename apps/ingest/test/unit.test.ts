@@ -15,27 +15,11 @@ import {
 import { INGEST_ERRORS, IngestError } from '../src/errors.ts';
 import { NonceCache } from '../src/nonce-cache.ts';
 import { TokenBucketLimiter } from '../src/rate-limit.ts';
+import { codeOf, NOW, validPing } from './helpers.ts';
 
 const KEY = 'unit-test-device-key-0123456789abcdef0123';
 const TOKEN_KEY = 'unit-test-token-key-0123456789abcdef01234';
-const NOW = 1_750_000_000_000;
-const ping = (over: Partial<Ping> = {}): Ping => ({
-  pingId: 'abcdefghijklmnop',
-  eventTimeMs: NOW - 1000,
-  latitude: 52.5,
-  longitude: 13.4,
-  accuracyM: 10,
-  activity: 0,
-  ...over,
-});
-const codeOf = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (error) {
-    return (error as IngestError).code;
-  }
-  return 'no error';
-};
+const ping = (over: Partial<Ping> = {}): Ping => validPing(NOW, over);
 
 describe('credentials', () => {
   const keyring = createKeyring('k2', KEY, ['k1:old-key-old-key-old-key-old-key-0000']);
