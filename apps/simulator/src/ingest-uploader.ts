@@ -22,6 +22,12 @@ export interface IngestUploaderOptions {
   runId?: string;
   /** Attempts per upload for retryable refusals (rate limited, overloaded), default 8. */
   maxAttempts?: number;
+  /**
+   * Called before an upload is tried again after a failed attempt. Such an attempt may still have
+   * been written (a broker that died after writing, before acknowledging: an ambiguous failure), so
+   * its pings may reach `ingestion` more often than they are acknowledged; ping ids deduplicate them.
+   */
+  onRetry?: (simDeviceId: string, pings: readonly Ping[], error: unknown) => void;
 }
 
 const RETRYABLE_STATUS = new Set([4, 8, 14]); // DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE
@@ -32,7 +38,8 @@ const RETRYABLE_STATUS = new Set([4, 8, 14]); // DEADLINE_EXCEEDED, RESOURCE_EXH
  * rate-limited or overloaded upload is retried with backoff and the same ping ids.
  */
 export class IngestUploader implements PingUploader {
-  readonly #options: Required<IngestUploaderOptions>;
+  readonly #options: Required<Omit<IngestUploaderOptions, 'onRetry'>> &
+    Pick<IngestUploaderOptions, 'onRetry'>;
   readonly #sdk: typeof import('@footfall/ingest');
   readonly #identities = new Map<string, DeviceIdentity>();
   readonly #enrolling = new Map<string, Promise<DeviceIdentity>>();
@@ -127,7 +134,10 @@ export class IngestUploader implements PingUploader {
       ...(signal ? { signal } : {}),
       shouldRetry: ({ error }) => this.#retryable(error),
       onFailedAttempt: ({ error, retriesLeft }) => {
-        if (retriesLeft > 0 && this.#retryable(error)) this.retriedUploads++;
+        if (retriesLeft > 0 && this.#retryable(error)) {
+          this.retriedUploads++;
+          this.#options.onRetry?.(simDeviceId, pings, error);
+        }
       },
     });
     return { accepted: r.accepted, rejected: r.rejected };
