@@ -1,4 +1,5 @@
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import {
   DEVICE_ID_PATTERN,
   type DeviceKeyring,
@@ -104,10 +105,10 @@ export class UploadAuthenticator {
   /**
    * device id → its derived secret as a KeyObject. Deriving is an HMAC and importing a raw key into an
    * HMAC costs about as much again, per upload; both depend only on the device id and the keyring, which
-   * is fixed for the life of the process (revocation is checked before the cache). Bounded: cleared when
-   * it reaches SECRET_CACHE_MAX devices.
+   * is fixed for the life of the process (revocation is checked before the cache). Bounded: the least
+   * recently uploading device is dropped beyond SECRET_CACHE_MAX (a miss only costs one derivation).
    */
-  readonly #secrets = new Map<string, KeyObject>();
+  readonly #secrets = new LRUCache<string, KeyObject>({ max: SECRET_CACHE_MAX });
 
   constructor(options: AuthenticatorOptions) {
     this.#keyring = options.keyring;
@@ -141,7 +142,6 @@ export class UploadAuthenticator {
         );
       }
       secret = createSecretKey(raw);
-      if (this.#secrets.size >= SECRET_CACHE_MAX) this.#secrets.clear();
       this.#secrets.set(deviceId, secret);
     }
     // Same check as verifyBatchSignature (32-byte HMAC-SHA256, constant-time), with the cached key.

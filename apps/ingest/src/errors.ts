@@ -85,7 +85,12 @@ export const INGEST_ERRORS = {
   INGEST_KAFKA_UNAVAILABLE: {
     status: status.UNAVAILABLE,
     retryable: true,
-    doc: 'Kafka did not acknowledge within PRODUCE_TIMEOUT_MS; retry with the same ping ids',
+    doc: 'Kafka not reachable or did not take the batch: none of its pings was written; retry',
+  },
+  INGEST_OUTCOME_UNKNOWN: {
+    status: status.UNAVAILABLE,
+    retryable: true,
+    doc: 'Kafka failed or timed out (PRODUCE_TIMEOUT_MS) after the batch was sent: it may be written. Retry with the same ping ids (the processor keeps one per (device, ping id))',
   },
   INGEST_NONCE_CACHE_FULL: {
     status: status.UNAVAILABLE,

@@ -21,7 +21,13 @@ export type { BatchContext, PreparedBatch } from './prepare-batch.ts';
 export { prepareBatch } from './prepare-batch.ts';
 export { TokenBucketLimiter } from './rate-limit.ts';
 export { RegionRouter } from './router.ts';
-export type { DeviceClientOptions, DeviceIdentity, PingInput, UploadResult } from './sdk/index.ts';
+export type {
+  DeviceClientOptions,
+  DeviceIdentity,
+  PingInput,
+  UploadOptions,
+  UploadResult,
+} from './sdk/index.ts';
 export { buildUploadRequest, DeviceClient, DeviceClientError, newPingId } from './sdk/index.ts';
 export type { IngestServer } from './server.ts';
 export { createIngestService } from './server.ts';

@@ -11,6 +11,7 @@ export interface IngestMetrics {
   inflightUploads: Gauge;
   kafkaUp: Gauge;
   nonces: Gauge;
+  outcomeUnknown: Counter<'reason'>;
 }
 
 /** The service's metrics, registered on `registry` (one registry per service instance). */
@@ -65,6 +66,12 @@ export function createIngestMetrics(registry: Registry): IngestMetrics {
     nonces: new Gauge({
       name: 'footfall_ingest_nonces',
       help: 'unexpired upload nonces held for replay protection (uploads are refused at NONCE_CACHE_MAX)',
+      registers,
+    }),
+    outcomeUnknown: new Counter({
+      name: 'footfall_ingest_outcome_unknown_total',
+      help: 'uploads answered INGEST_OUTCOME_UNKNOWN (Kafka may have written them), by reason: send_failed | timeout',
+      labelNames: ['reason'],
       registers,
     }),
     kafkaUp: new Gauge({

@@ -3,6 +3,7 @@ import type { Logger } from '@footfall/observability';
 import { Producer } from '@platformatic/kafka';
 import { IngestError } from './errors.ts';
 import type { IngestMetrics } from './metrics.ts';
+import { notWritten } from './produce-outcome.ts';
 
 /**
  * One Kafka record, already keyed, partitioned and encoded, in the shape the Kafka client takes (so it
@@ -40,6 +41,8 @@ interface Pending {
   records: OutgoingRecord[];
   resolve: () => void;
   reject: (error: unknown) => void;
+  /** Set once the records were handed to the Kafka client (they may be written from then on). */
+  sending: boolean;
 }
 
 /**
@@ -162,15 +165,54 @@ export class PingProducer {
   /**
    * Sends admitted records (call `admit(records.length)` first); resolves once Kafka acked all of them.
    * The reservation is released when the send settles, whatever the caller does meanwhile.
+   *
+   * Rejects with INGEST_KAFKA_UNAVAILABLE only when none of the records was written, and with
+   * INGEST_OUTCOME_UNKNOWN when they may have been (produce-outcome.ts). When `signal` aborts (the
+   * caller's time is up), records still queued here are withdrawn (not written: UNAVAILABLE); records
+   * already handed to Kafka cannot be, so the caller is answered OUTCOME_UNKNOWN and the send goes on.
    */
-  send(records: OutgoingRecord[]): Promise<void> {
+  send(records: OutgoingRecord[], signal?: AbortSignal): Promise<void> {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     if (this.#closed) {
       this.release(records.length);
       reject(new IngestError('INGEST_DRAINING', 'producer closed'));
       return promise;
     }
-    this.#queue.push({ records, resolve, reject });
+    const pending: Pending = { records, resolve, reject, sending: false };
+    if (signal) {
+      const onAbort = () => {
+        const at = this.#queue.indexOf(pending);
+        if (at >= 0) {
+          this.#queue.splice(at, 1);
+          this.#queuedRecords -= records.length;
+          this.release(records.length);
+          reject(
+            new IngestError('INGEST_KAFKA_UNAVAILABLE', 'Kafka busy: the batch was not sent in time; retry', {
+              cause: signal.reason,
+            }),
+          );
+        } else if (pending.sending) {
+          this.#options.metrics.outcomeUnknown.inc({ reason: 'timeout' });
+          reject(
+            new IngestError(
+              'INGEST_OUTCOME_UNKNOWN',
+              'Kafka did not acknowledge in time; the batch may be written: retry with the same ping ids',
+              { cause: signal.reason },
+            ),
+          );
+        }
+      };
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        promise.then(
+          () => signal.removeEventListener('abort', onAbort),
+          () => signal.removeEventListener('abort', onAbort),
+        );
+      }
+      if (signal.aborted) return promise;
+    }
+    this.#queue.push(pending);
     this.#queuedRecords += records.length;
     if (this.#queuedRecords >= this.#options.maxRecords) this.#flush();
     else if (!this.#timer) {
@@ -199,6 +241,7 @@ export class PingProducer {
 
   async #sendBatch(batch: Pending[], count: number): Promise<void> {
     this.#activeSends++;
+    for (const pending of batch) pending.sending = true;
     const messages: OutgoingRecord[] = batch.length === 1 ? (batch[0] as Pending).records : [];
     if (batch.length > 1) for (const pending of batch) for (const r of pending.records) messages.push(r);
     const started = performance.now();
@@ -209,15 +252,23 @@ export class PingProducer {
       this.#setHealthy(true);
       for (const pending of batch) pending.resolve();
     } catch (error) {
-      this.#options.logger.warn({ err: error, records: count }, 'kafka send failed');
+      const written = !notWritten(error);
+      this.#options.logger.warn({ err: error, records: count, outcomeUnknown: written }, 'kafka send failed');
       this.#setHealthy(false);
-      const failure = new IngestError(
-        'INGEST_KAFKA_UNAVAILABLE',
-        'Kafka did not acknowledge the batch; retry',
-        {
-          cause: error,
-        },
-      );
+      if (written) this.#options.metrics.outcomeUnknown.inc({ reason: 'send_failed' });
+      const failure = written
+        ? new IngestError(
+            'INGEST_OUTCOME_UNKNOWN',
+            'Kafka failed after the batch was sent; it may be written: retry with the same ping ids',
+            { cause: error },
+          )
+        : new IngestError(
+            'INGEST_KAFKA_UNAVAILABLE',
+            'Kafka did not take the batch (nothing written); retry',
+            {
+              cause: error,
+            },
+          );
       for (const pending of batch) pending.reject(failure);
     } finally {
       this.#activeSends--;

@@ -1,3 +1,5 @@
+import { LRUCache } from 'lru-cache';
+
 /**
  * Per-key token buckets (pings per second with a burst), bounded to `maxKeys` buckets: the least
  * recently used bucket is dropped first (a dropped device simply starts again with a full bucket).
@@ -6,13 +8,12 @@
 export class TokenBucketLimiter {
   readonly #ratePerMs: number;
   readonly #burst: number;
-  readonly #maxKeys: number;
-  readonly #buckets = new Map<string, { tokens: number; atMs: number }>();
+  readonly #buckets: LRUCache<string, { tokens: number; atMs: number }>;
 
   constructor(options: { ratePerSec: number; burst: number; maxKeys: number }) {
     this.#ratePerMs = options.ratePerSec / 1000;
     this.#burst = options.burst;
-    this.#maxKeys = options.maxKeys;
+    this.#buckets = new LRUCache({ max: options.maxKeys });
   }
 
   get size(): number {
@@ -24,18 +25,14 @@ export class TokenBucketLimiter {
    * available (Infinity when `n` exceeds the burst). A refused request takes nothing.
    */
   take(key: string, n: number, nowMs: number): number {
-    let bucket = this.#buckets.get(key);
+    let bucket = this.#buckets.get(key); // marks it most recently used
     if (bucket) {
-      this.#buckets.delete(key);
       bucket.tokens = Math.min(this.#burst, bucket.tokens + (nowMs - bucket.atMs) * this.#ratePerMs);
       bucket.atMs = nowMs;
     } else {
       bucket = { tokens: this.#burst, atMs: nowMs };
-      if (this.#buckets.size >= this.#maxKeys) {
-        this.#buckets.delete(this.#buckets.keys().next().value as string);
-      }
+      this.#buckets.set(key, bucket);
     }
-    this.#buckets.set(key, bucket);
     if (n > this.#burst) return Number.POSITIVE_INFINITY;
     if (bucket.tokens >= n) {
       bucket.tokens -= n;

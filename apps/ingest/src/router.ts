@@ -1,5 +1,6 @@
 import { javaPartition } from '@footfall/kafka';
 import { cellToParent } from 'h3-js';
+import { LRUCache } from 'lru-cache';
 
 /** Where a ping's record goes: Kafka key (the region cell) and partition. */
 export interface Route {
@@ -23,8 +24,10 @@ function hexValue(code: number): number {
 export class RegionRouter {
   readonly #regionResolution: number;
   readonly #cellResolution: number;
-  readonly #cache = new Map<string, Route>();
-  readonly #numeric = new Map<number, Route>();
+  // Bounded by MAX_CACHED_REGIONS, least recently used dropped first; in practice they hold a few
+  // entries per region and never reach it.
+  readonly #cache = new LRUCache<string, Route>({ max: MAX_CACHED_REGIONS });
+  readonly #numeric = new LRUCache<number, Route>({ max: MAX_CACHED_REGIONS });
   /** Hex characters of a cell that fix its region (see route). */
   readonly #prefixChars: number;
   #partitions = 0;
@@ -68,10 +71,6 @@ export class RegionRouter {
     if (route === undefined) {
       const region =
         this.#regionResolution >= this.#cellResolution ? cell : cellToParent(cell, this.#regionResolution);
-      if (this.#cache.size >= MAX_CACHED_REGIONS) {
-        this.#cache.clear();
-        this.#numeric.clear();
-      }
       route = { key: Buffer.from(region), partition: javaPartition(region, partitions) };
       this.#cache.set(prefix, route);
     }

@@ -219,7 +219,10 @@ export async function createIngestService(
       return await upload(bytes, deadline);
     } catch (error) {
       // Kafka slow or down is backpressure too: tell the client when to come back.
-      if (error instanceof IngestError && error.code === 'INGEST_KAFKA_UNAVAILABLE') {
+      if (
+        error instanceof IngestError &&
+        (error.code === 'INGEST_KAFKA_UNAVAILABLE' || error.code === 'INGEST_OUTCOME_UNKNOWN')
+      ) {
         error.retryAfterMs ??= config.overloadRetryAfterMs;
       }
       throw error;
@@ -282,33 +285,15 @@ export async function createIngestService(
     if (!producer.admit(records.length)) {
       throw overloaded(`${config.maxInflightPings} pings waiting for Kafka`);
     }
-    // send() takes the reservation over (released when its Kafka send settles).
-    const sent = producer.send(records);
-    // Wait for Kafka at most PRODUCE_TIMEOUT_MS (or the caller's deadline, if sooner).
+    // Wait for Kafka at most PRODUCE_TIMEOUT_MS (or the caller's deadline, if sooner). send() takes the
+    // reservation over (released when its Kafka send settles); on the timeout it withdraws records not
+    // yet handed to Kafka (UNAVAILABLE: not written) and answers OUTCOME_UNKNOWN for the rest.
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
     const budget = Math.max(
       0,
       Math.min(config.produceTimeoutMs, (Number.isFinite(deadlineMs) ? deadlineMs : Infinity) - Date.now()),
     );
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new IngestError(
-              'INGEST_KAFKA_UNAVAILABLE',
-              `Kafka did not acknowledge within ${Math.round(budget)} ms; retry`,
-            ),
-          ),
-        budget,
-      );
-    });
-    try {
-      await Promise.race([sent, timeout]);
-    } finally {
-      clearTimeout(timer);
-      sent.catch(() => {}); // settled later after a timeout: already answered
-    }
+    await producer.send(records, AbortSignal.timeout(Math.round(budget)));
     metrics.pingsAccepted.inc(records.length);
     return { accepted: records.length, rejected, rejectedCount };
   }

@@ -23,11 +23,12 @@ export interface IngestUploaderOptions {
   /** Attempts per upload for retryable refusals (rate limited, overloaded), default 8. */
   maxAttempts?: number;
   /**
-   * Called before an upload is tried again after a failed attempt. Such an attempt may still have
-   * been written (a broker that died after writing, before acknowledging: an ambiguous failure), so
-   * its pings may reach `ingestion` more often than they are acknowledged; ping ids deduplicate them.
+   * Called for every failed attempt whose outcome is unknown (`DeviceClientError.outcomeUnknown`:
+   * ingest answered INGEST_OUTCOME_UNKNOWN, or the call got no answer): its pings may reach
+   * `ingestion` once more than they are acknowledged; ping ids deduplicate them downstream. Attempts
+   * refused with any other code wrote nothing, so their retries never duplicate.
    */
-  onRetry?: (simDeviceId: string, pings: readonly Ping[], error: unknown) => void;
+  onOutcomeUnknown?: (simDeviceId: string, pings: readonly Ping[], error: unknown) => void;
 }
 
 const RETRYABLE_STATUS = new Set([4, 8, 14]); // DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE
@@ -38,8 +39,8 @@ const RETRYABLE_STATUS = new Set([4, 8, 14]); // DEADLINE_EXCEEDED, RESOURCE_EXH
  * rate-limited or overloaded upload is retried with backoff and the same ping ids.
  */
 export class IngestUploader implements PingUploader {
-  readonly #options: Required<Omit<IngestUploaderOptions, 'onRetry'>> &
-    Pick<IngestUploaderOptions, 'onRetry'>;
+  readonly #options: Required<Omit<IngestUploaderOptions, 'onOutcomeUnknown'>> &
+    Pick<IngestUploaderOptions, 'onOutcomeUnknown'>;
   readonly #sdk: typeof import('@footfall/ingest');
   readonly #identities = new Map<string, DeviceIdentity>();
   readonly #enrolling = new Map<string, Promise<DeviceIdentity>>();
@@ -49,6 +50,8 @@ export class IngestUploader implements PingUploader {
   readonly #enrollWaiters: (() => void)[] = [];
   enrolled = 0;
   retriedUploads = 0;
+  /** Failed attempts whose outcome was unknown (see `onOutcomeUnknown`). */
+  unknownAttempts = 0;
 
   constructor(sdk: typeof import('@footfall/ingest'), options: IngestUploaderOptions) {
     this.#sdk = sdk;
@@ -125,21 +128,27 @@ export class IngestUploader implements PingUploader {
     }
     const open = client;
     // Same ping ids on every attempt, so a retry after an unseen success is deduplicated downstream.
-    const r = await pRetry(() => open.upload([...pings], signal ? { signal } : {}), {
-      retries: this.#options.maxAttempts - 1,
-      minTimeout: 200,
-      maxTimeout: 10_000,
-      factor: 2,
-      randomize: true,
-      ...(signal ? { signal } : {}),
-      shouldRetry: ({ error }) => this.#retryable(error),
-      onFailedAttempt: ({ error, retriesLeft }) => {
-        if (retriesLeft > 0 && this.#retryable(error)) {
-          this.retriedUploads++;
-          this.#options.onRetry?.(simDeviceId, pings, error);
-        }
+    const onAttemptFailed = (error: unknown) => {
+      if (error instanceof this.#sdk.DeviceClientError && error.outcomeUnknown) {
+        this.unknownAttempts++;
+        this.#options.onOutcomeUnknown?.(simDeviceId, pings, error);
+      }
+    };
+    const r = await pRetry(
+      () => open.upload([...pings], { onAttemptFailed, ...(signal ? { signal } : {}) }),
+      {
+        retries: this.#options.maxAttempts - 1,
+        minTimeout: 200,
+        maxTimeout: 10_000,
+        factor: 2,
+        randomize: true,
+        ...(signal ? { signal } : {}),
+        shouldRetry: ({ error }) => this.#retryable(error),
+        onFailedAttempt: ({ error, retriesLeft }) => {
+          if (retriesLeft > 0 && this.#retryable(error)) this.retriedUploads++;
+        },
       },
-    });
+    );
     return { accepted: r.accepted, rejected: r.rejected };
   }
 

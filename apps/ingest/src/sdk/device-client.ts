@@ -2,6 +2,7 @@
 // Enroll once, keep the identity in secure storage, then `upload()` batches of pings.
 
 import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Activity,
   EnrollRequest,
@@ -12,6 +13,7 @@ import {
   UploadResponse,
 } from '@footfall/contracts';
 import * as grpc from '@grpc/grpc-js';
+import pRetry from 'p-retry';
 import { signBatch } from '../credentials.ts';
 
 const SERVICE = '/footfall.ingest.v1.IngestService';
@@ -38,7 +40,7 @@ export interface DeviceClientOptions {
   deadlineMs?: number;
   /** Attempts per upload (UNAVAILABLE / DEADLINE_EXCEEDED are retried). Default 6. */
   maxAttempts?: number;
-  /** First backoff, ms; doubles per attempt with full jitter, capped by `maxBackoffMs`. Default 100. */
+  /** First backoff, ms; doubles per attempt (times a random 1-2), capped by `maxBackoffMs`. Default 100. */
   initialBackoffMs?: number;
   /** Default 5 000. */
   maxBackoffMs?: number;
@@ -51,6 +53,19 @@ export interface UploadResult extends UploadResponse {
   pingIds: string[];
   /** Attempts it took (1 = no retry). */
   attempts: number;
+  /**
+   * Failed attempts before the last whose outcome was unknown ({@link DeviceClientError.outcomeUnknown}):
+   * their pings may be in Kafka once more than this answer says, as duplicates that the pipeline
+   * drops by ping id. 0 means exactly once.
+   */
+  unknownAttempts: number;
+}
+
+/** Options of {@link DeviceClient.upload}. */
+export interface UploadOptions {
+  signal?: AbortSignal;
+  /** Called for every failed attempt (the last included) with its error, before any retry. */
+  onAttemptFailed?: (error: unknown, attempt: number) => void;
 }
 
 /** A failed call: the gRPC status, the service's `INGEST_*` code when it sent one. */
@@ -67,6 +82,16 @@ export class DeviceClientError extends Error {
     this.errorCode = typeof value === 'string' ? value : undefined;
     const retryAfter = Number(error.metadata?.get('footfall-retry-after-ms')[0]);
     this.retryAfterMs = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined;
+  }
+
+  /**
+   * True when the upload may have been written although it failed: the server said so
+   * (`INGEST_OUTCOME_UNKNOWN`), or the call failed without a server answer (deadline, cancelled,
+   * connection lost) so nothing tells whether ingest got as far as Kafka. False when the server
+   * answered with any other code: those promise that nothing was written.
+   */
+  get outcomeUnknown(): boolean {
+    return this.errorCode === undefined || this.errorCode === 'INGEST_OUTCOME_UNKNOWN';
   }
 }
 
@@ -158,12 +183,13 @@ export class DeviceClient {
   }
 
   /**
-   * Signs and uploads one batch. Retries UNAVAILABLE / DEADLINE_EXCEEDED with exponential backoff, and
-   * any refusal carrying `footfall-retry-after-ms` no sooner than that hint: each
+   * Signs and uploads one batch. Retries UNAVAILABLE / DEADLINE_EXCEEDED with exponential backoff
+   * (p-retry), and any refusal carrying `footfall-retry-after-ms` no sooner than that hint: each
    * attempt is re-signed with a fresh nonce and sent_at_ms, the ping ids stay the same, so a batch that
-   * did land before the failure is recognised downstream as duplicates.
+   * did land before an `outcomeUnknown` failure is recognised downstream as duplicates
+   * (`unknownAttempts` in the result counts such attempts).
    */
-  async upload(pings: PingInput[], options: { signal?: AbortSignal } = {}): Promise<UploadResult> {
+  async upload(pings: PingInput[], options: UploadOptions = {}): Promise<UploadResult> {
     const identity = this.#identity;
     if (!identity) throw new Error('DeviceClient.upload: enroll() first or pass an identity');
     const full: Ping[] = pings.map((p) => ({
@@ -172,30 +198,39 @@ export class DeviceClient {
       activity: p.activity ?? 0,
     }));
     const pingIds = full.map((p) => p.pingId);
-    let backoff = this.#options.initialBackoffMs;
-    for (let attempt = 1; ; attempt++) {
-      options.signal?.throwIfAborted();
-      try {
+    const { signal } = options;
+    let unknownAttempts = 0;
+    const retryable = (error: unknown) =>
+      error instanceof DeviceClientError &&
+      // RESOURCE_EXHAUSTED with a hint (overloaded, rate-limited) is worth retrying after the hint.
+      (RETRYABLE.has(error.code) || error.retryAfterMs !== undefined);
+    return pRetry(
+      async (attempt) => {
         const response = UploadResponse.decode(
           await this.#call('Upload', buildUploadRequest(identity, full), this.#options.deadlineMs),
         );
         // The server lists rejections by index only (bounded response); fill in the ids for callers.
         const rejected = response.rejected.map((r) => ({ ...r, pingId: pingIds[r.index] ?? '' }));
-        return { ...response, rejected, pingIds, attempts: attempt };
-      } catch (error) {
-        if (
-          !(error instanceof DeviceClientError) ||
-          // RESOURCE_EXHAUSTED with a hint (overloaded, rate-limited) is worth retrying after the hint.
-          !(RETRYABLE.has(error.code) || error.retryAfterMs !== undefined) ||
-          attempt >= this.#options.maxAttempts
-        ) {
-          throw error;
-        }
-        const wait = Math.max(Math.random() * backoff, error.retryAfterMs ?? 0);
-        backoff = Math.min(this.#options.maxBackoffMs, backoff * 2);
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-    }
+        return { ...response, rejected, pingIds, attempts: attempt, unknownAttempts };
+      },
+      {
+        retries: this.#options.maxAttempts - 1,
+        minTimeout: this.#options.initialBackoffMs,
+        maxTimeout: this.#options.maxBackoffMs,
+        factor: 2,
+        randomize: true,
+        ...(signal ? { signal } : {}),
+        shouldRetry: ({ error }) => retryable(error),
+        onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
+          options.onAttemptFailed?.(error, attemptNumber);
+          if (error instanceof DeviceClientError && error.outcomeUnknown) unknownAttempts++;
+          // p-retry's backoff follows; the server's hint is a floor on top of it.
+          if (retriesLeft > 0 && retryable(error) && (error as DeviceClientError).retryAfterMs) {
+            await sleep((error as DeviceClientError).retryAfterMs, undefined, signal ? { signal } : {});
+          }
+        },
+      },
+    );
   }
 
   close(): void {

@@ -1,2 +1,8 @@
-export type { DeviceClientOptions, DeviceIdentity, PingInput, UploadResult } from './device-client.ts';
+export type {
+  DeviceClientOptions,
+  DeviceIdentity,
+  PingInput,
+  UploadOptions,
+  UploadResult,
+} from './device-client.ts';
 export { buildUploadRequest, DeviceClient, DeviceClientError, newPingId } from './device-client.ts';
