@@ -8,20 +8,25 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { createIngestUploader, type GroundTruth, placeCells, runSimulation } from '@footfall/simulator';
+import { createIngestUploader, placeCells, runSimulation } from '@footfall/simulator';
 import { type Stack, startStack } from '@footfall/stack';
 import { createTemporaryDatabase, kafkaBootstrap, uniqueTopics } from '@footfall/testing';
+import {
+  type AnswerSource,
+  BUCKET_MS,
+  eventuallyExact,
+  getJson,
+  type Series,
+  type UserTime,
+} from '../support/answers.ts';
 
 const DEVICES = 60;
 const WINDOW_MS = 90 * 60_000;
 const SEED = 20261125;
-const BUCKET_MS = 60_000;
+/** Cells sampled beyond the places' own when comparing answers. */
+const SAMPLED_CELLS = 150;
 
-interface RunOutcome {
-  truth: GroundTruth;
-  serverIdOf: (simId: string) => string;
-  stack: Stack;
-}
+type RunOutcome = AnswerSource;
 
 async function runPipeline(
   t: import('node:test').TestContext,
@@ -74,127 +79,20 @@ async function runPipeline(
   assert.ok(result.stats.retryBatches > 0, 'the run includes retried (duplicate) uploads');
   assert.ok(result.stats.lateBatches > 0, 'the run includes late (offline) uploads');
   return {
+    apiUrl: stack.apiUrl,
+    operatorToken: stack.operatorToken,
     truth: result.truth,
     serverIdOf: (simId) => {
       const id = result.deviceIds.get(simId);
       assert.ok(id, `no server id for ${simId}`);
       return id;
     },
-    stack,
   };
-}
-
-async function getJson<T>(stack: Stack, path: string): Promise<T> {
-  const response = await fetch(`${stack.apiUrl}${path}`, {
-    headers: { authorization: `Bearer ${stack.operatorToken}` },
-  });
-  const body = await response.json();
-  assert.equal(response.status, 200, `${path} → ${response.status} ${JSON.stringify(body)}`);
-  return body as T;
-}
-
-interface Series {
-  points: { startMs: number; devices: number | null }[];
-}
-interface Popular {
-  locations: { cell: string; devices: number }[];
-}
-interface UserTime {
-  locations: { cell: string; timeSpentMs: number; visits: number }[];
-}
-
-/** Cells to check: every place's cells plus a deterministic sample of the other cells seen. */
-function cellsToCheck(truth: GroundTruth): string[] {
-  const cells = new Set<string>();
-  for (const place of truth.city.places) for (const c of placeCells(place, 1)) cells.add(c);
-  const others = new Set<string>();
-  for (const b of truth.expectedBuckets()) for (const { cell } of truth.expectedCells(b)) others.add(cell);
-  const sorted = [...others].filter((c) => !cells.has(c)).sort();
-  for (let i = 0; i < sorted.length; i += Math.max(1, Math.floor(sorted.length / 150)))
-    cells.add(sorted[i] as string);
-  return [...cells];
-}
-
-/** Compares every answer with the exact expectation; returns the mismatches (empty = all equal). */
-async function mismatches(run: RunOutcome): Promise<string[]> {
-  const { truth, stack } = run;
-  const out: string[] = [];
-  const buckets = truth.expectedBuckets();
-  const from = buckets[0] as number;
-  const to = (buckets.at(-1) as number) + BUCKET_MS;
-
-  // 1. Occupancy: the series at 1-bucket steps = every bucket of the cell.
-  const measuredOcc = new Map<string, Map<number, number>>();
-  for (const cell of cellsToCheck(truth)) {
-    const series = await getJson<Series>(
-      stack,
-      `/v1/occupancy/series?cell=${cell}&from=${from}&to=${to}&step=${BUCKET_MS}`,
-    );
-    const byBucket = new Map(series.points.map((p) => [p.startMs, p.devices ?? 0]));
-    measuredOcc.set(cell, byBucket);
-    for (const b of buckets) {
-      const expected = truth.expectedOccupancy(cell, b);
-      const got = byBucket.get(b) ?? 0;
-      if (got !== expected)
-        out.push(`occupancy ${cell} @${new Date(b).toISOString()}: got ${got}, expected ${expected}`);
-    }
-  }
-
-  // 2. Top-10 at every 5th bucket.
-  for (let i = 0; i < buckets.length; i += 5) {
-    const b = buckets[i] as number;
-    const expected = truth.expectedTopK(b, 10);
-    const got = (await getJson<Popular>(stack, `/v1/popular?at=${b}&k=10`)).locations;
-    const fmt = (xs: { cell: string; devices: number }[]) =>
-      xs.map((x) => `${x.cell}:${x.devices}`).join(',');
-    if (fmt(got) !== fmt(expected))
-      out.push(`top-10 @${new Date(b).toISOString()}: got ${fmt(got)}, expected ${fmt(expected)}`);
-  }
-
-  // 3. Time spent per user per location over the whole window.
-  const visitsByDevice = new Map<string, Set<string>>();
-  for (const v of truth.expectedVisits()) {
-    const cells = visitsByDevice.get(v.deviceId) ?? new Set<string>();
-    cells.add(v.cell);
-    visitsByDevice.set(v.deviceId, cells);
-  }
-  assert.ok(visitsByDevice.size > DEVICES / 2, 'most devices have visits');
-  for (const [simId, cells] of visitsByDevice) {
-    const answer = await getJson<UserTime>(
-      stack,
-      `/v1/users/${run.serverIdOf(simId)}/time?from=${from}&to=${to}`,
-    ).catch((error: Error) => {
-      out.push(`time spent ${simId}: ${error.message}`);
-      return { locations: [] };
-    });
-    const got = new Map(answer.locations.map((l) => [l.cell, l.timeSpentMs]));
-    for (const cell of new Set([...cells, ...got.keys()])) {
-      const expected = truth.expectedTimeSpent(simId, cell, from, to);
-      if ((got.get(cell) ?? 0) !== expected) {
-        out.push(`time spent ${simId} @${cell}: got ${got.get(cell) ?? 0} ms, expected ${expected} ms`);
-      }
-    }
-  }
-  return out;
-}
-
-async function eventuallyExact(run: RunOutcome, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: string[] = [];
-  while (Date.now() < deadline) {
-    // Until the sink has caught up, a user may not exist yet (404): that is a mismatch, not a failure.
-    last = await mismatches(run).catch((error: Error) => [error.message]);
-    if (last.length === 0) return;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  assert.fail(
-    `${last.length} answers differ from the exact expectation, e.g.:\n${last.slice(0, 15).join('\n')}`,
-  );
 }
 
 /** Physical truth within tolerances (docs/simulator.md), measured through the API. */
 async function physicalAccuracy(run: RunOutcome) {
-  const { truth, stack } = run;
+  const { truth } = run;
   const buckets = truth.expectedBuckets();
   const from = truth.fromMs;
   const to = truth.toMs;
@@ -202,7 +100,7 @@ async function physicalAccuracy(run: RunOutcome) {
   for (const place of truth.city.places) {
     for (const cell of placeCells(place, 1)) {
       const series = await getJson<Series>(
-        stack,
+        run,
         `/v1/occupancy/series?cell=${cell}&from=${from}&to=${to}&step=${BUCKET_MS}`,
       );
       occ.set(cell, new Map(series.points.map((p) => [p.startMs, p.devices ?? 0])));
@@ -211,7 +109,7 @@ async function physicalAccuracy(run: RunOutcome) {
   const time = new Map<string, Map<string, number>>();
   for (const simId of new Set(truth.expectedVisits().map((v) => v.deviceId))) {
     const answer = await getJson<UserTime>(
-      stack,
+      run,
       `/v1/users/${run.serverIdOf(simId)}/time?from=${from}&to=${to}`,
     );
     time.set(simId, new Map(answer.locations.map((l) => [l.cell, l.timeSpentMs])));
@@ -229,7 +127,7 @@ async function physicalAccuracy(run: RunOutcome) {
 
 test('the whole pipeline serves the ground truth: exact by definition, close to physical reality', async (t) => {
   const run = await runPipeline(t, { restartProcessorMidway: false });
-  await eventuallyExact(run);
+  await eventuallyExact(run, { sampledCells: SAMPLED_CELLS });
   const report = await physicalAccuracy(run);
   console.log(`[e2e] accuracy vs physical truth: ${JSON.stringify(report)}`);
   assert.ok(report.occupancy.samples > 20, 'enough busy place-buckets to judge occupancy');
@@ -239,5 +137,5 @@ test('the whole pipeline serves the ground truth: exact by definition, close to 
 
 test('a processor restart in the middle of the run gives the same answers', async (t) => {
   const run = await runPipeline(t, { restartProcessorMidway: true });
-  await eventuallyExact(run);
+  await eventuallyExact(run, { sampledCells: SAMPLED_CELLS });
 });

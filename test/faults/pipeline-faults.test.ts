@@ -17,7 +17,7 @@ import { acceptedPings, createIngestUploader, type PingUploader, runSimulation }
 import { killBroker, PrivatePostgres, waitFor } from '@footfall/testing';
 import { Consumer } from '@platformatic/kafka';
 import pg from 'pg';
-import { type AnswerSource, mismatches } from './answers.ts';
+import { type AnswerSource, eventuallyExact } from '../support/answers.ts';
 import { countPings } from './ingestion.ts';
 import { type ServiceName, ServiceProcess } from './services.ts';
 
@@ -306,18 +306,8 @@ test(`pipeline under faults (${FAULTS.join(', ')}; seed ${SEED})`, { timeout: 20
       return id;
     },
   };
-  const settleStarted = Date.now();
-  let last: string[] = [];
-  await waitFor(
-    'every answer to equal the exact expectation',
-    async () => {
-      last = await mismatches(source).catch((error: Error) => [error.message]);
-      return last.length === 0;
-    },
-    180_000,
-    1_000,
-  ).catch(() => assert.fail(`${last.length} answers differ, e.g.:\n${last.slice(0, 10).join('\n')}`));
-  console.error(`[faults] answers exact ${Date.now() - settleStarted} ms after the last upload`);
+  const settledMs = await eventuallyExact(source, { timeoutMs: 180_000 });
+  console.error(`[faults] answers exact ${settledMs} ms after the last upload`);
 
   // Acknowledged pings on `ingestion`: none lost, none more often than acknowledged.
   const onTopic = await countPings(broker.bootstrap, 'ingestion');

@@ -62,7 +62,7 @@ export function notWritten(error: unknown): boolean {
   if (Array.isArray(e.produced?.offsets) && e.produced.offsets.length > 0) return false;
   const partitions = e.response?.responses?.flatMap((r) => r.partitionResponses ?? []);
   // A produce answer with an error on some partitions only: the others were appended.
-  if (partitions && partitions.some((p) => p.errorCode === 0)) return false;
+  if (partitions?.some((p) => p.errorCode === 0)) return false;
   if (Array.isArray(e.errors)) return e.errors.length > 0 && e.errors.every(notWritten);
   switch (e.code) {
     case 'PLT_KFK_USER':

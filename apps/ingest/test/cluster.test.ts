@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { freePort } from '@footfall/kafka';
-import { kafkaBootstrap, uniqueTopics } from '@footfall/testing';
+import { kafkaBootstrap, uniqueTopics, waitFor } from '@footfall/testing';
 import { DeviceClient } from '../src/sdk/index.ts';
 import { DEVICE_KEY_SECRET, makePings, USER_TOKEN_SECRET } from './helpers.ts';
 
@@ -36,7 +36,7 @@ test('INGEST_WORKERS=2: one port, readiness and metrics over both workers, SIGTE
       (r) => r.status,
       () => 0,
     );
-  while ((await readyz()) !== 200) await new Promise((r) => setTimeout(r, 100));
+  await waitFor('the cluster to be ready', async () => (await readyz()) === 200, 120_000);
 
   // Several channels: the primary hands connections to the workers in turn.
   const clients = Array.from({ length: 4 }, () => new DeviceClient({ target: `127.0.0.1:${grpcPort}` }));

@@ -79,6 +79,8 @@ test('broker down → UNAVAILABLE within the timeout, bounded in-flight; back up
   }, 5);
   const heapBefore = process.memoryUsage().heapUsed;
   const failed: PingInput[][] = [];
+  /** Ping ids of uploads answered "nothing written" (every code but INGEST_OUTCOME_UNKNOWN). */
+  const notWritten = new Set<string>();
   const started = performance.now();
   const outcomes = await Promise.all(
     devices.map(async (d) => {
@@ -97,6 +99,13 @@ test('broker down → UNAVAILABLE within the timeout, bounded in-flight; back up
         const expected =
           error.errorCode === 'INGEST_OVERLOADED' ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE;
         assert.equal(error.code, expected, `${error.errorCode}: ${error.message}`);
+        assert.ok(
+          ['INGEST_OVERLOADED', 'INGEST_KAFKA_UNAVAILABLE', 'INGEST_OUTCOME_UNKNOWN'].includes(
+            error.errorCode ?? '',
+          ),
+          `${error.errorCode}: ${error.message}`,
+        );
+        if (!error.outcomeUnknown) for (const p of pings) notWritten.add(p.pingId as string);
         failed.push(pings);
         return { ok: false, ms: performance.now() - t0, code: error.errorCode };
       }
@@ -121,7 +130,12 @@ test('broker down → UNAVAILABLE within the timeout, bounded in-flight; back up
   await waitFor('readiness to return', async () => (await readyz()) === 200, 30_000);
   await waitFor('gRPC health SERVING', async () => (await healthStatus(ingest.port)) === 1, 5_000);
   const retrier = await client(8);
-  for (const pings of failed) for (const id of (await retrier.upload(pings)).pingIds) acked.add(id);
+  for (const pings of failed) {
+    const r = await retrier.upload(pings);
+    for (const id of r.pingIds) acked.add(id);
+    // A retry attempt of unknown outcome may itself have written a copy (deduplicated downstream).
+    if (r.unknownAttempts > 0) for (const id of r.pingIds) notWritten.delete(id);
+  }
   for (const d of devices.slice(0, 5))
     for (const id of (await d.upload(makePings(10))).pingIds) acked.add(id);
   await waitFor('in-flight back to 0', () => ingest.producer.inflight === 0, 10_000);
@@ -138,4 +152,11 @@ test('broker down → UNAVAILABLE within the timeout, bounded in-flight; back up
   const have = new Set(records.map((r) => r.value.pingId));
   const lost = [...acked].filter((id) => !have.has(id));
   assert.deepEqual(lost, [], `${lost.length} of ${acked.size} acknowledged pings missing`);
+  // "Told it failed" and "in Kafka" never both: a ping refused as not written and then retried once
+  // is on the topic exactly once.
+  assert.ok(notWritten.size > 0, 'some uploads were refused as not written');
+  const copies = new Map<string, number>();
+  for (const r of records) copies.set(r.value.pingId, (copies.get(r.value.pingId) ?? 0) + 1);
+  const twice = [...notWritten].filter((id) => copies.get(id) !== 1);
+  assert.deepEqual(twice, [], 'pings answered "not written" are on the topic once after their retry');
 });

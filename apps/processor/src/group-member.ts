@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { kafkaClientOptions } from '@footfall/kafka';
 import type { Logger } from '@footfall/observability';
 import { Consumer, type ConsumerGroupJoinPayload, FetchIsolationLevels } from '@platformatic/kafka';
+import pRetry from 'p-retry';
 import type { ProcessorConfig } from './config.ts';
 import { ProcessorError } from './errors.ts';
 import type { ProcessorMetrics } from './metrics.ts';
@@ -104,22 +105,25 @@ export class GroupMember {
    */
   async join(signal: AbortSignal): Promise<void> {
     this.consumer.topics.track(this.#config.topicIngestion);
-    for (;;) {
-      try {
-        await this.consumer.joinGroup({});
-        this.#rejoinFailures = 0;
-        return;
-      } catch (error) {
-        this.#rejoinFailures++;
-        if (this.#rejoinFailures >= this.#config.maxGroupRejoinFailures) {
-          throw new ProcessorError('PROCESSOR_GROUP_LOST', `could not join group ${this.#config.groupId}`, {
-            cause: error,
-          });
-        }
-        this.#logger.warn({ err: error, failures: this.#rejoinFailures }, 'group join failed; retrying');
-        await sleep(this.#backoffMs(), undefined, { signal });
-      }
-    }
+    // Same backoff as #backoffMs (0.5 s doubling, at most MAX_REJOIN_BACKOFF_MS), by p-retry.
+    await pRetry(() => this.consumer.joinGroup({}), {
+      retries: this.#config.maxGroupRejoinFailures - 1,
+      minTimeout: 500,
+      maxTimeout: MAX_REJOIN_BACKOFF_MS,
+      factor: 2,
+      signal,
+      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        this.#rejoinFailures = attemptNumber;
+        if (retriesLeft > 0)
+          this.#logger.warn({ err: error, failures: attemptNumber }, 'group join failed; retrying');
+      },
+    }).catch((error: unknown) => {
+      if (signal.aborted) throw error;
+      throw new ProcessorError('PROCESSOR_GROUP_LOST', `could not join group ${this.#config.groupId}`, {
+        cause: error,
+      });
+    });
+    this.#rejoinFailures = 0;
   }
 
   #backoffMs(): number {

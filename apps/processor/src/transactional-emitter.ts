@@ -1,6 +1,7 @@
 import { javaPartition, kafkaClientOptions } from '@footfall/kafka';
 import type { Logger } from '@footfall/observability';
 import { type Consumer, type Message, type MessageToProduce, Producer } from '@platformatic/kafka';
+import { LRUCache } from 'lru-cache';
 import { encodeOccupancy, encodeVisit, occupancyKey, visitKey } from './codec.ts';
 import type { ProcessorConfig } from './config.ts';
 import { ProcessorError } from './errors.ts';
@@ -31,7 +32,8 @@ export class TransactionalEmitter {
   #producer: Producer;
   #transactions = 0;
   /** Output partition of each region (javaPartition over the output partition count). */
-  readonly #regionPartitions = new Map<string, number>();
+  /** `partitions:region` → output partition; regions are few, the bound only guards memory. */
+  readonly #regionPartitions = new LRUCache<string, number>({ max: 100_000 });
   /** Partition count of the output topic (set at start). */
   outputPartitions = 0;
 
@@ -219,7 +221,6 @@ export class TransactionalEmitter {
 
   #outputPartition(region: string, partitions: number): number {
     const cache = this.#regionPartitions;
-    if (cache.size >= 100_000) cache.clear();
     const key = `${partitions}:${region}`;
     let p = cache.get(key);
     if (p === undefined) {

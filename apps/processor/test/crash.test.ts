@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { kafkaBootstrap, uniqueTopics } from '@footfall/testing';
+import { kafkaBootstrap, uniqueTopics, withSeed } from '@footfall/testing';
 import { loadProcessorConfig, startProcessor } from '../src/index.ts';
 import {
   committedOffsets,
@@ -15,7 +15,6 @@ import {
   producePings,
   readLatest,
   waitCaughtUp,
-  withSeed,
 } from './helpers.ts';
 
 const CRASHING = fileURLToPath(new URL('./fixtures/crash-before-commit.ts', import.meta.url));
@@ -32,7 +31,7 @@ interface CrashPoint {
 // second-half records, after sending its outputs and offsets and before committing. Nothing depends on
 // timing: the crash point is a record count, and every wait is on offsets or process exit.
 test('kill -9 between sending outputs and committing: restart restores state, resumes, equals a no-crash run', async (t) => {
-  await withSeed(t, async (seed) => {
+  await withSeed(t, async (_random, seed) => {
     const topics = await uniqueTopics(6);
     const groupId = `g-crash-${randomBytes(4).toString('hex')}`;
     const env = {

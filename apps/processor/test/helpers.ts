@@ -1,8 +1,7 @@
-import { randomInt } from 'node:crypto';
 import { AggregateRecord, PingRecord } from '@footfall/contracts';
 import { PartitionAggregator, type PingEvent, regionOf } from '@footfall/domain';
 import { javaPartition } from '@footfall/kafka';
-import { CENTRES, mulberry32 } from '@footfall/testing';
+import { CENTRES, mulberry32, waitFor } from '@footfall/testing';
 import { Consumer, FetchIsolationLevels, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
 import { latLngToCell } from 'h3-js';
 import { occupancyKey, visitKey } from '../src/codec.ts';
@@ -255,40 +254,25 @@ export async function waitCaughtUp(
 ): Promise<void> {
   const consumer = new Consumer({ clientId: 'test-lag', groupId, bootstrapBrokers: [bootstrap] });
   try {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const ends =
-        (await consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.LATEST })).get(
-          topic,
-        ) ?? [];
-      const committed =
-        (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: ends.map((_, i) => i) }] })).get(
-          topic,
-        ) ?? [];
-      if (ends.every((end, i) => end === 0n || committed[i] === end)) return;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`group ${groupId} did not catch up on ${topic} in ${timeoutMs} ms`);
+    // Synchronised on offsets: the group's committed offsets reach the end of every partition.
+    await waitFor(
+      `group ${groupId} to catch up on ${topic}`,
+      async () => {
+        const ends =
+          (await consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.LATEST })).get(
+            topic,
+          ) ?? [];
+        const committed =
+          (
+            await consumer.listCommittedOffsets({ topics: [{ topic, partitions: ends.map((_, i) => i) }] })
+          ).get(topic) ?? [];
+        return ends.every((end, i) => end === 0n || committed[i] === end);
+      },
+      timeoutMs,
+      200,
+    );
   } finally {
     await consumer.close();
-  }
-}
-
-/**
- * Runs a randomised test body with a seed (TEST_SEED, or a fresh random one): the seed is reported as a
- * diagnostic and, on failure, printed with the re-run command, so a failure can be replayed exactly.
- */
-export async function withSeed(
-  t: { name: string; diagnostic(message: string): void },
-  body: (seed: number) => Promise<void>,
-): Promise<void> {
-  const seed = process.env.TEST_SEED ? Number(process.env.TEST_SEED) : randomInt(1, 2 ** 31);
-  t.diagnostic(`seed ${seed}`);
-  try {
-    await body(seed);
-  } catch (error) {
-    console.error(`[${t.name}] failed with seed ${seed}; re-run with TEST_SEED=${seed}`);
-    throw error;
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { kafkaBootstrap, uniqueTopics, waitFor } from '@footfall/testing';
+import { kafkaBootstrap, uniqueTopics, waitFor, withSeed } from '@footfall/testing';
 import { loadProcessorConfig, type ProcessorHandle, startProcessor } from '../src/index.ts';
 import {
   expectedView,
@@ -11,7 +11,6 @@ import {
   producePings,
   readLatest,
   waitCaughtUp,
-  withSeed,
 } from './helpers.ts';
 
 async function counter(
@@ -42,7 +41,7 @@ function configFor(
 }
 
 test('two instances: the second joins mid-stream, a rebalance moves partitions with their state, aggregates stay exact', async (t) => {
-  await withSeed(t, async (seed) => {
+  await withSeed(t, async (_random, seed) => {
     const topics = await uniqueTopics(6);
     const groupId = `g-rb-${randomBytes(4).toString('hex')}`;
     const pings = generatePings({ devices: 1500, pingsPerDevice: 40, startMs: Date.UTC(2025, 0, 15), seed });

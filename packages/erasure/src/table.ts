@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type KafkaConnectionConfig, kafkaClientOptions } from '@footfall/kafka';
 import type { Logger } from '@footfall/observability';
 import { Consumer, FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka';
+import pRetry from 'p-retry';
 import { Gauge, type Registry } from 'prom-client';
 import { ErasureError } from './errors.ts';
 import { decodeErasure } from './record.ts';
@@ -180,23 +181,21 @@ export class ErasureTable implements ErasureView {
    * refuses work (fail closed).
    */
   startInBackground(signal?: AbortSignal): void {
-    void (async () => {
-      for (let attempt = 1; !signal?.aborted && !this.#abort.signal.aborted; attempt++) {
-        try {
-          await this.start(signal);
-          return;
-        } catch (error) {
-          if (signal?.aborted || this.#abort.signal.aborted) return;
-          this.#logger?.warn(
-            { err: error, topic: this.topic, attempt },
-            'erasure log not loaded yet; retrying',
-          );
-          await sleep(Math.min(250 * 2 ** Math.min(attempt, 4), 5_000), undefined, {
-            signal: this.#abort.signal,
-          }).catch(() => {});
-        }
-      }
-    })();
+    const stop = signal ? AbortSignal.any([signal, this.#abort.signal]) : this.#abort.signal;
+    pRetry(() => this.start(signal), {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout: 500,
+      maxTimeout: 5_000,
+      factor: 2,
+      signal: stop,
+      onFailedAttempt: ({ error, attemptNumber }) => {
+        if (stop.aborted) return;
+        this.#logger?.warn(
+          { err: error, topic: this.topic, attempt: attemptNumber },
+          'erasure log not loaded yet; retrying',
+        );
+      },
+    }).catch(() => {}); // only ends by `stop` (closed): nothing to report
   }
 
   /** Resolves once `deviceId` is known to be erased (immediately if it already is). */

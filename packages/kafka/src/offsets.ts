@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Consumer, offsetFetchV9 } from '@platformatic/kafka';
+import pRetry from 'p-retry';
 
 /** A Kafka protocol operation of this package failed after its retries. */
 export class KafkaOffsetsError extends Error {
@@ -22,8 +22,9 @@ export const KafkaErrorCodes = Object.freeze({
  * The client's `listCommittedOffsets` sends `requireStable = false`: right after another member
  * committed a transaction whose markers are not yet written it returns the *previous* offset, and a
  * new owner would process part of the input twice. With `requireStable` the broker answers
- * UNSTABLE_OFFSET_COMMIT until the markers are written; this retries (up to `attempts`, backing off
- * 100 ms more each time, at most 1 s). Uses the consumer's own connection pool (SASL/TLS included).
+ * UNSTABLE_OFFSET_COMMIT until the markers are written; this retries (p-retry, up to `attempts`,
+ * backing off from 100 ms doubling to at most 1 s; coordinator moves are transient too). Uses the
+ * consumer's own connection pool (SASL/TLS included).
  */
 export async function stableCommittedOffsets(
   consumer: Consumer,
@@ -32,40 +33,43 @@ export async function stableCommittedOffsets(
   options: { signal?: AbortSignal; attempts?: number } = {},
 ): Promise<Map<number, bigint>> {
   const attempts = options.attempts ?? 50;
-  let lastError: unknown;
-  for (let attempt = 0; attempt < attempts; attempt++) {
-    options.signal?.throwIfAborted();
-    try {
-      const coordinatorId = await consumer.findGroupCoordinator();
-      const connection = (await consumer.connectToBrokers([coordinatorId])).get(coordinatorId);
-      if (connection === undefined)
-        throw new KafkaOffsetsError(`no connection to coordinator ${coordinatorId}`);
-      const response = await offsetFetchV9.api.async(
-        connection,
-        [
-          {
-            groupId: consumer.groupId,
-            memberId: null,
-            memberEpoch: -1,
-            topics: [{ name: topic, partitionIndexes: [...partitions] }],
-          },
-        ],
-        true,
-      );
-      const out = new Map<number, bigint>();
-      for (const group of response.groups) {
-        for (const t of group.topics) {
-          for (const p of t.partitions) out.set(p.partitionIndex, p.committedOffset);
-        }
+  const read = async () => {
+    const coordinatorId = await consumer.findGroupCoordinator();
+    const connection = (await consumer.connectToBrokers([coordinatorId])).get(coordinatorId);
+    if (connection === undefined)
+      throw new KafkaOffsetsError(`no connection to coordinator ${coordinatorId}`);
+    const response = await offsetFetchV9.api.async(
+      connection,
+      [
+        {
+          groupId: consumer.groupId,
+          memberId: null,
+          memberEpoch: -1,
+          topics: [{ name: topic, partitionIndexes: [...partitions] }],
+        },
+      ],
+      true,
+    );
+    const out = new Map<number, bigint>();
+    for (const group of response.groups) {
+      for (const t of group.topics) {
+        for (const p of t.partitions) out.set(p.partitionIndex, p.committedOffset);
       }
-      return out;
-    } catch (error) {
-      // UNSTABLE_OFFSET_COMMIT and coordinator moves are transient.
-      lastError = error;
-      await sleep(Math.min(100 * (attempt + 1), 1_000), undefined, { signal: options.signal });
     }
+    return out;
+  };
+  try {
+    return await pRetry(read, {
+      retries: attempts - 1,
+      minTimeout: 100,
+      maxTimeout: 1_000,
+      factor: 2,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (error) {
+    if (options.signal?.aborted) throw error;
+    throw new KafkaOffsetsError(`could not read stable committed offsets of ${topic}`, { cause: error });
   }
-  throw new KafkaOffsetsError(`could not read stable committed offsets of ${topic}`, { cause: lastError });
 }
 
 /** Offset of the partition's first record with timestamp >= `timestampMs` (-1n if none). */

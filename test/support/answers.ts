@@ -1,20 +1,22 @@
 // Final answers of the API against the exact expectation of the ground truth (the definitions of
-// docs/insights.md over exactly the accepted pings): the same comparison as test/e2e, which also shows
-// that a run without faults gives exactly these answers.
+// docs/insights.md over exactly the accepted pings). One comparison for every whole-pipeline test:
+// test/e2e (without faults, and with a processor restart) and test/faults (after each fault).
 import { type GroundTruth, placeCells } from '@footfall/simulator';
+import { waitFor } from '@footfall/testing';
 
-const BUCKET_MS = 60_000;
+export const BUCKET_MS = 60_000;
 
-interface Series {
+export interface Series {
   points: { startMs: number; devices: number | null }[];
 }
-interface Popular {
+export interface Popular {
   locations: { cell: string; devices: number }[];
 }
-interface UserTime {
-  locations: { cell: string; timeSpentMs: number }[];
+export interface UserTime {
+  locations: { cell: string; timeSpentMs: number; visits: number }[];
 }
 
+/** Where the answers come from and what they must equal. */
 export interface AnswerSource {
   apiUrl: string;
   operatorToken: string;
@@ -22,7 +24,11 @@ export interface AnswerSource {
   serverIdOf(simId: string): string;
 }
 
-async function getJson<T>(source: AnswerSource, path: string): Promise<T> {
+/** GET with the operator token; anything but 200 throws with the path, status and body. */
+export async function getJson<T>(
+  source: Pick<AnswerSource, 'apiUrl' | 'operatorToken'>,
+  path: string,
+): Promise<T> {
   const response = await fetch(`${source.apiUrl}${path}`, {
     headers: { authorization: `Bearer ${source.operatorToken}` },
   });
@@ -31,25 +37,34 @@ async function getJson<T>(source: AnswerSource, path: string): Promise<T> {
   return body as T;
 }
 
-function cellsToCheck(truth: GroundTruth): string[] {
+/** Cells to check: every place's cells plus a deterministic sample of about `sample` other cells seen. */
+function cellsToCheck(truth: GroundTruth, sample: number): string[] {
   const cells = new Set<string>();
   for (const place of truth.city.places) for (const c of placeCells(place, 1)) cells.add(c);
   const others = new Set<string>();
   for (const b of truth.expectedBuckets()) for (const { cell } of truth.expectedCells(b)) others.add(cell);
   const sorted = [...others].filter((c) => !cells.has(c)).sort();
-  for (let i = 0; i < sorted.length; i += Math.max(1, Math.floor(sorted.length / 100)))
+  for (let i = 0; i < sorted.length; i += Math.max(1, Math.floor(sorted.length / sample)))
     cells.add(sorted[i] as string);
   return [...cells];
 }
 
+export interface CompareOptions {
+  /** Cells sampled beyond the places' own (default 100). */
+  sampledCells?: number;
+}
+
 /** Every answer that differs from the exact expectation (empty = all equal). */
-export async function mismatches(source: AnswerSource): Promise<string[]> {
+export async function mismatches(source: AnswerSource, options: CompareOptions = {}): Promise<string[]> {
   const { truth } = source;
   const out: string[] = [];
   const buckets = truth.expectedBuckets();
   const from = buckets[0] as number;
   const to = (buckets.at(-1) as number) + BUCKET_MS;
-  for (const cell of cellsToCheck(truth)) {
+  const at = (b: number) => new Date(b).toISOString();
+
+  // 1. Occupancy: the series at 1-bucket steps = every bucket of the cell.
+  for (const cell of cellsToCheck(truth, options.sampledCells ?? 100)) {
     const series = await getJson<Series>(
       source,
       `/v1/occupancy/series?cell=${cell}&from=${from}&to=${to}&step=${BUCKET_MS}`,
@@ -58,17 +73,21 @@ export async function mismatches(source: AnswerSource): Promise<string[]> {
     for (const b of buckets) {
       const expected = truth.expectedOccupancy(cell, b);
       const got = byBucket.get(b) ?? 0;
-      if (got !== expected) out.push(`occupancy ${cell} @${b}: got ${got}, expected ${expected}`);
+      if (got !== expected) out.push(`occupancy ${cell} @${at(b)}: got ${got}, expected ${expected}`);
     }
   }
+
+  // 2. Top-10 at every 5th bucket.
   for (let i = 0; i < buckets.length; i += 5) {
     const b = buckets[i] as number;
     const fmt = (xs: { cell: string; devices: number }[]) =>
       xs.map((x) => `${x.cell}:${x.devices}`).join(',');
     const got = fmt((await getJson<Popular>(source, `/v1/popular?at=${b}&k=10`)).locations);
     const expected = fmt(truth.expectedTopK(b, 10));
-    if (got !== expected) out.push(`top-10 @${b}: got ${got}, expected ${expected}`);
+    if (got !== expected) out.push(`top-10 @${at(b)}: got ${got}, expected ${expected}`);
   }
+
+  // 3. Time spent per user per location over the whole window.
   const cellsByDevice = new Map<string, Set<string>>();
   for (const v of truth.expectedVisits()) {
     const cells = cellsByDevice.get(v.deviceId) ?? new Set<string>();
@@ -76,6 +95,7 @@ export async function mismatches(source: AnswerSource): Promise<string[]> {
     cellsByDevice.set(v.deviceId, cells);
   }
   for (const [simId, cells] of cellsByDevice) {
+    // Until the sink has caught up, a user may not exist yet (404): a mismatch, not a failure.
     const answer = await getJson<UserTime>(
       source,
       `/v1/users/${source.serverIdOf(simId)}/time?from=${from}&to=${to}`,
@@ -87,8 +107,34 @@ export async function mismatches(source: AnswerSource): Promise<string[]> {
     for (const cell of new Set([...cells, ...got.keys()])) {
       const expected = truth.expectedTimeSpent(simId, cell, from, to);
       if ((got.get(cell) ?? 0) !== expected)
-        out.push(`time spent ${simId} @${cell}: got ${got.get(cell) ?? 0}, expected ${expected}`);
+        out.push(`time spent ${simId} @${cell}: got ${got.get(cell) ?? 0} ms, expected ${expected} ms`);
     }
   }
   return out;
+}
+
+/**
+ * Waits until every answer equals the exact expectation (polling the API, the pipeline's own
+ * progress); fails with up to 15 mismatches after `timeoutMs`. Resolves with the time it took, ms.
+ */
+export async function eventuallyExact(
+  source: AnswerSource,
+  options: CompareOptions & { timeoutMs?: number } = {},
+): Promise<number> {
+  const started = Date.now();
+  let last: string[] = [];
+  await waitFor(
+    'every answer to equal the exact expectation',
+    async () => {
+      last = await mismatches(source, options).catch((error: Error) => [error.message]);
+      return last.length === 0;
+    },
+    options.timeoutMs ?? 90_000,
+    1_000,
+  ).catch(() => {
+    throw new Error(
+      `${last.length} answers differ from the exact expectation, e.g.:\n${last.slice(0, 15).join('\n')}`,
+    );
+  });
+  return Date.now() - started;
 }
