@@ -21,14 +21,8 @@ export type { BatchContext, PreparedBatch } from './prepare-batch.ts';
 export { prepareBatch } from './prepare-batch.ts';
 export { TokenBucketLimiter } from './rate-limit.ts';
 export { RegionRouter } from './router.ts';
-export type {
-  DeviceClientOptions,
-  DeviceIdentity,
-  PingInput,
-  UploadOptions,
-  UploadResult,
-} from './sdk/index.ts';
-export { buildUploadRequest, DeviceClient, DeviceClientError, newPingId } from './sdk/index.ts';
+// The SDK's public face, re-exported whole (one list to keep, in sdk/index.ts).
+export * from './sdk/index.ts';
 export type { IngestServer } from './server.ts';
 export { createIngestService } from './server.ts';
 export type { IngestHandle, StartIngestOptions } from './service.ts';
