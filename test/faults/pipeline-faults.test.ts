@@ -42,7 +42,9 @@ const RATE = Number(process.env.FAULTS_RATE ?? (FULL ? 20 : 100));
 
 // Its own time budget: a broker restart alone takes 20–45 s on a loaded machine.
 test(`pipeline under faults (${FAULTS.join(', ')}; seed ${SEED})`, { timeout: 20 * 60_000 }, async (t) => {
-  const broker: LocalBroker = await startLocalBroker({ topics: footfallTopics(6) });
+  // The first start is not a measured recovery: give a loaded machine time (a JVM start took > 60 s at
+  // load 36 on two cores).
+  const broker: LocalBroker = await startLocalBroker({ topics: footfallTopics(6), readyTimeoutMs: 180_000 });
   t.after(() => broker.close());
   // A fresh broker creates and loads __consumer_offsets on the first group request; until then joins
   // fail with NOT_COORDINATOR (a processor starting then exits, for its orchestrator to restart it).
