@@ -251,6 +251,10 @@ test(`pipeline under faults (${FAULTS.join(', ')}; seed ${SEED})`, { timeout: 20
   const endMs = Math.floor(Date.now() / 1000) * 1000;
   let next = 0;
   let chain = Promise.resolve();
+  // A fault that fails ends the run at once: the upload would otherwise go on for minutes against a
+  // pipeline that is not coming back, and the test would report only then.
+  const stop = new AbortController();
+  t.after(() => stop.abort());
   const scheduleFaults = (simTimeMs: number) => {
     // Fault i when the upload has covered (i+1)/(n+1) of the window; one fault at a time.
     while (
@@ -276,10 +280,12 @@ test(`pipeline under faults (${FAULTS.join(', ')}; seed ${SEED})`, { timeout: 20
           `[faults] ${what}: recovered after ${recoveryMs} ms (${during ? 'during the upload' : 'after the upload'})`,
         );
       });
+      chain.catch((error: unknown) => stop.abort(error));
     }
   };
   const result = await runSimulation({
     uploader,
+    signal: stop.signal,
     devices: DEVICES,
     durationMs: WINDOW_MS,
     endMs,
