@@ -24,18 +24,25 @@ import { COMMON_HEADERS } from '../http/error-handling.ts';
 import { bearer, errorResponses } from '../http/schemas.ts';
 
 const Uuid = Type.String({ format: 'uuid', description: 'subscription id' });
-const Nullable = <T extends ReturnType<typeof Type.Integer | typeof Type.String | typeof Type.Boolean>>(t: T) =>
-  Type.Union([t, Type.Null()]);
+const Nullable = <T extends ReturnType<typeof Type.Integer | typeof Type.String | typeof Type.Boolean>>(
+  t: T,
+) => Type.Union([t, Type.Null()]);
 
 const SubscriptionBody = Type.Object(
   {
     kind: Type.Union(
       ALERT_KINDS.map((k) => Type.Literal(k)),
-      { description: 'above | below (threshold = N devices), enters_top | leaves_top (threshold = K of top-K)' },
+      {
+        description:
+          'above | below (threshold = N devices), enters_top | leaves_top (threshold = K of top-K)',
+      },
     ),
     cell: Type.String({ maxLength: 32, description: 'H3 cell at CELL_RESOLUTION (hex)' }),
     region: Type.Optional(
-      Type.String({ maxLength: 32, description: "the cell's region (H3 at REGION_RESOLUTION); derived if absent" }),
+      Type.String({
+        maxLength: 32,
+        description: "the cell's region (H3 at REGION_RESOLUTION); derived if absent",
+      }),
     ),
     threshold: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
     hysteresis: Type.Integer({
@@ -138,20 +145,29 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       const b = request.body;
       const cell = b.cell.toLowerCase();
       if (!isValidCell(cell) || getResolution(cell) !== config.cellResolution) {
-        throw new ApiError('API_INVALID_CELL', `cell must be an H3 cell at resolution ${config.cellResolution}`);
+        throw new ApiError(
+          'API_INVALID_CELL',
+          `cell must be an H3 cell at resolution ${config.cellResolution}`,
+        );
       }
       const region = regionOf(cell, config.regionResolution);
       if (b.region !== undefined && b.region.toLowerCase() !== region) {
-        throw new ApiError('API_INVALID_REGION', "region must be the cell's region (H3 parent at REGION_RESOLUTION)");
+        throw new ApiError(
+          'API_INVALID_REGION',
+          "region must be the cell's region (H3 parent at REGION_RESOLUTION)",
+        );
       }
       const why = ruleError(b, config.kAnonymity);
       if (why) throw new ApiError('API_INVALID_ALERT', why);
       let webhookUrl: string | null = null;
       if (b.webhookUrl !== undefined) {
         try {
-          webhookUrl = (await validateTarget(b.webhookUrl, { allowPrivate: config.alertsWebhookAllowPrivate })).href;
+          webhookUrl = (
+            await validateTarget(b.webhookUrl, { allowPrivate: config.alertsWebhookAllowPrivate })
+          ).href;
         } catch (error) {
-          if (error instanceof TargetError) throw new ApiError('API_INVALID_WEBHOOK', `webhookUrl: ${error.message}`);
+          if (error instanceof TargetError)
+            throw new ApiError('API_INVALID_WEBHOOK', `webhookUrl: ${error.message}`);
           throw error;
         }
       }
@@ -179,7 +195,9 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
         security: bearer,
         querystring: Type.Object({
           limit: Type.Integer({ minimum: 1, maximum: 1_000, default: 100 }),
-          after: Type.Optional(Type.String({ format: 'uuid', description: 'the last id of the previous page' })),
+          after: Type.Optional(
+            Type.String({ format: 'uuid', description: 'the last id of the previous page' }),
+          ),
         }),
         response: { 200: Type.Object({ subscriptions: Type.Array(SubscriptionAnswer) }), ...errors },
       },
@@ -246,7 +264,13 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
     async (request) => {
       await found(request.params.id);
       const { after, limit, delivery } = request.query as { after: number; limit: number; delivery?: 'dead' };
-      return { events: await listEvents(db, request.params.id, { afterSeq: after, limit, ...(delivery ? { delivery } : {}) }) };
+      return {
+        events: await listEvents(db, request.params.id, {
+          afterSeq: after,
+          limit,
+          ...(delivery ? { delivery } : {}),
+        }),
+      };
     },
   );
 
@@ -292,7 +316,10 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
         querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })) }),
         headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }),
         response: {
-          200: { description: 'an event stream', content: { 'text/event-stream': { schema: Type.String() } } },
+          200: {
+            description: 'an event stream',
+            content: { 'text/event-stream': { schema: Type.String() } },
+          },
           ...errors,
         },
       },
