@@ -80,6 +80,9 @@ try {
   const secret = newWebhookSecret();
 
   const latencies: number[] = [];
+  /** Record timestamp → alert written (evaluation) and alert written → receiver (delivery). */
+  const evaluation: number[] = [];
+  const delivery: number[] = [];
   const received = new Map<string, number>();
   let badSignatures = 0;
   const receiver = createServer((req, res) => {
@@ -93,8 +96,13 @@ try {
         const payload = verifyWebhook(secret, body, req.headers as Record<string, string>) as {
           id: string;
           sourceAtMs: number;
+          firedAtMs: number;
         };
-        if (!received.has(payload.id)) latencies.push(at - payload.sourceAtMs);
+        if (!received.has(payload.id)) {
+          latencies.push(at - payload.sourceAtMs);
+          evaluation.push(payload.firedAtMs - payload.sourceAtMs);
+          delivery.push(at - payload.firedAtMs);
+        }
         received.set(payload.id, (received.get(payload.id) ?? 0) + 1);
       } catch {
         badSignatures++;
@@ -230,6 +238,7 @@ try {
     subscriptions: SUBS,
     backgroundCells: BACKGROUND,
     alertLatencyMs: summary(latencies),
+    breakdownMs: { evaluation: summary(evaluation), delivery: summary(delivery) },
     target: { p99Ms: 2_000, met: pct(latencies, 99) < 2_000 },
     baselineRawConsumeMs: summary(baseline),
     ratioP99: Number((pct(latencies, 99) / pct(baseline, 99)).toFixed(2)),

@@ -89,9 +89,11 @@ export async function evaluateBatch(
   return db.transaction(async (tx) => {
     const partitions = [...new Set(records.map((r) => r.partition))].sort((a, b) => a - b);
     // Serialise with another member that briefly owns the same partition during a rebalance.
-    for (const p of partitions) {
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1), $2)', [`alerts:${o.groupId}:${o.topic}`, p]);
-    }
+    // (One statement for all partitions, in a fixed order: round trips are the cost under load.)
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1), p) FROM unnest($2::int[]) AS p ORDER BY p', [
+      `alerts:${o.groupId}:${o.topic}`,
+      partitions,
+    ]);
     const { rows: stored } = await tx.query<{ partition: number; next: number }>(
       `SELECT partition, next_offset AS next FROM alert_offsets
         WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])`,
@@ -149,6 +151,8 @@ export async function evaluateBatch(
       await saveCounts(tx, [...changed.values()]);
 
       const firedAtMs = Date.now();
+      const states: { id: string; state: boolean | null; fired: number }[] = [];
+      const events: { payload: AlertPayload; webhook: boolean }[] = [];
       for (const region of tracked) {
         const cells = [...counts.values()].filter((c) => c.region === region);
         const latestMs = Math.max(...cells.map((c) => c.bucketStartMs));
@@ -160,10 +164,7 @@ export async function evaluateBatch(
           const next = step(sub, sub.condition, { devices, rank });
           if (next.state === sub.condition && !next.fired) continue;
           const n = sub.fired + (next.fired ? 1 : 0);
-          await tx.query(
-            'UPDATE alert_subscriptions SET condition = $2, evaluated_at = now(), fired = $3 WHERE id = $1::uuid',
-            [sub.id, next.state, n],
-          );
+          states.push({ id: sub.id, state: next.state, fired: n });
           if (!next.fired) continue;
           const sourceAtMs = seenAt.get(sub.cell) ?? seenAt.get(region) ?? firedAtMs;
           const payload: AlertPayload = {
@@ -184,17 +185,13 @@ export async function evaluateBatch(
             firedAtMs,
           };
           const webhook = sub.webhookUrl !== null;
-          await tx.query(
-            `INSERT INTO alert_events (id, subscription_id, payload, source_at, delivery, next_attempt_at)
-             VALUES ($1, $2::uuid, $3::jsonb, timestamptz 'epoch' + $4::bigint * interval '1 millisecond', $5,
-                     CASE WHEN $5 = 'pending' THEN now() END)
-             ON CONFLICT (id) DO NOTHING`,
-            [payload.id, sub.id, JSON.stringify(payload), sourceAtMs, webhook ? 'pending' : 'none'],
-          );
+          events.push({ payload, webhook });
           result.fired.push(payload);
           if (webhook) result.webhooks++;
         }
       }
+      await saveStates(tx, states);
+      await saveEvents(tx, events);
     }
 
     // Every record of the batch counts as evaluated, ours or not: the next offset per partition.
@@ -230,6 +227,36 @@ async function saveCounts(tx: Tx, rows: readonly (CellCounts & { region: string 
       rows.map((r) => r.devices),
       rows.map((r) => r.prevBucketStartMs),
       rows.map((r) => r.prevDevices),
+    ],
+  );
+}
+
+async function saveStates(tx: Tx, rows: readonly { id: string; state: boolean | null; fired: number }[]) {
+  if (!rows.length) return;
+  await tx.query(
+    `UPDATE alert_subscriptions s SET condition = t.state, evaluated_at = now(), fired = t.fired
+       FROM unnest($1::uuid[], $2::bool[], $3::int[]) AS t(id, state, fired) WHERE s.id = t.id`,
+    [rows.map((r) => r.id), rows.map((r) => r.state), rows.map((r) => r.fired)],
+  );
+}
+
+/** Inserts fired alerts into the outbox; an id already there (it cannot be, but) is left alone. */
+async function saveEvents(tx: Tx, rows: readonly { payload: AlertPayload; webhook: boolean }[]) {
+  if (!rows.length) return;
+  await tx.query(
+    `INSERT INTO alert_events (id, subscription_id, payload, source_at, delivery, next_attempt_at)
+     SELECT t.id, t.sub, t.payload, timestamptz 'epoch' + t.source * interval '1 millisecond', t.delivery,
+            CASE WHEN t.delivery = 'pending' THEN now() END
+       FROM unnest($1::text[], $2::uuid[], $3::jsonb[], $4::bigint[], $5::text[])
+            AS t(id, sub, payload, source, delivery)
+     ORDER BY t.id
+     ON CONFLICT (id) DO NOTHING`,
+    [
+      rows.map((r) => r.payload.id),
+      rows.map((r) => r.payload.subscriptionId),
+      rows.map((r) => JSON.stringify(r.payload)),
+      rows.map((r) => r.payload.sourceAtMs),
+      rows.map((r) => (r.webhook ? 'pending' : 'none')),
     ],
   );
 }
