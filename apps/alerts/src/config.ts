@@ -40,7 +40,7 @@ export const alertsSpec = {
     100,
     120_000,
   ),
-  webhookConcurrency: v.int('ALERTS_WEBHOOK_CONCURRENCY', 16, 'webhook requests in flight (max)', 1, 1_000),
+  webhookConcurrency: v.int('ALERTS_WEBHOOK_CONCURRENCY', 32, 'webhook requests in flight (max)', 1, 1_000),
   webhookMaxAttempts: v.int(
     'ALERTS_WEBHOOK_MAX_ATTEMPTS',
     8,
@@ -62,7 +62,13 @@ export const alertsSpec = {
     10,
   ),
   opsPort: v.int('OPS_PORT', 9105, 'ops HTTP port (/metrics, /healthz, /readyz); 0 = any', 0, 65_535),
-  dbPoolSize: v.int('DB_POOL_SIZE', 4, 'PostgreSQL connections', 1, 100),
+  dbPoolSize: v.int(
+    'DB_POOL_SIZE',
+    8,
+    'PostgreSQL connections (the evaluator holds one per batch; each delivery needs one briefly)',
+    1,
+    100,
+  ),
 };
 
 export type AlertsConfig = ConfigOf<typeof alertsSpec>;
