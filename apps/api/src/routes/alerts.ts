@@ -255,7 +255,12 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
           after: Type.Integer({ minimum: 0, default: 0, description: 'seq of the last event already seen' }),
           limit: Type.Integer({ minimum: 1, maximum: 1_000, default: 100 }),
           delivery: Type.Optional(
-            Type.Union(['none', 'pending', 'delivered', 'dead'].map((d) => Type.Literal(d)) as never),
+            Type.Union([
+              Type.Literal('none'),
+              Type.Literal('pending'),
+              Type.Literal('delivered'),
+              Type.Literal('dead'),
+            ]),
           ),
         }),
         response: { 200: Type.Object({ events: Type.Array(EventAnswer) }), ...errors },
@@ -263,7 +268,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
     },
     async (request) => {
       await found(request.params.id);
-      const { after, limit, delivery } = request.query as { after: number; limit: number; delivery?: 'dead' };
+      const { after, limit, delivery } = request.query;
       return {
         events: await listEvents(db, request.params.id, {
           afterSeq: after,
