@@ -52,7 +52,10 @@ const summary = (xs: number[]) => ({
 });
 
 const loadStart = loadavg();
-const broker = await startLocalBroker({ readyTimeoutMs: 180_000, onProgress: (l) => console.error(`[kafka] ${l}`) });
+const broker = await startLocalBroker({
+  readyTimeoutMs: 180_000,
+  onProgress: (l) => console.error(`[kafka] ${l}`),
+});
 const tmp = await createTemporaryDatabase(undefined, 'footfall_bench');
 const db = await openDatabase({ url: tmp.url, poolSize: 4 });
 const topic = 'aggregated-alerts-bench';
