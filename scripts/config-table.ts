@@ -1,6 +1,7 @@
 // Prints docs/configuration.md from the services' config specs (the single source of truth), so the
 // table cannot drift: `node scripts/config-table.ts > docs/configuration.md`; a test compares them.
 import { hostname } from 'node:os';
+import { alertsSpec } from '@footfall/alerts-service';
 import { apiSpec } from '@footfall/api';
 import type { EnvSpec } from '@footfall/config';
 import { ingestSpec } from '@footfall/ingest';
@@ -12,6 +13,7 @@ const services: Record<string, EnvSpec> = {
   processor: processorSpec,
   sink: sinkSpec,
   api: apiSpec,
+  alerts: alertsSpec,
 };
 
 export function configurationMarkdown(): string {

@@ -33,6 +33,7 @@ async function main(): Promise<void> {
       ingestOps: 9101,
       processorOps: 9102,
       sinkOps: 9103,
+      alertsOps: 9105,
     },
     logLevel: process.env.LOG_LEVEL ?? 'warn',
     onProgress: log,

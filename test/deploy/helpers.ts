@@ -27,7 +27,7 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..'
 export const k8sDir = join(repoRoot, 'deploy/k8s');
 export const OVERLAYS = ['dev', 'production'] as const;
 export type Overlay = (typeof OVERLAYS)[number];
-export const SERVICES = ['ingest', 'processor', 'sink', 'api'] as const;
+export const SERVICES = ['ingest', 'processor', 'sink', 'alerts', 'api'] as const;
 
 const cache = new Map<Overlay, K8sObject[]>();
 

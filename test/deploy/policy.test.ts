@@ -15,7 +15,13 @@ import {
   selects,
 } from './helpers.ts';
 
-const PORTS = { ingest: [50051, 9101], processor: [9102], sink: [9103], api: [8080] } as const;
+const PORTS = {
+  ingest: [50051, 9101],
+  processor: [9102],
+  sink: [9103],
+  alerts: [9105],
+  api: [8080],
+} as const;
 
 if (kustomizeSkip) test('deploy policy of the rendered overlays', { skip: kustomizeSkip }, () => {});
 for (const overlay of kustomizeSkip ? [] : OVERLAYS) {
@@ -149,7 +155,7 @@ for (const overlay of kustomizeSkip ? [] : OVERLAYS) {
         ),
       ),
     );
-    assert.deepEqual(clients, ['sink', 'api']);
+    assert.deepEqual(clients, ['sink', 'alerts', 'api']);
   });
 
   test(`${overlay}: partitions and autoscaling bounds agree`, () => {

@@ -28,7 +28,7 @@ const RUNTIME_PATHS = [
   'deploy/healthcheck.ts',
 ];
 
-test('a production-only install of the image file set starts all four services', {
+test('a production-only install of the image file set starts all five services', {
   timeout: 300_000,
 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'footfall-image-'));
@@ -67,7 +67,7 @@ test('a production-only install of the image file set starts all four services',
     OPERATOR_TOKEN: 'operator-token',
   };
   const services: { name: string; env: Record<string, string>; port: number }[] = [];
-  for (const name of ['ingest', 'processor', 'sink', 'api']) {
+  for (const name of ['ingest', 'processor', 'sink', 'alerts', 'api']) {
     const port = await freePort();
     const portVar = name === 'api' ? 'API_PORT' : 'OPS_PORT';
     services.push({

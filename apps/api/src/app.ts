@@ -13,6 +13,7 @@ import {
   methodNotAllowed,
 } from './http/error-handling.ts';
 import { ErrorSchema } from './http/schemas.ts';
+import { alertRoutes } from './routes/alerts.ts';
 import { liveRoutes } from './routes/live.ts';
 import { occupancyRoutes } from './routes/occupancy.ts';
 import { opsRoutes } from './routes/ops.ts';
@@ -94,6 +95,7 @@ export async function buildApp(ctx: ApiContext, logger: Logger): Promise<ApiApp>
   await app.register(popularRoutes, ctx);
   await app.register(userRoutes, ctx);
   await app.register(liveRoutes, ctx);
+  await app.register(alertRoutes, ctx);
   await registerDashboard(app, {
     tileUrl: ctx.config.dashboardTileUrl === 'none' ? undefined : ctx.config.dashboardTileUrl,
     tileAttribution: ctx.config.dashboardTileAttribution,

@@ -16,6 +16,11 @@ export const apiSpec = {
     'HS256 secret of user tokens (JWT, aud "footfall-api", sub = device id); unset → user tokens rejected',
   ),
   operatorToken: v.optionalString('OPERATOR_TOKEN', 'operator bearer token; unset → no operator access'),
+  alertsWebhookAllowPrivate: v.bool(
+    'ALERTS_WEBHOOK_ALLOW_PRIVATE',
+    false,
+    'allow webhook targets on loopback/private addresses (dev, tests); link-local/metadata never',
+  ),
   liveIntervalMs: v.int('API_LIVE_INTERVAL_MS', 1_000, 'live stream tick (shared DB poll), ms', 50, 60_000),
   liveMaxChanges: v.int(
     'API_LIVE_MAX_CHANGES',

@@ -16,9 +16,9 @@ export interface SseStream {
   close(): Promise<void>;
 }
 
-export async function openSse(url: string): Promise<SseStream> {
+export async function openSse(url: string, headers: Record<string, string> = {}): Promise<SseStream> {
   const controller = new AbortController();
-  const res = await fetch(url, { signal: controller.signal });
+  const res = await fetch(url, { signal: controller.signal, headers });
   const events: SseEvent[] = [];
   let raw = '';
   let buffer = '';

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { type Alerts, loadAlertsConfig, startAlerts } from '@footfall/alerts-service';
 import { type Api, loadApiConfig, startApi } from '@footfall/api';
 import { type Database, openDatabase } from '@footfall/db';
 import { type IngestHandle, loadIngestConfig, startIngest } from '@footfall/ingest';
@@ -16,7 +17,14 @@ export interface StackOptions {
   partitions?: number;
   /** PostgreSQL URL; unset → embedded PGlite in memory. */
   databaseUrl?: string | undefined;
-  ports?: { grpc?: number; api?: number; ingestOps?: number; processorOps?: number; sinkOps?: number };
+  ports?: {
+    grpc?: number;
+    api?: number;
+    ingestOps?: number;
+    processorOps?: number;
+    sinkOps?: number;
+    alertsOps?: number;
+  };
   /** Extra env for every service (e.g. `{ ALLOWED_LATENESS_MS: '…' }`), applied on top of the stack's. */
   env?: Record<string, string>;
   logLevel?: string;
@@ -25,7 +33,7 @@ export interface StackOptions {
   onProgress?: (line: string) => void;
 }
 
-/** The whole pipeline in one process: broker (optional), ingest, processor, sink, API. */
+/** The whole pipeline in one process: broker (optional), ingest, processor, sink, alerts, API. */
 export interface Stack {
   readonly kafkaBootstrap: string;
   readonly ingestTarget: string;
@@ -36,6 +44,7 @@ export interface Stack {
   readonly broker: LocalBroker | undefined;
   readonly ingest: IngestHandle;
   readonly sink: Sink;
+  readonly alerts: Alerts;
   readonly api: Api;
   readonly processor: ProcessorHandle;
   readonly env: Readonly<Record<string, string>>;
@@ -119,6 +128,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     closers.push(() => sink.close());
     progress('sink: started');
 
+    const alertsEnv = { ...env, GROUP_ID: `footfall-alerts${suffix}` };
+    const alerts = await startAlerts(loadAlertsConfig(alertsEnv, { opsPort: ports.alertsOps ?? 0 }), {
+      logger: log('alerts'),
+      db,
+    });
+    closers.push(() => alerts.close());
+    progress('alerts: started');
+
     const api = await startApi(loadApiConfig(env, { port: ports.api ?? 0 }), { logger: log('api'), db });
     closers.push(() => api.close());
     progress(`api: ${api.url}`);
@@ -140,6 +157,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       broker,
       ingest,
       sink,
+      alerts,
       api,
       get processor() {
         return processor;
