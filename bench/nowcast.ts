@@ -22,7 +22,7 @@ const LAGS = [0, 1, 2, 5];
 const SAMPLE_EVERY_MS = 20_000;
 const WARMUP_MS = 60 * 60_000;
 
-const load0 = loadavg()[0];
+const load0 = loadavg()[0] ?? 0;
 const started = Date.now();
 const endMs = Math.floor(Date.now() / BUCKET_MS) * BUCKET_MS;
 const plan = planSimulation({ seed, devices, durationMs: hours * 3_600_000, endMs });

@@ -2,6 +2,7 @@
 // delay profile and the nowcast model, per region. Reads the aggregator, never changes it: the
 // deterministic final counts and their exactly-once output do not depend on anything here.
 import type { PartitionAggregator } from './aggregator.ts';
+import { regionOf } from './cells.ts';
 import { completenessAt, DelayProfile } from './delay-profile.ts';
 import { NowcastModel, type NowcastModelOptions } from './nowcast.ts';
 
@@ -17,6 +18,8 @@ export interface LiveEdgeOptions {
   readonly delayWindowMs: number;
   /** Only (cell, bucket)s with a settled or observed count ≥ this teach the model (K_ANONYMITY). */
   readonly learnMinCount: number;
+  /** H3 resolution of a cell's region (REGION_RESOLUTION, default 5). */
+  readonly regionResolution?: number;
   readonly model?: Partial<NowcastModelOptions>;
 }
 
@@ -55,6 +58,7 @@ export class LiveEdge {
   readonly #tracks = new Map<number, Map<string, Track>>();
   /** `cell|bucket` → last emitted update. */
   #emitted = new Map<string, LiveOccupancyUpdate>();
+  readonly #regions = new Map<string, string>();
 
   constructor(options: LiveEdgeOptions) {
     for (const k of ['bucketMs', 'presenceMaxGapMs', 'horizonMs', 'settleMs', 'delayWindowMs'] as const) {
@@ -83,6 +87,21 @@ export class LiveEdge {
       this.#models.set(region, m);
     }
     return m;
+  }
+
+  /** One accepted ping (its cell's region is looked up and cached). */
+  observePing(cell: string, eventTimeMs: number, receivedAtMs: number): void {
+    let region = this.#regions.get(cell);
+    if (region === undefined) {
+      try {
+        region = regionOf(cell, this.options.regionResolution ?? 5);
+      } catch {
+        region = '';
+      }
+      if (this.#regions.size >= 100_000) this.#regions.clear();
+      this.#regions.set(cell, region);
+    }
+    this.observeDelay(region, eventTimeMs, receivedAtMs);
   }
 
   /** One accepted ping's upload delay (live and on replay: the profile is a function of the records). */
