@@ -6,6 +6,7 @@ import { type Static, Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { errorResponses, Time } from '../http/schemas.ts';
+import { answerState, NowcastLocationSchema, nowcastTopK, StateFields } from '../live-edge.ts';
 import { topKLoader } from '../loaders.ts';
 import { parseBBox, parseRegion, parseTime } from '../params.ts';
 import { popular } from '../queries.ts';
@@ -26,7 +27,13 @@ const PopularAnswer = Type.Object({
   resolution: Type.Integer(),
   k: Type.Integer(),
   kAnonymity: Type.Integer(),
-  locations: Type.Array(Location),
+  locations: Type.Array(Location, {
+    description: 'top-k by the count established by pings already arrived (the final ranking once final)',
+  }),
+  ...StateFields,
+  nowcast: Type.Array(NowcastLocationSchema, {
+    description: 'provisional buckets: top-k by nowcast estimate (publishable cells only); empty when final',
+  }),
 });
 
 /** Buckets older than this no longer change (allowed lateness 1 h + presence gap; docs/insights.md). */
@@ -124,6 +131,13 @@ export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
           locations.catch(() => answers.delete(key));
         }
       } else locations = run();
+      const now = Date.now();
+      const st = answerState(undefined, b, now, config.bucketMs, config.nowcastHorizonMs, config.kAnonymity);
+      // The nowcast ranking is at the stored resolution without filters (the live edge is per cell).
+      const nowcast =
+        st.state === 'provisional' && !bbox && !region && resolution === config.cellResolution
+          ? await nowcastTopK(db, b, q.k, config.kAnonymity, now)
+          : [];
       return {
         at: new Date(at).toISOString(),
         bucketStartMs: b,
@@ -132,6 +146,12 @@ export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
         k: q.k,
         kAnonymity: config.kAnonymity,
         locations: await locations,
+        state: st.state,
+        finalAtMs: st.finalAtMs,
+        // Completeness is per region: the list's is the lowest of its entries (0 for an empty list).
+        completeness:
+          st.state === 'final' ? 1 : nowcast.length ? Math.min(...nowcast.map((l) => l.completeness)) : 0,
+        nowcast,
       };
     },
   );
