@@ -35,7 +35,7 @@ export const apiSpec = {
     'NOWCAST_HORIZON_MS',
     900_000,
     'buckets are provisional until their end + this, ms (same value as the processor)',
-    60_000,
+    1_000,
   ),
   popularCacheMs: v.int('API_POPULAR_CACHE_MS', 1_000, 'top-K answers are cached this long, ms (0 = off)', 0),
   dashboardTileUrl: v.string(

@@ -65,13 +65,13 @@ export const processorSpec = {
     'NOWCAST_HORIZON_MS',
     900_000,
     'buckets are provisional until their end + this, ms (the nowcast covers them)',
-    60_000,
+    1_000,
   ),
   nowcastSettleMs: v.int(
     'NOWCAST_SETTLE_MS',
     1_800_000,
     'a bucket this old (from its end) is taken as settled and teaches the nowcast, ms (>= NOWCAST_HORIZON_MS)',
-    60_000,
+    1_000,
   ),
   nowcastDelayWindowMs: v.int(
     'NOWCAST_DELAY_WINDOW_MS',
