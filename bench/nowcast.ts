@@ -48,6 +48,8 @@ const samples: Sample[] = [];
 const evalFrom = plan.fromMs + WARMUP_MS;
 const evalTo = plan.toMs - 10 * 60_000;
 let nextSample = evalFrom;
+/** Cells publishable at lag 0 (observed and estimate ≥ K) per evaluated instant: the "now" map. */
+const publishableAtNow: number[] = [];
 let pings = 0;
 const truth = new Map<string, number>();
 const drainTruth = () => {
@@ -63,6 +65,11 @@ function advanceTo(nowMs: number): void {
     for (const [key, u] of live) if (u.bucketStartMs < now - 20 * 60_000) live.delete(key);
     if (now < evalFrom) continue;
     const nowBucket = Math.floor(now / BUCKET_MS) * BUCKET_MS;
+    let publishable = 0;
+    for (const u of live.values()) {
+      if (u.bucketStartMs === nowBucket && u.observed >= K && u.estimate >= K) publishable++;
+    }
+    publishableAtNow.push(publishable);
     for (const lag of LAGS) {
       const b = nowBucket - lag * BUCKET_MS;
       // Which cells to judge is decided later from the final truth; keep every live value of b.
@@ -173,6 +180,10 @@ const result = {
     kAnonymity: K,
     sampleEveryS: SAMPLE_EVERY_MS / 1000,
     warmupMin: WARMUP_MS / 60_000,
+  },
+  cellsPublishableAtNow: {
+    mean: +(publishableAtNow.reduce((a, b) => a + b, 0) / Math.max(publishableAtNow.length, 1)).toFixed(1),
+    min: Math.min(...publishableAtNow),
   },
   byLag,
   targets: {

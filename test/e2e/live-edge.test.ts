@@ -118,8 +118,13 @@ test('a provisional count carried to now is confirmed by later pings, then turns
   );
   assert.deepEqual([final.devices, final.nowcast, final.completeness], [3, null, 1]);
   // The provisional rows never wrote the final table: every occupancy row of the cell is an exact count.
-  const { rows } = await s.db.query<{ devices: number }>('SELECT devices FROM occupancy WHERE cell = $1', [CELL]);
+  const { rows } = await s.db.query<{ devices: number }>('SELECT devices FROM occupancy WHERE cell = $1', [
+    CELL,
+  ]);
   assert.ok(rows.length > 0 && rows.every((r) => r.devices === 3), JSON.stringify(rows));
-  const live = await s.db.query<{ n: number }>('SELECT count(*)::int AS n FROM occupancy_live WHERE cell = $1', [CELL]);
+  const live = await s.db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM occupancy_live WHERE cell = $1',
+    [CELL],
+  );
   assert.ok((live.rows[0]?.n ?? 0) > 0, 'the live edge was stored separately');
 });

@@ -105,7 +105,10 @@ test('the delay profile learns the distribution and forgets old windows', async 
       p.observe(e, e + random() * 300 * SEC); // uniform 0–5 min
     }
     const cdf = p.cdf();
-    assert.ok(Math.abs(delayCdfAt(cdf, 150 * SEC) - 0.5) < 0.03, `cdf(150 s) = ${delayCdfAt(cdf, 150 * SEC)}`);
+    assert.ok(
+      Math.abs(delayCdfAt(cdf, 150 * SEC) - 0.5) < 0.03,
+      `cdf(150 s) = ${delayCdfAt(cdf, 150 * SEC)}`,
+    );
     assert.equal(delayCdfAt(cdf, 301 * SEC), 1);
     assert.equal(delayCdfAt(cdf, 0), 0);
     // Completeness of a bucket grows with time and reaches 1 once every delay has passed.
@@ -162,5 +165,8 @@ test('k-anonymity: nothing of a small observed count is published, and no bound 
     upper: 9,
     completeness: 0.4,
   });
-  assert.equal(publishLiveOccupancy({ ...raw, observed: 7, estimate: 8, lower: 5, confirmed: 5 }, k).lower, 5);
+  assert.equal(
+    publishLiveOccupancy({ ...raw, observed: 7, estimate: 8, lower: 5, confirmed: 5 }, k).lower,
+    5,
+  );
 });
