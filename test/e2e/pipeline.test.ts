@@ -94,7 +94,36 @@ async function getJson<T>(stack: Stack, path: string): Promise<T> {
 }
 
 interface Series {
-  points: { startMs: number; devices: number | null }[];
+  provisionalFromMs: number | null;
+  points: {
+    startMs: number;
+    devices: number | null;
+    state: 'provisional' | 'final';
+    finalAtMs: number;
+    nowcast: unknown;
+  }[];
+}
+/** NOWCAST_HORIZON_MS of the stack (default): buckets are provisional until their end + this. */
+const HORIZON_MS = 900_000;
+
+/**
+ * The state every series point reports (docs/api.md, "Provisional and final answers"): final once past
+ * its end + horizon (with no nowcast), provisional before, and the series marks its provisional tail.
+ * `before`/`after` bracket the request (the API's clock is in between).
+ */
+function stateMismatches(cell: string, series: Series, before: number, after: number): string[] {
+  const out: string[] = [];
+  for (const p of series.points) {
+    const finalAt = p.startMs + BUCKET_MS + HORIZON_MS;
+    if (p.finalAtMs !== finalAt) out.push(`state ${cell} @${p.startMs}: finalAtMs ${p.finalAtMs} != ${finalAt}`);
+    if (finalAt <= before && (p.state !== 'final' || p.nowcast !== null))
+      out.push(`state ${cell} @${p.startMs}: ${p.state} after finalAtMs`);
+    if (finalAt > after && p.state !== 'provisional') out.push(`state ${cell} @${p.startMs}: final too early`);
+  }
+  const first = series.points.find((p) => p.state === 'provisional');
+  if ((first?.startMs ?? null) !== series.provisionalFromMs)
+    out.push(`state ${cell}: provisionalFromMs ${series.provisionalFromMs} != ${first?.startMs ?? null}`);
+  return out;
 }
 interface Popular {
   locations: { cell: string; devices: number }[];
@@ -125,11 +154,16 @@ async function mismatches(run: RunOutcome): Promise<string[]> {
 
   // 1. Occupancy: the series at 1-bucket steps = every bucket of the cell.
   const measuredOcc = new Map<string, Map<number, number>>();
+  let provisionalPoints = 0;
   for (const cell of cellsToCheck(truth)) {
+    const before = Date.now();
     const series = await getJson<Series>(
       stack,
       `/v1/occupancy/series?cell=${cell}&from=${from}&to=${to}&step=${BUCKET_MS}`,
     );
+    // Final answers must match exactly (below), and every answer must say whether it is final.
+    out.push(...stateMismatches(cell, series, before, Date.now()));
+    provisionalPoints += series.points.filter((p) => p.state === 'provisional').length;
     const byBucket = new Map(series.points.map((p) => [p.startMs, p.devices ?? 0]));
     measuredOcc.set(cell, byBucket);
     for (const b of buckets) {
@@ -139,6 +173,9 @@ async function mismatches(run: RunOutcome): Promise<string[]> {
         out.push(`occupancy ${cell} @${new Date(b).toISOString()}: got ${got}, expected ${expected}`);
     }
   }
+
+  // The window ends at the start of the run: its last minutes are still provisional when checked.
+  if (provisionalPoints === 0) out.push('no provisional point reported for the last minutes of the window');
 
   // 2. Top-10 at every 5th bucket.
   for (let i = 0; i < buckets.length; i += 5) {
