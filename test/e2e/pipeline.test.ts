@@ -115,10 +115,12 @@ function stateMismatches(cell: string, series: Series, before: number, after: nu
   const out: string[] = [];
   for (const p of series.points) {
     const finalAt = p.startMs + BUCKET_MS + HORIZON_MS;
-    if (p.finalAtMs !== finalAt) out.push(`state ${cell} @${p.startMs}: finalAtMs ${p.finalAtMs} != ${finalAt}`);
+    if (p.finalAtMs !== finalAt)
+      out.push(`state ${cell} @${p.startMs}: finalAtMs ${p.finalAtMs} != ${finalAt}`);
     if (finalAt <= before && (p.state !== 'final' || p.nowcast !== null))
       out.push(`state ${cell} @${p.startMs}: ${p.state} after finalAtMs`);
-    if (finalAt > after && p.state !== 'provisional') out.push(`state ${cell} @${p.startMs}: final too early`);
+    if (finalAt > after && p.state !== 'provisional')
+      out.push(`state ${cell} @${p.startMs}: final too early`);
   }
   const first = series.points.find((p) => p.state === 'provisional');
   if ((first?.startMs ?? null) !== series.provisionalFromMs)

@@ -165,16 +165,19 @@ export class PartitionAggregator {
   }
 
   /**
-   * Each device's latest accepted ping: its attributed (anchor) cell and event time. The live edge
-   * carries presence from there to now (docs/insights.md, "Live edge"); read-only, changes no state.
+   * Each device's latest accepted ping: its attributed (anchor) cell, event time and the start of the
+   * stay it belongs to. The live edge carries presence from there to now (docs/insights.md, "Live
+   * edge"); read-only, changes no state.
    */
-  forEachLatestPresence(fn: (cell: string, region: string, eventTimeMs: number) => void): void {
+  forEachLatestPresence(
+    fn: (cell: string, region: string, eventTimeMs: number, stayStartMs: number) => void,
+  ): void {
     for (const dev of this.#devices.values()) {
       const n = dev.ts.length;
       if (n > 0) {
         const cell = dev.anchors[n - 1] as string;
-        fn(cell, this.#region(cell), dev.ts[n - 1] as number);
-      } else if (dev.bAnchor !== null) fn(dev.bAnchor, this.#region(dev.bAnchor), dev.bLastT);
+        fn(cell, this.#region(cell), dev.ts[n - 1] as number, dev.starts[n - 1] as number);
+      } else if (dev.bAnchor !== null) fn(dev.bAnchor, this.#region(dev.bAnchor), dev.bLastT, dev.bStart);
     }
   }
 

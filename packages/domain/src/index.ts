@@ -26,6 +26,7 @@ export {
 } from './delay-profile.ts';
 export { LiveEdge, type LiveEdgeOptions, type LiveOccupancyUpdate } from './live-edge.ts';
 export {
+  type CountParts,
   DEFAULT_NOWCAST_MODEL_OPTIONS,
   type NowcastEstimate,
   NowcastModel,

@@ -4,7 +4,7 @@
 import type { PartitionAggregator } from './aggregator.ts';
 import { regionOf } from './cells.ts';
 import { completenessAt, DelayProfile } from './delay-profile.ts';
-import { NowcastModel, type NowcastModelOptions } from './nowcast.ts';
+import { type CountParts, NowcastModel, type NowcastModelOptions } from './nowcast.ts';
 
 export interface LiveEdgeOptions {
   readonly bucketMs: number;
@@ -18,6 +18,8 @@ export interface LiveEdgeOptions {
   readonly delayWindowMs: number;
   /** Only (cell, bucket)s with a settled or observed count ≥ this teach the model (K_ANONYMITY). */
   readonly learnMinCount: number;
+  /** A carried device whose stay had lasted this long at its latest ping is "long-stay" (default 5 min). */
+  readonly longStayMs?: number;
   /** H3 resolution of a cell's region (REGION_RESOLUTION, default 5). */
   readonly regionResolution?: number;
   readonly model?: Partial<NowcastModelOptions>;
@@ -42,15 +44,31 @@ export interface LiveOccupancyUpdate {
   finalAtMs: number;
 }
 
+/** Lag steps per bucket (see #lags). */
+const LAG_STEPS = 3;
+
 interface Track {
   region: string;
-  /** Per lag index: sum and number of observed values (the mean teaches the model). */
+  /** Per lag index × 3 parts (confirmed, carried long, carried short): sums; and observation counts. */
   sums: Float64Array;
   counts: Uint16Array;
 }
 
+interface Parts {
+  region: string;
+  n: number;
+  long: number;
+  short: number;
+}
+
 export class LiveEdge {
   readonly options: LiveEdgeOptions;
+  /** Buckets in the provisional window (now's and the horizon's). */
+  readonly #buckets: number;
+  /**
+   * Lag indices: (now − bucket start) in thirds of a bucket, so the factors also learn how far into the
+   * current bucket now is (its later arrivals are not there yet).
+   */
   readonly #lags: number;
   readonly #profiles = new Map<string, DelayProfile>();
   readonly #models = new Map<string, NowcastModel>();
@@ -66,7 +84,8 @@ export class LiveEdge {
     }
     if (options.settleMs < options.horizonMs) throw new RangeError('settleMs must be >= horizonMs');
     this.options = Object.freeze({ ...options });
-    this.#lags = Math.ceil(options.horizonMs / options.bucketMs) + 1;
+    this.#buckets = Math.ceil(options.horizonMs / options.bucketMs) + 1;
+    this.#lags = LAG_STEPS * this.#buckets;
   }
 
   /** The region's delay profile (created on first use). */
@@ -117,52 +136,60 @@ export class LiveEdge {
   snapshot(agg: PartitionAggregator, nowMs: number): LiveOccupancyUpdate[] {
     const { bucketMs, presenceMaxGapMs } = this.options;
     const nowBucket = Math.floor(nowMs / bucketMs) * bucketMs;
-    const oldest = nowBucket - (this.#lags - 1) * bucketMs;
+    const oldest = nowBucket - (this.#buckets - 1) * bucketMs;
     this.#settle(agg, nowMs);
-    // confirmed[b][cell], observed = confirmed + carried.
-    const confirmed = new Map<number, Map<string, { region: string; n: number; carried: number }>>();
+    // confirmed[b][cell], observed = confirmed + carried (long + short stays).
+    const longStayMs = this.options.longStayMs ?? 300_000;
+    const confirmed = new Map<number, Map<string, Parts>>();
     for (let b = oldest; b <= nowBucket; b += bucketMs) {
-      const m = new Map<string, { region: string; n: number; carried: number }>();
-      agg.forEachCellOf(b, (cell, region, devices) => m.set(cell, { region, n: devices, carried: 0 }));
+      const m = new Map<string, Parts>();
+      agg.forEachCellOf(b, (cell, region, devices) => m.set(cell, { region, n: devices, long: 0, short: 0 }));
       confirmed.set(b, m);
     }
-    agg.forEachLatestPresence((cell, region, t) => {
+    agg.forEachLatestPresence((cell, region, t, stayStart) => {
       if (!(nowMs - t <= presenceMaxGapMs) || t > nowMs) return;
+      const long = t - stayStart >= longStayMs;
       // The ping's own bucket already counts the device; carry it through every later one up to now.
       for (
         let b = Math.max(Math.floor(t / bucketMs) * bucketMs + bucketMs, oldest);
         b <= nowBucket;
         b += bucketMs
       ) {
-        const m = confirmed.get(b) as Map<string, { region: string; n: number; carried: number }>;
-        const e = m.get(cell);
-        if (e === undefined) m.set(cell, { region, n: 0, carried: 1 });
-        else e.carried++;
+        const m = confirmed.get(b) as Map<string, Parts>;
+        let e = m.get(cell);
+        if (e === undefined) {
+          e = { region, n: 0, long: 0, short: 0 };
+          m.set(cell, e);
+        }
+        if (long) e.long++;
+        else e.short++;
       }
     });
     const out: LiveOccupancyUpdate[] = [];
     const emitted = new Map<string, LiveOccupancyUpdate>();
     for (const [b, cells] of confirmed) {
-      const lag = (nowBucket - b) / bucketMs;
+      const lag = Math.min(this.#lags - 1, Math.floor(((nowMs - b) * LAG_STEPS) / bucketMs));
       let tracks = this.#tracks.get(b);
       if (tracks === undefined) {
         tracks = new Map();
         this.#tracks.set(b, tracks);
       }
       for (const [cell, e] of cells) {
-        const observed = e.n + e.carried;
         let track = tracks.get(cell);
         if (track === undefined) {
           track = {
             region: e.region,
-            sums: new Float64Array(this.#lags),
+            sums: new Float64Array(3 * this.#lags),
             counts: new Uint16Array(this.#lags),
           };
           tracks.set(cell, track);
         }
-        track.sums[lag] = (track.sums[lag] as number) + observed;
+        const sums = track.sums;
+        sums[3 * lag] = (sums[3 * lag] as number) + e.n;
+        sums[3 * lag + 1] = (sums[3 * lag + 1] as number) + e.long;
+        sums[3 * lag + 2] = (sums[3 * lag + 2] as number) + e.short;
         track.counts[lag] = (track.counts[lag] as number) + 1;
-        const u = this.#update(e.region, cell, b, lag, observed, e.n, nowMs);
+        const u = this.#update(e.region, cell, b, lag, [e.n, e.long, e.short], nowMs);
         const key = `${cell}|${b}`;
         emitted.set(key, u);
         if (!sameValue(this.#emitted.get(key), u)) out.push(u);
@@ -171,7 +198,7 @@ export class LiveEdge {
     // A (cell, bucket) shown before that has nobody left (a carried device moved on): withdraw it.
     for (const [key, prev] of this.#emitted) {
       if (emitted.has(key) || prev.bucketStartMs < oldest || prev.observed === 0) continue;
-      const u = this.#update(prev.region, prev.cell, prev.bucketStartMs, 0, 0, 0, nowMs);
+      const u = this.#update(prev.region, prev.cell, prev.bucketStartMs, 0, [0, 0, 0], nowMs);
       u.completeness = prev.completeness;
       emitted.set(key, u);
       out.push(u);
@@ -185,12 +212,13 @@ export class LiveEdge {
     cell: string,
     b: number,
     lag: number,
-    observed: number,
-    confirmedCount: number,
+    parts: CountParts,
     nowMs: number,
   ): LiveOccupancyUpdate {
     const { bucketMs, horizonMs } = this.options;
-    const est = this.model(region).estimate(lag, observed, confirmedCount);
+    const confirmedCount = parts[0];
+    const observed = parts[0] + parts[1] + parts[2];
+    const est = this.model(region).estimate(lag, parts);
     const completeness = completenessAt(this.profile(region).cdf(), b, bucketMs, nowMs);
     const estimate = Math.max(Math.round(est.estimate), confirmedCount);
     return {
@@ -230,9 +258,13 @@ export class LiveEdge {
         for (let lag = 0; lag < this.#lags; lag++) {
           const n = t.counts[lag] as number;
           if (n === 0) continue;
-          const mean = (t.sums[lag] as number) / n;
-          if (settled < learnMinCount && mean < learnMinCount) continue;
-          model.learn(lag, mean, settled);
+          const x: CountParts = [
+            (t.sums[3 * lag] as number) / n,
+            (t.sums[3 * lag + 1] as number) / n,
+            (t.sums[3 * lag + 2] as number) / n,
+          ];
+          if (settled < learnMinCount && x[0] + x[1] + x[2] < learnMinCount) continue;
+          model.learn(lag, x, settled);
         }
       }
     }

@@ -126,20 +126,27 @@ test('the delay profile learns the distribution and forgets old windows', async 
 test('the nowcast model learns the development factor and its interval covers', async (t) => {
   await withSeed(t, (random) => {
     const m = new NowcastModel({ lags: 3 });
-    assert.equal(m.factor(0), 1, 'no evidence: factor 1');
+    assert.deepEqual(Array.from(m.factors(0)), [1, 1, 1], 'no evidence: factors 1');
+    // Truth = confirmed + long-stay carried + half of the short-stay carried (the others left).
     for (let b = 0; b < 200; b++) {
       m.decay();
       for (let c = 0; c < 20; c++) {
-        const settled = 10 + Math.floor(random() * 30);
-        const observed = Math.round(settled * 0.8 * (0.9 + 0.2 * random()));
-        m.learn(0, observed, settled);
+        const confirmed = Math.floor(random() * 5);
+        const long = 5 + Math.floor(random() * 20);
+        const short = Math.floor(random() * 10);
+        const settled = confirmed + long + Math.round(short * (0.4 + 0.2 * random()));
+        m.learn(0, [confirmed, long, short], settled);
       }
     }
-    assert.ok(Math.abs(m.factor(0) - 1.25) < 0.05, `factor ${m.factor(0)}`);
-    assert.equal(m.factor(1), 1, 'a lag without evidence keeps factor 1');
-    const e = m.estimate(0, 24, 10);
-    assert.ok(Math.abs(e.estimate - 30) < 1.5, `estimate ${e.estimate}`);
-    assert.ok(e.lower < 30 && e.upper > 30 && e.lower >= 10, JSON.stringify(e));
+    const [fc, fl, fs] = m.factors(0) as [number, number, number];
+    assert.ok(
+      Math.abs(fl - 1) < 0.05 && Math.abs(fs - 0.5) < 0.08 && Math.abs(fc - 1) < 0.15,
+      `${fc} ${fl} ${fs}`,
+    );
+    assert.deepEqual(Array.from(m.factors(1)), [1, 1, 1], 'a lag without evidence keeps factors 1');
+    const e = m.estimate(0, [4, 20, 8]);
+    assert.ok(Math.abs(e.estimate - 28) < 1.5, `estimate ${e.estimate}`);
+    assert.ok(e.lower < 28 && e.upper > 28 && e.lower >= 4, JSON.stringify(e));
   });
 });
 
