@@ -6,7 +6,13 @@ import { type Static, Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { errorResponses, Time } from '../http/schemas.ts';
-import { answerState, NowcastLocationSchema, nowcastTopK, StateFields } from '../live-edge.ts';
+import {
+  answerState,
+  type NowcastLocation,
+  NowcastLocationSchema,
+  nowcastTopK,
+  StateFields,
+} from '../live-edge.ts';
 import { topKLoader } from '../loaders.ts';
 import { parseBBox, parseRegion, parseTime } from '../params.ts';
 import { popular } from '../queries.ts';
@@ -57,6 +63,19 @@ export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
   // answers are reused for API_POPULAR_CACHE_MS, or 60 s for buckets that no longer change. A failed
   // query is forgotten at once.
   const answers = new LRUCache<string, Promise<Located[]>>({ max: 50_000 });
+  // The nowcast ranking of a provisional bucket, shared the same way for API_POPULAR_CACHE_MS.
+  const nowcasts = new LRUCache<string, Promise<NowcastLocation[]>>({ max: 10_000 });
+  const nowcastOf = (b: number, k: number, now: number): Promise<NowcastLocation[]> => {
+    if (config.popularCacheMs <= 0) return nowcastTopK(db, b, k, config.kAnonymity, now);
+    const key = `${b}|${k}`;
+    let hit = nowcasts.get(key);
+    if (!hit) {
+      hit = nowcastTopK(db, b, k, config.kAnonymity, now);
+      nowcasts.set(key, hit, { ttl: config.popularCacheMs });
+      hit.catch(() => nowcasts.delete(key));
+    }
+    return hit;
+  };
 
   app.get(
     '/v1/popular',
@@ -136,7 +155,7 @@ export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
       // The nowcast ranking is at the stored resolution without filters (the live edge is per cell).
       const nowcast =
         st.state === 'provisional' && !bbox && !region && resolution === config.cellResolution
-          ? await nowcastTopK(db, b, q.k, config.kAnonymity, now)
+          ? await nowcastOf(b, q.k, now)
           : [];
       return {
         at: new Date(at).toISOString(),
