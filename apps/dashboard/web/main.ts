@@ -399,6 +399,7 @@ async function refreshPlace(): Promise<void> {
         stepMs,
         kAnonymity: series.kAnonymity ?? kAnonymity,
         markMs: ref,
+        provisionalFromMs: series.provisionalFromMs,
         width: box.clientWidth || 340,
       }),
     );
