@@ -4,7 +4,8 @@
 // the simulated upload clock. At sampled instants, for lags 0, 1, 2, 5 min behind now, the provisional
 // values are compared with the final truth (the same aggregator over every ping: the pipeline's exact
 // expectation) over (cell, bucket)s whose final count is ≥ K. Writes bench/results/nowcast.json.
-// Env: NOWCAST_BENCH_DEVICES (1500), NOWCAST_BENCH_HOURS (3), NOWCAST_BENCH_SEED (1).
+// Env: NOWCAST_BENCH_DEVICES (1500), NOWCAST_BENCH_HOURS (3), NOWCAST_BENCH_SEED (1),
+// NOWCAST_BENCH_SETTLE_MIN (30, = NOWCAST_SETTLE_MS).
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +33,7 @@ const edge = new LiveEdge({
   bucketMs: BUCKET_MS,
   presenceMaxGapMs: 600_000,
   horizonMs: 15 * 60_000,
-  settleMs: 30 * 60_000,
+  settleMs: Number(process.env.NOWCAST_BENCH_SETTLE_MIN ?? 30) * 60_000,
   delayWindowMs: 30 * 60_000,
   learnMinCount: K,
 });
@@ -108,6 +109,7 @@ drainTruth();
 // Group samples by evaluation instant (lag, b, the instant's values) and judge cells with truth ≥ K.
 interface Acc {
   n: number;
+  truth: number;
   raw: number;
   carried: number;
   est: number;
@@ -120,7 +122,18 @@ interface Acc {
 const acc = new Map<number, Acc>(
   LAGS.map((l) => [
     l,
-    { n: 0, raw: 0, carried: 0, est: 0, apeRaw: 0, apeCarried: 0, apeEst: 0, covered: 0, completeness: 0 },
+    {
+      n: 0,
+      truth: 0,
+      raw: 0,
+      carried: 0,
+      est: 0,
+      apeRaw: 0,
+      apeCarried: 0,
+      apeEst: 0,
+      covered: 0,
+      completeness: 0,
+    },
   ]),
 );
 let group: Sample[] = [];
@@ -140,6 +153,7 @@ for (const s of samples) {
     const carried = u?.observed ?? 0;
     const est = u?.estimate ?? 0;
     a.n++;
+    a.truth += y;
     a.raw += raw;
     a.carried += carried;
     a.est += est;
@@ -157,6 +171,7 @@ const byLag = LAGS.map((lag) => {
   return {
     lagMin: lag,
     cellBuckets: a.n,
+    meanFinalTruth: +(a.truth / n).toFixed(2),
     meanRawObserved: +(a.raw / n).toFixed(2),
     meanCarriedToNow: +(a.carried / n).toFixed(2),
     meanNowcast: +(a.est / n).toFixed(2),
