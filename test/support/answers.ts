@@ -7,7 +7,38 @@ import { waitFor } from '@footfall/testing';
 export const BUCKET_MS = 60_000;
 
 export interface Series {
-  points: { startMs: number; devices: number | null }[];
+  provisionalFromMs: number | null;
+  points: {
+    startMs: number;
+    devices: number | null;
+    state: 'provisional' | 'final';
+    finalAtMs: number;
+    nowcast: unknown;
+  }[];
+}
+/** NOWCAST_HORIZON_MS of the stack (default): buckets are provisional until their end + this. */
+const HORIZON_MS = 900_000;
+
+/**
+ * The state every series point reports (docs/api.md, "Provisional and final answers"): final once past
+ * its end + horizon (with no nowcast), provisional before, and the series marks its provisional tail.
+ * `before`/`after` bracket the request (the API's clock is in between).
+ */
+function stateMismatches(cell: string, series: Series, before: number, after: number): string[] {
+  const out: string[] = [];
+  for (const p of series.points) {
+    const finalAt = p.startMs + BUCKET_MS + HORIZON_MS;
+    if (p.finalAtMs !== finalAt)
+      out.push(`state ${cell} @${p.startMs}: finalAtMs ${p.finalAtMs} != ${finalAt}`);
+    if (finalAt <= before && (p.state !== 'final' || p.nowcast !== null))
+      out.push(`state ${cell} @${p.startMs}: ${p.state} after finalAtMs`);
+    if (finalAt > after && p.state !== 'provisional')
+      out.push(`state ${cell} @${p.startMs}: final too early`);
+  }
+  const first = series.points.find((p) => p.state === 'provisional');
+  if ((first?.startMs ?? null) !== series.provisionalFromMs)
+    out.push(`state ${cell}: provisionalFromMs ${series.provisionalFromMs} != ${first?.startMs ?? null}`);
+  return out;
 }
 export interface Popular {
   locations: { cell: string; devices: number }[];
@@ -52,6 +83,11 @@ function cellsToCheck(truth: GroundTruth, sample: number): string[] {
 export interface CompareOptions {
   /** Cells sampled beyond the places' own (default 100). */
   sampledCells?: number;
+  /**
+   * The window ends at "now", so its last minutes must still be reported provisional (the live edge).
+   * Off for runs checked long after their window ended.
+   */
+  expectProvisionalTail?: boolean;
 }
 
 /** Every answer that differs from the exact expectation (empty = all equal). */
@@ -64,11 +100,16 @@ export async function mismatches(source: AnswerSource, options: CompareOptions =
   const at = (b: number) => new Date(b).toISOString();
 
   // 1. Occupancy: the series at 1-bucket steps = every bucket of the cell.
+  let provisionalPoints = 0;
   for (const cell of cellsToCheck(truth, options.sampledCells ?? 100)) {
+    const before = Date.now();
     const series = await getJson<Series>(
       source,
       `/v1/occupancy/series?cell=${cell}&from=${from}&to=${to}&step=${BUCKET_MS}`,
     );
+    // Final answers must match exactly (below), and every answer must say whether it is final.
+    out.push(...stateMismatches(cell, series, before, Date.now()));
+    provisionalPoints += series.points.filter((p) => p.state === 'provisional').length;
     const byBucket = new Map(series.points.map((p) => [p.startMs, p.devices ?? 0]));
     for (const b of buckets) {
       const expected = truth.expectedOccupancy(cell, b);
@@ -76,6 +117,9 @@ export async function mismatches(source: AnswerSource, options: CompareOptions =
       if (got !== expected) out.push(`occupancy ${cell} @${at(b)}: got ${got}, expected ${expected}`);
     }
   }
+
+  if (options.expectProvisionalTail && provisionalPoints === 0)
+    out.push('no provisional point reported for the last minutes of the window');
 
   // 2. Top-10 at every 5th bucket.
   for (let i = 0; i < buckets.length; i += 5) {

@@ -36,6 +36,12 @@ export const apiSpec = {
     1,
     200,
   ),
+  nowcastHorizonMs: v.int(
+    'NOWCAST_HORIZON_MS',
+    900_000,
+    'buckets are provisional until their end + this, ms (same value as the processor)',
+    1_000,
+  ),
   popularCacheMs: v.int('API_POPULAR_CACHE_MS', 1_000, 'top-K answers are cached this long, ms (0 = off)', 0),
   dashboardTileUrl: v.string(
     'DASHBOARD_TILE_URL',

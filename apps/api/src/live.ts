@@ -3,6 +3,7 @@ import type { Database } from '@footfall/db';
 import { bucketStart, type CellCount } from '@footfall/domain';
 import type { Logger } from '@footfall/observability';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { type NowcastLocation, nowcastTopK } from './live-edge.ts';
 import { popular } from './queries.ts';
 
 /** Lookback that re-reads rows whose transaction started before, but committed after, the last tick. */
@@ -47,6 +48,9 @@ export interface LiveChange {
   bucketStartMs: number;
   devices: number | null;
   suppressed: boolean;
+  /** provisional until finalAtMs (docs/insights.md, "Live edge"). */
+  state: 'provisional' | 'final';
+  finalAtMs: number;
 }
 
 export interface LiveOptions {
@@ -59,6 +63,8 @@ export interface LiveOptions {
   cellResolution: number;
   kAnonymity: number;
   maxChanges: number;
+  /** Buckets are provisional until their end + this (NOWCAST_HORIZON_MS); default 15 min. */
+  nowcastHorizonMs?: number;
 }
 
 /**
@@ -94,7 +100,7 @@ export class LiveHub {
   #tickGen = 0;
   #feed: Feed | undefined;
   #failing = false;
-  #lastPopular: { bucketStartMs: number; locations: CellCount[] } | undefined;
+  #lastPopular: { bucketStartMs: number; locations: CellCount[]; nowcast?: NowcastLocation[] } | undefined;
   /** Successful ticks since start (tests synchronise on it). */
   ticks = 0;
   /** Failed ticks since start. */
@@ -149,14 +155,32 @@ export class LiveHub {
     this.#lastPopular = undefined;
   }
 
-  #popularFor(p: { bucketStartMs: number; locations: CellCount[] }, client: Client) {
+  #popularFor(
+    p: { bucketStartMs: number; locations: CellCount[]; nowcast?: NowcastLocation[] },
+    client: Client,
+  ) {
+    const nowcast = (p.nowcast ?? []).slice(0, client.k);
     return {
       bucketStartMs: p.bucketStartMs,
       bucketMs: this.#o.bucketMs,
       locations: p.locations
         .slice(0, client.k)
         .map((l, i) => ({ rank: i + 1, cell: l.cell, devices: l.devices })),
+      // The current bucket is always provisional: its nowcast ranking (same k-anonymity rule as REST).
+      state: 'provisional' as const,
+      finalAtMs: this.#finalAt(p.bucketStartMs),
+      completeness: nowcast.length ? Math.min(...nowcast.map((l) => l.completeness)) : 0,
+      nowcast,
     };
+  }
+
+  #finalAt(bucketStartMs: number): number {
+    return bucketStartMs + this.#o.bucketMs + (this.#o.nowcastHorizonMs ?? 900_000);
+  }
+
+  #stateOf(bucketStartMs: number, nowMs: number): { state: 'provisional' | 'final'; finalAtMs: number } {
+    const finalAtMs = this.#finalAt(bucketStartMs);
+    return { state: nowMs < finalAtMs ? 'provisional' : 'final', finalAtMs };
   }
 
   #send(client: Client, event: string, data: unknown): void {
@@ -219,8 +243,9 @@ export class LiveHub {
       cellResolution: o.cellResolution,
       resolution: o.cellResolution,
     });
+    const nowcast = await nowcastTopK(o.db, bucketStartMs, LIVE_MAX_K, o.kAnonymity, Date.now());
     const changes = await this.#changes(feed, gen);
-    return { snapshot: { bucketStartMs, locations }, changes };
+    return { snapshot: { bucketStartMs, locations, nowcast }, changes };
   }
 
   async #changes(feed: Feed, gen: number): Promise<{ changes: LiveChange[]; truncated: boolean }> {
@@ -256,7 +281,8 @@ export class LiveHub {
       feed.sent.set(key, r.u);
       feed.published.delete(key); // re-inserted last: the Map's order is oldest-published first
       feed.published.set(key, r.b);
-      events.push({ cell: r.cell, bucketStartMs: r.b, devices: r.devices, suppressed: false, u: r.u });
+      const st = this.#stateOf(r.b, nowUs / 1000);
+      events.push({ cell: r.cell, bucketStartMs: r.b, devices: r.devices, suppressed: false, ...st, u: r.u });
     }
     for (const r of drops) {
       const key = `${r.cell}:${r.b}`;
@@ -264,7 +290,8 @@ export class LiveHub {
       if (!feed.published.has(key) || feed.sent.get(key) === r.u) continue;
       feed.sent.set(key, r.u);
       feed.published.delete(key);
-      events.push({ cell: r.cell, bucketStartMs: r.b, devices: null, suppressed: true, u: r.u });
+      const st = this.#stateOf(r.b, nowUs / 1000);
+      events.push({ cell: r.cell, bucketStartMs: r.b, devices: null, suppressed: true, ...st, u: r.u });
     }
     events.sort((a, b) => a.u - b.u);
     feed.cursorUs = nowUs;

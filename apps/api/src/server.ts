@@ -45,6 +45,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     cellResolution: config.cellResolution,
     kAnonymity: config.kAnonymity,
     maxChanges: config.liveMaxChanges,
+    nowcastHorizonMs: config.nowcastHorizonMs,
   });
   // Erasure → Kafka `erasures` (revokes the device in ingest, filters the processor) + honest notErased.
   const { topicIngestion: ingestion, topicAggregated: aggregated, topicErasures: erasures } = config;

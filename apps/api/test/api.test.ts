@@ -156,6 +156,11 @@ describe('API on real Kafka + PostgreSQL (through the sink)', () => {
           devices: 8,
           suppressed: false,
           kAnonymity: 5,
+          // Hours old: final (the live edge no longer applies).
+          state: 'final',
+          finalAtMs: T0 + MIN + 900_000,
+          completeness: 1,
+          nowcast: null,
         },
       );
       const byLatLon = await get(`/v1/occupancy?lat=52.52&lon=13.405&at=${new Date(T0 + MIN).toISOString()}`);
@@ -172,18 +177,26 @@ describe('API on real Kafka + PostgreSQL (through the sink)', () => {
     it('series: peak per step, suppressed steps marked', async () => {
       const r = await get(`/v1/occupancy/series?cell=${A}&from=${T0}&to=${T0 + 10 * MIN}&step=${5 * MIN}`);
       assert.equal(r.status, 200);
+      const final = (startMs: number, stepMs: number) => ({
+        state: 'final',
+        finalAtMs: startMs + stepMs + 900_000, // its last bucket's end + horizon
+        completeness: 1,
+        nowcast: null,
+      });
+      assert.equal(r.body.provisionalFromMs, null);
       assert.deepEqual(r.body.points, [
-        { startMs: T0, devices: 12, suppressed: false },
-        { startMs: T0 + 5 * MIN, devices: 7, suppressed: false },
+        { startMs: T0, devices: 12, suppressed: false, ...final(T0, 5 * MIN) },
+        { startMs: T0 + 5 * MIN, devices: 7, suppressed: false, ...final(T0 + 5 * MIN, 5 * MIN) },
       ]);
       const fine = await get(
         `/v1/occupancy/series?cell=${A}&from=${T0 + 10_000}&to=${T0 + 6 * MIN}&step=${2 * MIN}`,
       );
       assert.equal(fine.body.fromMs, T0);
       assert.deepEqual(fine.body.points, [
-        { startMs: T0, devices: 12, suppressed: false },
-        { startMs: T0 + 2 * MIN, devices: null, suppressed: true },
-        { startMs: T0 + 4 * MIN, devices: 7, suppressed: false },
+        { startMs: T0, devices: 12, suppressed: false, ...final(T0, 2 * MIN) },
+        { startMs: T0 + 2 * MIN, devices: null, suppressed: true, ...final(T0 + 2 * MIN, 2 * MIN) },
+        // The last step is cut by `to` (T0 + 6 min): its last bucket starts at T0 + 5 min.
+        { startMs: T0 + 4 * MIN, devices: 7, suppressed: false, ...final(T0 + 4 * MIN, 2 * MIN) },
       ]);
     });
   });

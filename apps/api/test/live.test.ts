@@ -125,12 +125,14 @@ describe('live stream on real PostgreSQL', () => {
       await waitFor('marker', () => changesOf(stream.events).some((c) => c.cell === marker));
 
       for (const cell of walk) assert.ok(!stream.raw().includes(cell), `walker cell ${cell} leaked`);
+      // The current bucket is provisional until its end + NOWCAST_HORIZON_MS (default 15 min).
+      const provisional = { state: 'provisional', finalAtMs: now + MIN + 900_000 };
       assert.deepEqual(
         changesOf(stream.events).filter((c) => c.cell === square),
         [
-          { cell: square, bucketStartMs: now, devices: 6, suppressed: false },
+          { cell: square, bucketStartMs: now, devices: 6, suppressed: false, ...provisional },
           // Exactly what GET /v1/occupancy answers for an empty cell (no count, no hint of 1..K-1).
-          { cell: square, bucketStartMs: now, devices: null, suppressed: true },
+          { cell: square, bucketStartMs: now, devices: null, suppressed: true, ...provisional },
         ],
       );
       const rest = (await (await fetch(`${api.url}/v1/occupancy?cell=${square}&at=${now}`)).json()) as Occ;

@@ -26,8 +26,15 @@ export type ApiErrorBody = paths['/v1/popular']['get']['responses'][400]['conten
 
 // The SSE events of /v1/live are not schemas of the document (only their prose is); their fields are
 // those of the REST answers, so they are derived from them.
-export type LivePopular = Pick<PopularAnswer, 'bucketStartMs' | 'bucketMs' | 'locations'>;
-export type LiveChange = Pick<OccupancyAnswer, 'cell' | 'bucketStartMs' | 'devices' | 'suppressed'>;
+export type LivePopular = Pick<
+  PopularAnswer,
+  'bucketStartMs' | 'bucketMs' | 'locations' | 'state' | 'finalAtMs' | 'completeness' | 'nowcast'
+>;
+export type NowcastLocation = PopularAnswer['nowcast'][number];
+export type LiveChange = Pick<
+  OccupancyAnswer,
+  'cell' | 'bucketStartMs' | 'devices' | 'suppressed' | 'state' | 'finalAtMs'
+>;
 export interface LiveOccupancy {
   changes: LiveChange[];
   truncated: boolean;

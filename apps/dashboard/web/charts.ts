@@ -15,6 +15,8 @@ export interface OccupancyChartOptions {
   kAnonymity: number;
   /** A vertical marker (the minute shown). */
   markMs?: number | undefined;
+  /** Start of the provisional tail (shaded; its nowcast estimates drawn as a dashed line). */
+  provisionalFromMs?: number | null | undefined;
   width?: number;
   height?: number;
 }
@@ -29,12 +31,16 @@ export function occupancyChart(points: SeriesPoint[], opts: OccupancyChartOption
   const shown = points.map((p) => (p.suppressed || p.devices === null ? null : p.devices));
   const hidden = points.map((p) => (p.suppressed || p.devices === null ? k : null));
   const kLine = points.map(() => k);
+  // The provisional tail: the nowcast estimate (k-anonymised by the API; null when not publishable).
+  const nowcast = points.map((p) => (p.state === 'provisional' ? (p.nowcast?.estimate ?? null) : null));
+  const tail = opts.provisionalFromMs == null ? undefined : opts.provisionalFromMs / 1000;
   const bars = uPlot.paths.bars?.({ size: [0.85, 40], align: 1 });
   const box = el('div', {
     class: 'chart occupancy-chart',
     'data-testid': 'place-chart',
     'data-bars': String(shown.filter((v) => v !== null).length),
     'data-suppressed': String(hidden.filter((v) => v !== null).length),
+    'data-provisional': String(points.filter((p) => p.state === 'provisional').length),
     role: 'img',
     'aria-label': describeSeries(points, k),
   });
@@ -61,9 +67,19 @@ export function occupancyChart(points: SeriesPoint[], opts: OccupancyChartOption
           points: { show: false },
         },
         { label: `k = ${k}`, stroke: '#555', dash: [4, 4], width: 1, points: { show: false } },
+        { label: 'nowcast (provisional)', stroke: '#1c7ed6', dash: [2, 3], width: 2, points: { show: true } },
       ],
       hooks: {
         draw: [
+          (u) => {
+            if (tail === undefined) return;
+            const { ctx, bbox } = u;
+            const x = Math.max(bbox.left, u.valToPos(tail, 'x', true));
+            ctx.save();
+            ctx.fillStyle = 'rgba(28,126,214,0.08)';
+            ctx.fillRect(x, bbox.top, bbox.left + bbox.width - x, bbox.height);
+            ctx.restore();
+          },
           (u) => {
             if (mark === undefined) return;
             const x = u.valToPos(mark + opts.stepMs / 2000, 'x', true);
@@ -80,7 +96,7 @@ export function occupancyChart(points: SeriesPoint[], opts: OccupancyChartOption
         ],
       },
     },
-    [xs, shown, hidden, kLine],
+    [xs, shown, hidden, kLine, nowcast],
     box,
   );
   (box as HTMLElement & { uplot?: uPlot }).uplot = plot;

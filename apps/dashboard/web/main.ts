@@ -2,7 +2,15 @@
 // detail, and "my time" for a signed-in user. Data: the query API of the same origin (docs/api.md).
 
 import './style.css';
-import { ApiRequestError, type BBox, FootfallApi, type TopLocation, tokenSubject } from './api.ts';
+import {
+  ApiRequestError,
+  type BBox,
+  FootfallApi,
+  type LivePopular,
+  type NowcastLocation,
+  type TopLocation,
+  tokenSubject,
+} from './api.ts';
 import { disposeChart, occupancyChart, timeBars } from './charts.ts';
 import {
   colourFor,
@@ -57,6 +65,9 @@ const liveCells = new Map<string, number | null>();
 /** Changes the stream reported for buckets after the live one, by bucket start. */
 const upcoming = new Map<number, Map<string, number | null>>();
 let liveTop: TopLocation[] = [];
+/** Nowcast entries of the live bucket by cell (estimate with interval), and its completeness. */
+let liveNowcast = new Map<string, NowcastLocation>();
+let liveCompleteness = 1;
 let historyAt = 0;
 let historyCells = new Map<string, number | null>();
 let historyTop: TopLocation[] = [];
@@ -117,7 +128,10 @@ function refreshHeader(): void {
   $<HTMLInputElement>('time-input').value = toLocalInput(shown);
   $('bucket-label').textContent = `${formatTime(shown)}–${formatClock(shown + bucketMs)}`;
   document.body.dataset.mode = mode;
-  $('popular-title').textContent = mode === 'live' ? 'Popular now' : `Popular at ${formatTime(historyAt)}`;
+  $('popular-title').textContent =
+    mode === 'live'
+      ? `Popular now · provisional, ~${Math.round(liveCompleteness * 100)}% of pings arrived`
+      : `Popular at ${formatTime(historyAt)}`;
   $('live-btn').setAttribute('aria-pressed', String(mode === 'live'));
 }
 
@@ -163,7 +177,7 @@ function renderTop(top: TopLocation[]): void {
         el('span', { class: 'rank' }, String(l.rank)),
         el('span', { class: 'swatch', style: `background:${colourFor(l.devices, kAnonymity, max)}` }),
         el('code', { class: 'cell' }, shortCell(l.cell)),
-        el('span', { class: 'devices' }, `${l.devices}`),
+        el('span', { class: 'devices' }, nowcastLabel(l.cell, l.devices)),
       );
       button.addEventListener('click', () => selectCell(l.cell, true));
       const li = el('li', { 'data-testid': 'topk-item' }, button);
@@ -172,6 +186,12 @@ function renderTop(top: TopLocation[]): void {
     }),
   );
   $('topk-empty').hidden = top.length > 0;
+}
+
+/** "≈12 (9–15)" for a live nowcast entry, else the plain count. */
+function nowcastLabel(cell: string, devices: number): string {
+  const n = mode === 'live' ? liveNowcast.get(cell) : undefined;
+  return n ? `≈${n.estimate} (${n.lower ?? `<${kAnonymity}`}–${n.upper})` : `${devices}`;
 }
 
 function renderLegend(): void {
@@ -196,7 +216,7 @@ function renderLegend(): void {
 // --- live ---
 let viewBBox: BBox | undefined;
 
-function onLivePopular(p: { bucketStartMs: number; bucketMs: number; locations: TopLocation[] }): void {
+function onLivePopular(p: LivePopular): void {
   bucketMs = p.bucketMs;
   if (liveBucket === undefined || p.bucketStartMs > liveBucket) {
     const first = liveBucket === undefined;
@@ -207,8 +227,15 @@ function onLivePopular(p: { bucketStartMs: number; bucketMs: number; locations: 
     if (!first) void fetchLiveView();
   }
   if (p.bucketStartMs < liveBucket) return;
-  liveTop = p.locations;
-  for (const l of p.locations) liveCells.set(l.cell, l.devices);
+  // The current bucket is provisional: rank and draw by the live-edge nowcast (presence carried to now
+  // plus the reporting-delay correction); the confirmed counts only fill in cells it does not cover.
+  const nowcast = p.nowcast ?? [];
+  liveNowcast = new Map(nowcast.map((l) => [l.cell, l]));
+  liveCompleteness = p.completeness ?? 1;
+  liveTop = nowcast.length
+    ? nowcast.map((l) => ({ rank: l.rank, cell: l.cell, devices: l.estimate, lat: l.lat, lon: l.lon }))
+    : p.locations;
+  for (const l of liveTop) liveCells.set(l.cell, l.devices);
   if (mode === 'live') {
     setStatus('open', `live · ${formatClock(Date.now())}`);
     refreshHeader();
@@ -230,6 +257,7 @@ function onLiveOccupancy(o: {
       continue;
     }
     if (c.bucketStartMs !== liveBucket) continue;
+    if (liveNowcast.has(c.cell)) continue; // the nowcast (≥ the confirmed count) is what is drawn
     liveCells.set(c.cell, c.devices);
     touched = true;
     if (c.cell === selected && mode === 'live') schedulePlaceRefresh();
@@ -371,10 +399,18 @@ async function refreshPlace(): Promise<void> {
         stepMs,
         kAnonymity: series.kAnonymity ?? kAnonymity,
         markMs: ref,
+        provisionalFromMs: series.provisionalFromMs,
         width: box.clientWidth || 340,
       }),
     );
-    const label = now.suppressed ? `suppressed (fewer than ${now.kAnonymity})` : `${now.devices} devices`;
+    const n = now.nowcast;
+    const label =
+      now.state === 'provisional' && n && !n.suppressed
+        ? `≈${n.estimate} devices (${n.lower ?? `<${now.kAnonymity}`}–${n.upper}), provisional, ` +
+          `~${Math.round(now.completeness * 100)}% of pings arrived, final ${formatClock(now.finalAtMs)}`
+        : now.suppressed
+          ? `suppressed (fewer than ${now.kAnonymity})${now.state === 'provisional' ? ', provisional' : ''}`
+          : `${now.devices} devices${now.state === 'provisional' ? ' (provisional)' : ''}`;
     $('place-now').textContent = `${formatTime(ref)}: ${label}`;
     $('place-now').classList.toggle('suppressed', now.suppressed);
   } catch (error) {

@@ -1,6 +1,6 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { AggregateRecord, PingRecord } from '@footfall/contracts';
-import type { OccupancyUpdate, PingEvent, VisitUpdate } from '@footfall/domain';
+import type { LiveOccupancyUpdate, OccupancyUpdate, PingEvent, VisitUpdate } from '@footfall/domain';
 
 // One BinaryReader per underlying buffer (the Kafka client hands out values as views of one decompressed
 // batch), positioned on each value, instead of a new reader (and DataView) per record.
@@ -26,6 +26,7 @@ export function decodePing(value: Uint8Array): PingEvent {
     eventTimeMs: r.eventTimeMs,
     cell: r.cell,
     accuracyM: r.accuracyM,
+    receivedAtMs: r.receivedAtMs,
   };
 }
 
@@ -34,7 +35,7 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 // The `aggregated` key format has one home, @footfall/contracts (the sink parses it back).
-export { occupancyKey, visitKey } from '@footfall/contracts';
+export { liveOccupancyKey, occupancyKey, visitKey } from '@footfall/contracts';
 
 export function encodeOccupancy(u: OccupancyUpdate, bucketMs: number): Buffer {
   return toBuffer(
@@ -63,6 +64,28 @@ export function encodeVisit(u: VisitUpdate): Buffer {
         endMs: u.endMs,
         pings: u.pings,
         closed: u.closed,
+      },
+    }).finish(),
+  );
+}
+
+/** A provisional live-edge value (docs/insights.md, "Live edge"), computed at `computedAtMs`. */
+export function encodeLiveOccupancy(u: LiveOccupancyUpdate, bucketMs: number, computedAtMs: number): Buffer {
+  return toBuffer(
+    AggregateRecord.encode({
+      region: u.region,
+      liveOccupancy: {
+        cell: u.cell,
+        bucketStartMs: u.bucketStartMs,
+        bucketMs,
+        observed: u.observed,
+        confirmed: u.confirmed,
+        estimate: u.estimate,
+        lower: u.lower,
+        upper: u.upper,
+        completeness: u.completeness,
+        finalAtMs: u.finalAtMs,
+        computedAtMs,
       },
     }).finish(),
   );

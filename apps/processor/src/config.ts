@@ -55,6 +55,36 @@ export const processorSpec = {
     'consecutive failed group rejoins (with backoff up to 30 s) before the process exits non-zero',
     1,
   ),
+  nowcastIntervalMs: v.int(
+    'NOWCAST_INTERVAL_MS',
+    5_000,
+    'how often each partition publishes its live edge (presence carried to now + nowcast), ms; 0 = off',
+    0,
+  ),
+  nowcastHorizonMs: v.int(
+    'NOWCAST_HORIZON_MS',
+    900_000,
+    'buckets are provisional until their end + this, ms (the nowcast covers them)',
+    1_000,
+  ),
+  nowcastSettleMs: v.int(
+    'NOWCAST_SETTLE_MS',
+    1_800_000,
+    'a bucket this old (from its end) is taken as settled and teaches the nowcast, ms (>= NOWCAST_HORIZON_MS)',
+    1_000,
+  ),
+  nowcastDelayWindowMs: v.int(
+    'NOWCAST_DELAY_WINDOW_MS',
+    1_800_000,
+    'rolling window of the upload-delay profile (arrival time), ms',
+    60_000,
+  ),
+  nowcastLearnMinDevices: v.int(
+    'NOWCAST_LEARN_MIN_DEVICES',
+    5,
+    'only (cell, bucket)s with at least this many devices teach the nowcast (K_ANONYMITY)',
+    1,
+  ),
 };
 
 export type ProcessorConfig = ConfigOf<typeof processorSpec>;
@@ -66,6 +96,9 @@ export function loadProcessorConfig(
 ): ProcessorConfig {
   const config = loadConfig(processorSpec, env, overrides);
   assertGroupTimings(config);
+  if (config.nowcastSettleMs < config.nowcastHorizonMs) {
+    throw new RangeError('NOWCAST_SETTLE_MS must be >= NOWCAST_HORIZON_MS');
+  }
   return config;
 }
 

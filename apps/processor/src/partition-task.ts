@@ -1,4 +1,9 @@
-import { idleWatermarkMs, type PartitionAggregator } from '@footfall/domain';
+import {
+  idleWatermarkMs,
+  type LiveEdge,
+  type LiveOccupancyUpdate,
+  type PartitionAggregator,
+} from '@footfall/domain';
 import { isControlBatch, KafkaErrorCodes } from '@footfall/kafka';
 import type { Consumer, MessageToProduce } from '@platformatic/kafka';
 import { decodePing } from './codec.ts';
@@ -51,6 +56,10 @@ export interface PartitionTaskOptions {
   readonly onFetchError: (task: PartitionTask, errorCode: number) => void;
   /** The device was erased: its pings are skipped, live and on restore replay (docs/privacy.md). */
   readonly isErased?: (deviceId: string) => boolean;
+  /** Creates the task's live edge (docs/insights.md, "Live edge"); absent = no provisional output. */
+  readonly newLiveEdge?: () => LiveEdge;
+  /** Live-edge publication period, ms. */
+  readonly liveEdgeIntervalMs?: number;
 }
 
 /**
@@ -75,6 +84,9 @@ export class PartitionTask {
   #state: TaskState;
   /** Outputs of an aborted transaction, to be sent again (the state already counts them as emitted). */
   #unsent: MessageToProduce[] = [];
+  /** Presence carried to now, delay profile and nowcast: read-only on the aggregator. */
+  readonly liveEdge: LiveEdge | undefined;
+  #liveEdgeAtMs = Number.NEGATIVE_INFINITY;
 
   /**
    * @param start first offset to read
@@ -92,6 +104,7 @@ export class PartitionTask {
     this.position = start;
     this.committed = committed;
     this.#options = options;
+    this.liveEdge = options.newLiveEdge?.();
     this.#state =
       committed > start
         ? { kind: 'restoring', restoreEnd: committed, startedAtMs: performance.now() }
@@ -125,6 +138,18 @@ export class PartitionTask {
     const out = this.#unsent;
     this.#unsent = [];
     return out;
+  }
+
+  /**
+   * The live edge's changed provisional values at `nowMs`, at most once per `liveEdgeIntervalMs`
+   * (none while restoring). They never touch the aggregator: final counts stay deterministic.
+   */
+  liveEdgeUpdates(nowMs: number): LiveOccupancyUpdate[] {
+    const edge = this.liveEdge;
+    if (edge === undefined || !this.live) return [];
+    if (nowMs - this.#liveEdgeAtMs < (this.#options.liveEdgeIntervalMs ?? 5_000)) return [];
+    this.#liveEdgeAtMs = nowMs;
+    return edge.snapshot(this.aggregator, nowMs);
   }
 
   /** Records not yet read, as of the last fetch. */
@@ -209,6 +234,10 @@ export class PartitionTask {
           continue;
         }
         const result = agg.add(ping);
+        // The delay profile is a function of the records, so replay rebuilds it too.
+        if (result === 'accepted' && ping.receivedAtMs) {
+          this.liveEdge?.observePing(ping.cell, ping.eventTimeMs, ping.receivedAtMs);
+        }
         if (restoring) {
           counts.restored++;
           continue;

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PartitionAggregator } from '@footfall/domain';
+import { LiveEdge, PartitionAggregator } from '@footfall/domain';
 import { ErasureTable } from '@footfall/erasure';
 import { stableCommittedOffsets } from '@footfall/kafka';
 import { ConsumerLiveness, createLogger, type Logger, OpsServer } from '@footfall/observability';
@@ -48,6 +48,11 @@ export interface ProcessorOptions {
    * process should exit non-zero (main.ts does); the processor is not ready from then on.
    */
   onFatal?: (error: unknown) => void;
+  /**
+   * "Now" of the live edge (default Date.now): only the provisional `live:` output depends on it, never
+   * the final counts (docs/insights.md, "Live edge").
+   */
+  clock?: () => number;
 }
 
 /** What a consumer-progress liveness check needs (see {@link Processor.progress}). */
@@ -115,6 +120,8 @@ export class Processor {
     this.metrics = createProcessorMetrics(config.instanceId);
     this.#group = new GroupMember(config, this.logger, this.metrics);
     this.#taskOptions = {
+      ...(config.nowcastIntervalMs > 0 ? { newLiveEdge: () => this.#newLiveEdge() } : {}),
+      liveEdgeIntervalMs: config.nowcastIntervalMs,
       idleTimeoutMs: config.idleTimeoutMs,
       allowedLatenessMs: config.allowedLatenessMs,
       onLive: (task, seconds) => {
@@ -141,6 +148,7 @@ export class Processor {
       this.metrics,
       () => this.#consumer,
       options.beforeCommit,
+      options.clock,
     );
     this.liveness = new ConsumerLiveness({ stallTimeoutMs: config.stallTimeoutMs });
     this.erasures = new ErasureTable({
@@ -330,6 +338,19 @@ export class Processor {
         'partition state rebuilding',
       );
     }
+  }
+
+  #newLiveEdge(): LiveEdge {
+    const c = this.config;
+    return new LiveEdge({
+      bucketMs: c.bucketMs,
+      presenceMaxGapMs: c.presenceMaxGapMs,
+      horizonMs: c.nowcastHorizonMs,
+      settleMs: c.nowcastSettleMs,
+      delayWindowMs: c.nowcastDelayWindowMs,
+      learnMinCount: c.nowcastLearnMinDevices,
+      regionResolution: c.regionResolution,
+    });
   }
 
   #newAggregator(): PartitionAggregator {

@@ -2,7 +2,14 @@ import { javaPartition, kafkaClientOptions } from '@footfall/kafka';
 import type { Logger } from '@footfall/observability';
 import { type Consumer, type Message, type MessageToProduce, Producer } from '@platformatic/kafka';
 import { LRUCache } from 'lru-cache';
-import { encodeOccupancy, encodeVisit, occupancyKey, visitKey } from './codec.ts';
+import {
+  encodeLiveOccupancy,
+  encodeOccupancy,
+  encodeVisit,
+  liveOccupancyKey,
+  occupancyKey,
+  visitKey,
+} from './codec.ts';
 import type { ProcessorConfig } from './config.ts';
 import { ProcessorError } from './errors.ts';
 import type { Assignment } from './group-member.ts';
@@ -29,6 +36,8 @@ export class TransactionalEmitter {
   readonly #metrics: ProcessorMetrics;
   readonly #consumer: () => Consumer;
   readonly #beforeCommit: ((point: CommitPoint) => void | Promise<void>) | undefined;
+  /** "Now" of the live edge (injectable: tests and replays choose it). */
+  readonly #clock: () => number;
   #producer: Producer;
   #transactions = 0;
   /** Output partition of each region (javaPartition over the output partition count). */
@@ -43,7 +52,9 @@ export class TransactionalEmitter {
     metrics: ProcessorMetrics,
     consumer: () => Consumer,
     beforeCommit?: (point: CommitPoint) => void | Promise<void>,
+    clock: () => number = Date.now,
   ) {
+    this.#clock = clock;
     this.#config = config;
     this.#logger = logger;
     this.#metrics = metrics;
@@ -97,12 +108,24 @@ export class TransactionalEmitter {
     let occ = 0;
     let visits = 0;
     let tombstones = 0;
+    let live = 0;
     for (const s of tasks) {
       if (!s.live) continue;
       const u = s.aggregator.drainUpdates();
       const first = messages.length;
       // Work of an aborted transaction first: the state already counts it as emitted.
       for (const m of s.takeUnsent()) messages.push(m);
+      // Provisional live-edge values (separate `live:` keys, never the final `occ:` counts).
+      const nowMs = this.#clock();
+      for (const l of s.liveEdgeUpdates(nowMs)) {
+        messages.push({
+          topic,
+          partition: this.#outputPartition(l.region, n),
+          key: Buffer.from(liveOccupancyKey(l)),
+          value: encodeLiveOccupancy(l, bucketMs, nowMs),
+        });
+        live++;
+      }
       if (s.lastConsumed >= 0n) offsets.set(s, s.lastConsumed + 1n);
       else if (messages.length > first || (u.occupancy.length + u.visits.length > 0 && s.committed >= 0n)) {
         // Updates without new input (an idle advance closed visits): re-commit the unchanged offset so
@@ -211,6 +234,7 @@ export class TransactionalEmitter {
     if (occ) this.#metrics.updates.inc({ kind: 'occupancy' }, occ);
     if (visits) this.#metrics.updates.inc({ kind: 'visit' }, visits);
     if (tombstones) this.#metrics.updates.inc({ kind: 'tombstone' }, tombstones);
+    if (live) this.#metrics.updates.inc({ kind: 'live' }, live);
     const h = this.#metrics.emitLatency;
     for (let i = 0; i < timestamps.length; i++) {
       const seconds = (now - (timestamps[i] as number)) / 1000;

@@ -1,5 +1,6 @@
 import { type AggregatedKey, AggregateRecord, parseAggregatedKey, type VisitKey } from '@footfall/contracts';
 import { cellToLatLng } from 'h3-js';
+import { type LiveOccupancyRow, parseLiveRecord } from './live-records.ts';
 
 /** One occupancy row as written (times in ms since the epoch). */
 export interface OccupancyRow {
@@ -34,6 +35,8 @@ export interface BatchPlan {
   visits: VisitRow[];
   /** Visits withdrawn by a tombstone (after any earlier value in the same batch). */
   deletes: VisitKey[];
+  /** Provisional live-edge rows (`live:` keys), latest per key. */
+  live: LiveOccupancyRow[];
   invalid: number;
   tombstones: number;
 }
@@ -55,10 +58,17 @@ export interface RawRecord {
 export function planBatch(records: readonly RawRecord[]): BatchPlan {
   const occ = new Map<string, OccupancyRow>();
   const visits = new Map<string, VisitRow | VisitKey>();
+  const live = new Map<string, LiveOccupancyRow>();
   let invalid = 0;
   let tombstones = 0;
   for (const record of records) {
     const keyText = record.key == null ? '' : record.key.toString();
+    if (keyText.startsWith('live:')) {
+      const row = parseLiveRecord(keyText, record.value);
+      if (row === undefined) invalid++;
+      else live.set(keyText, row);
+      continue;
+    }
     const key = parseKey(keyText);
     if (!key) {
       invalid++;
@@ -116,7 +126,14 @@ export function planBatch(records: readonly RawRecord[]): BatchPlan {
       });
     } else invalid++;
   }
-  const plan: BatchPlan = { occupancy: [...occ.values()], visits: [], deletes: [], invalid, tombstones };
+  const plan: BatchPlan = {
+    occupancy: [...occ.values()],
+    visits: [],
+    deletes: [],
+    live: [...live.values()],
+    invalid,
+    tombstones,
+  };
   for (const v of visits.values()) {
     if ('endMs' in v) plan.visits.push(v);
     else plan.deletes.push(v);

@@ -1,4 +1,5 @@
 import { type Database, ERASURE_LOCK_KEY } from '@footfall/db';
+import { upsertLiveOccupancy } from './live-writer.ts';
 import type { BatchPlan, OccupancyRow, VisitKey, VisitRow } from './records.ts';
 
 /** Rows per statement: keeps bind arrays (and the planner's work) bounded for very large batches. */
@@ -109,6 +110,7 @@ export async function writeBatch(db: Database, plan: BatchPlan): Promise<WriteRe
     const occupancyChanged = plan.occupancy.length ? await upsertOccupancy(tx, plan.occupancy) : 0;
     const visitsChanged = plan.visits.length ? await upsertVisits(tx, plan.visits) : 0;
     const visitsDeleted = plan.deletes.length ? await deleteVisits(tx, plan.deletes) : 0;
+    if (plan.live.length) await upsertLiveOccupancy(tx, plan.live);
     return { occupancyChanged, visitsChanged, visitsDeleted };
   });
 }

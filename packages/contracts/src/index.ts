@@ -20,4 +20,16 @@ export {
   UploadRequest,
   UploadResponse,
 } from './gen/footfall/ingest/v1/ingest.ts';
-export { AggregateRecord, Occupancy, PingRecord, Visit } from './gen/footfall/pipeline/v1/pipeline.ts';
+export {
+  AggregateRecord,
+  LiveOccupancy,
+  Occupancy,
+  PingRecord,
+  Visit,
+} from './gen/footfall/pipeline/v1/pipeline.ts';
+export {
+  isLiveOccupancyKey,
+  type LiveOccupancyKey,
+  liveOccupancyKey,
+  parseLiveOccupancyKey,
+} from './live-key.ts';

@@ -39,6 +39,8 @@ export interface PingEvent {
   cell: string;
   /** Horizontal accuracy radius, metres. */
   accuracyM: number;
+  /** When ingest accepted the ping (ms since the epoch); feeds the live edge's upload-delay profile. */
+  receivedAtMs?: number;
 }
 
 /** Outcome of {@link PartitionAggregator.add}. */

@@ -157,6 +157,30 @@ export class PartitionAggregator {
     return this.#buckets.get(bucketStartMs)?.get(cell)?.devs.size;
   }
 
+  /** Each (cell, distinct devices) of a live bucket, for the live edge (live-edge.ts). */
+  forEachCellOf(bucketStartMs: number, fn: (cell: string, region: string, devices: number) => void): void {
+    const m = this.#buckets.get(bucketStartMs);
+    if (m === undefined) return;
+    for (const e of m.values()) if (e.devs.size > 0) fn(e.cell, e.region, e.devs.size);
+  }
+
+  /**
+   * Each device's latest accepted ping: its attributed (anchor) cell, event time and the start of the
+   * stay it belongs to. The live edge carries presence from there to now (docs/insights.md, "Live
+   * edge"); read-only, changes no state.
+   */
+  forEachLatestPresence(
+    fn: (cell: string, region: string, eventTimeMs: number, stayStartMs: number) => void,
+  ): void {
+    for (const dev of this.#devices.values()) {
+      const n = dev.ts.length;
+      if (n > 0) {
+        const cell = dev.anchors[n - 1] as string;
+        fn(cell, this.#region(cell), dev.ts[n - 1] as number, dev.starts[n - 1] as number);
+      } else if (dev.bAnchor !== null) fn(dev.bAnchor, this.#region(dev.bAnchor), dev.bLastT, dev.bStart);
+    }
+  }
+
   stats(): AggregatorStats {
     let cellBuckets = 0;
     for (const m of this.#buckets.values()) cellBuckets += m.size;

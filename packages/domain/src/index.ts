@@ -18,7 +18,22 @@ export {
   regionOf,
   rollUpCell,
 } from './cells.ts';
+export {
+  completenessAt,
+  DELAY_BIN_EDGES_MS,
+  DelayProfile,
+  delayCdfAt,
+} from './delay-profile.ts';
+export { LiveEdge, type LiveEdgeOptions, type LiveOccupancyUpdate } from './live-edge.ts';
+export {
+  type CountParts,
+  DEFAULT_NOWCAST_MODEL_OPTIONS,
+  type NowcastEstimate,
+  NowcastModel,
+  type NowcastModelOptions,
+} from './nowcast.ts';
 export { DEFAULT_K_ANONYMITY, kAnonymize } from './privacy.ts';
+export { type PublishedLiveOccupancy, publishLiveOccupancy } from './publish-live.ts';
 export { type CellCount, compareCellCounts, mergeTopK, topK } from './top-k.ts';
 export { compareVisits, mergeOverlappingVisits, timeSpentMs, type VisitInterval } from './visits.ts';
 export { idleWatermarkMs } from './watermark.ts';

@@ -22,8 +22,11 @@ export const liveRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { c
         summary: 'Live stream (Server-Sent Events)',
         description:
           'text/event-stream. `event: popular` every API_LIVE_INTERVAL_MS with the top-k of the current bucket ' +
-          '({bucketStartMs, bucketMs, locations:[{rank, cell, devices}]}); `event: occupancy` with the ' +
-          'publishable changes since the previous tick ({changes:[{cell, bucketStartMs, devices, suppressed}], ' +
+          '({bucketStartMs, bucketMs, locations:[{rank, cell, devices}], state, finalAtMs, completeness, nowcast:[{rank, ' +
+          'cell, lat, lon, estimate, lower, upper, observed, confirmed, completeness}]}: the current bucket is provisional ' +
+          'and `nowcast` ranks it by the live-edge estimate); `event: occupancy` with the ' +
+          'publishable changes since the previous tick ({changes:[{cell, bucketStartMs, devices, suppressed, state, ' +
+          'finalAtMs}], ' +
           'truncated}): a cell appears once its count reaches K_ANONYMITY, and a cell shown before that falls ' +
           'back below it is sent as devices null, suppressed true (what REST answers for an empty cell). HEAD ' +
           'answers the headers only.',

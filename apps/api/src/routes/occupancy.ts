@@ -4,6 +4,13 @@ import { Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { Devices, errorResponses, LocationQuery, Suppressed, Time } from '../http/schemas.ts';
+import {
+  answerState,
+  type LiveRow as LiveRowType,
+  liveRows,
+  NowcastSchema,
+  StateFields,
+} from '../live-edge.ts';
 import { occupancyLoader, seriesLoader } from '../loaders.ts';
 import { parseLocation, parseRange, parseStep, parseTime } from '../params.ts';
 
@@ -15,6 +22,8 @@ const OccupancyAnswer = Type.Object({
   devices: Devices,
   suppressed: Suppressed,
   kAnonymity: Type.Integer(),
+  ...StateFields,
+  nowcast: NowcastSchema,
 });
 
 const SeriesAnswer = Type.Object({
@@ -23,7 +32,18 @@ const SeriesAnswer = Type.Object({
   toMs: Type.Integer(),
   stepMs: Type.Integer(),
   kAnonymity: Type.Integer(),
-  points: Type.Array(Type.Object({ startMs: Type.Integer(), devices: Devices, suppressed: Suppressed })),
+  provisionalFromMs: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'start of the first provisional point (the provisional tail), null when all are final',
+  }),
+  points: Type.Array(
+    Type.Object({
+      startMs: Type.Integer(),
+      devices: Devices,
+      suppressed: Suppressed,
+      ...StateFields,
+      nowcast: NowcastSchema,
+    }),
+  ),
 });
 
 /** `GET /v1/occupancy` and `GET /v1/occupancy/series`: public, k-anonymised counts of one cell. */
@@ -52,6 +72,9 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
       const cell = parseLocation(request.query, config.cellResolution);
       const at = parseTime(request.query.at, 'at', Date.now());
       const b = bucketStart(at, config.bucketMs);
+      const now = Date.now();
+      const provisional = b + config.bucketMs + config.nowcastHorizonMs > now;
+      const live = provisional ? (await liveRows(db, cell, b, b + 1)).get(b) : undefined;
       return {
         cell,
         at: new Date(at).toISOString(),
@@ -59,6 +82,7 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         bucketMs: config.bucketMs,
         ...kAnon(await points.load({ cell, b })),
         kAnonymity: config.kAnonymity,
+        ...answerState(live, b, now, config.bucketMs, config.nowcastHorizonMs, config.kAnonymity),
       };
     },
   );
@@ -98,11 +122,35 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         );
       }
       const peaks = await series.load({ cell, fromMs: start, toMs, stepMs });
-      const points = Array.from({ length: n }, (_, i) => ({
-        startMs: start + i * stepMs,
-        ...kAnon(peaks.get(i) ?? 0),
-      }));
-      return { cell, fromMs: start, toMs, stepMs, kAnonymity: config.kAnonymity, points };
+      const now = Date.now();
+      // Only buckets that can still be provisional are looked up in the live edge.
+      const liveFrom = Math.max(
+        start,
+        bucketStart(now - config.nowcastHorizonMs, config.bucketMs) - config.bucketMs,
+      );
+      const live = liveFrom < toMs ? await liveRows(db, cell, liveFrom, toMs) : new Map();
+      let provisionalFromMs: number | null = null;
+      const points = Array.from({ length: n }, (_, i) => {
+        const startMs = start + i * stepMs;
+        // A step of several buckets: its state is its last bucket's, its nowcast the busiest bucket's.
+        const last = Math.min(startMs + stepMs, toMs) - config.bucketMs;
+        let row: LiveRowType | undefined;
+        for (let b = bucketStart(startMs, config.bucketMs); b <= last; b += config.bucketMs) {
+          const r = live.get(b);
+          if (r !== undefined && (row === undefined || r.estimate > row.estimate)) row = r;
+        }
+        const st = answerState(
+          row,
+          bucketStart(last, config.bucketMs),
+          now,
+          config.bucketMs,
+          config.nowcastHorizonMs,
+          config.kAnonymity,
+        );
+        if (st.state === 'provisional' && provisionalFromMs === null) provisionalFromMs = startMs;
+        return { startMs, ...kAnon(peaks.get(i) ?? 0), ...st };
+      });
+      return { cell, fromMs: start, toMs, stepMs, kAnonymity: config.kAnonymity, provisionalFromMs, points };
     },
   );
 };

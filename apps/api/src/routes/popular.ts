@@ -6,6 +6,13 @@ import { type Static, Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { errorResponses, Time } from '../http/schemas.ts';
+import {
+  answerState,
+  type NowcastLocation,
+  NowcastLocationSchema,
+  nowcastTopK,
+  StateFields,
+} from '../live-edge.ts';
 import { topKLoader } from '../loaders.ts';
 import { parseBBox, parseRegion, parseTime } from '../params.ts';
 import { popular } from '../queries.ts';
@@ -26,7 +33,13 @@ const PopularAnswer = Type.Object({
   resolution: Type.Integer(),
   k: Type.Integer(),
   kAnonymity: Type.Integer(),
-  locations: Type.Array(Location),
+  locations: Type.Array(Location, {
+    description: 'top-k by the count established by pings already arrived (the final ranking once final)',
+  }),
+  ...StateFields,
+  nowcast: Type.Array(NowcastLocationSchema, {
+    description: 'provisional buckets: top-k by nowcast estimate (publishable cells only); empty when final',
+  }),
 });
 
 /** Buckets older than this no longer change (allowed lateness 1 h + presence gap; docs/insights.md). */
@@ -50,6 +63,19 @@ export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
   // answers are reused for API_POPULAR_CACHE_MS, or 60 s for buckets that no longer change. A failed
   // query is forgotten at once.
   const answers = new LRUCache<string, Promise<Located[]>>({ max: 50_000 });
+  // The nowcast ranking of a provisional bucket, shared the same way for API_POPULAR_CACHE_MS.
+  const nowcasts = new LRUCache<string, Promise<NowcastLocation[]>>({ max: 10_000 });
+  const nowcastOf = (b: number, k: number, now: number): Promise<NowcastLocation[]> => {
+    if (config.popularCacheMs <= 0) return nowcastTopK(db, b, k, config.kAnonymity, now);
+    const key = `${b}|${k}`;
+    let hit = nowcasts.get(key);
+    if (!hit) {
+      hit = nowcastTopK(db, b, k, config.kAnonymity, now);
+      nowcasts.set(key, hit, { ttl: config.popularCacheMs });
+      hit.catch(() => nowcasts.delete(key));
+    }
+    return hit;
+  };
 
   app.get(
     '/v1/popular',
@@ -124,6 +150,13 @@ export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
           locations.catch(() => answers.delete(key));
         }
       } else locations = run();
+      const now = Date.now();
+      const st = answerState(undefined, b, now, config.bucketMs, config.nowcastHorizonMs, config.kAnonymity);
+      // The nowcast ranking is at the stored resolution without filters (the live edge is per cell).
+      const nowcast =
+        st.state === 'provisional' && !bbox && !region && resolution === config.cellResolution
+          ? await nowcastOf(b, q.k, now)
+          : [];
       return {
         at: new Date(at).toISOString(),
         bucketStartMs: b,
@@ -132,6 +165,12 @@ export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
         k: q.k,
         kAnonymity: config.kAnonymity,
         locations: await locations,
+        state: st.state,
+        finalAtMs: st.finalAtMs,
+        // Completeness is per region: the list's is the lowest of its entries (0 for an empty list).
+        completeness:
+          st.state === 'final' ? 1 : nowcast.length ? Math.min(...nowcast.map((l) => l.completeness)) : 0,
+        nowcast,
       };
     },
   );

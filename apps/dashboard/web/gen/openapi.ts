@@ -172,7 +172,7 @@ export type paths = {
         };
         /**
          * Live stream (Server-Sent Events)
-         * @description text/event-stream. `event: popular` every API_LIVE_INTERVAL_MS with the top-k of the current bucket ({bucketStartMs, bucketMs, locations:[{rank, cell, devices}]}); `event: occupancy` with the publishable changes since the previous tick ({changes:[{cell, bucketStartMs, devices, suppressed}], truncated}): a cell appears once its count reaches K_ANONYMITY, and a cell shown before that falls back below it is sent as devices null, suppressed true (what REST answers for an empty cell). HEAD answers the headers only.
+         * @description text/event-stream. `event: popular` every API_LIVE_INTERVAL_MS with the top-k of the current bucket ({bucketStartMs, bucketMs, locations:[{rank, cell, devices}], state, finalAtMs, completeness, nowcast:[{rank, cell, lat, lon, estimate, lower, upper, observed, confirmed, completeness}]}: the current bucket is provisional and `nowcast` ranks it by the live-edge estimate); `event: occupancy` with the publishable changes since the previous tick ({changes:[{cell, bucketStartMs, devices, suppressed, state, finalAtMs}], truncated}): a cell appears once its count reaches K_ANONYMITY, and a cell shown before that falls back below it is sent as devices null, suppressed true (what REST answers for an empty cell). HEAD answers the headers only.
          */
         get: operations["getLive"];
         put?: never;
@@ -1477,9 +1477,30 @@ export interface operations {
                         bucketMs: number;
                         bucketStartMs: number;
                         cell: string;
+                        /** @description estimated fraction of the bucket’s pings that have arrived (1 when final) */
+                        completeness: number;
                         /** @description distinct devices; null when suppressed (below K_ANONYMITY, or nobody) */
                         devices: number | null;
+                        /** @description when the bucket becomes final (its end + NOWCAST_HORIZON_MS), ms */
+                        finalAtMs: number;
                         kAnonymity: number;
+                        /** @description the live-edge nowcast of a provisional bucket (null when final) */
+                        nowcast: {
+                            /** @description devices established by pings already arrived (null below K_ANONYMITY) */
+                            confirmed: number | null;
+                            /** @description nowcast of the eventual count (null below K_ANONYMITY) */
+                            estimate: number | null;
+                            /** @description interval lower bound; null when below K_ANONYMITY (the interval reaches below k) */
+                            lower: number | null;
+                            /** @description devices with presence carried to now (null below K_ANONYMITY) */
+                            observed: number | null;
+                            /** @description true when nothing of the nowcast is publishable */
+                            suppressed: boolean;
+                            /** @description interval upper bound (null below K_ANONYMITY) */
+                            upper: number | null;
+                        } | null;
+                        /** @description provisional: pings are still arriving (nowcast applies); final: the count is settled */
+                        state: "provisional" | "final";
                         /** @description true when the count is below K_ANONYMITY (or zero) and withheld */
                         suppressed: boolean;
                     };
@@ -1565,12 +1586,35 @@ export interface operations {
                         fromMs: number;
                         kAnonymity: number;
                         points: {
+                            /** @description estimated fraction of the bucket’s pings that have arrived (1 when final) */
+                            completeness: number;
                             /** @description distinct devices; null when suppressed (below K_ANONYMITY, or nobody) */
                             devices: number | null;
+                            /** @description when the bucket becomes final (its end + NOWCAST_HORIZON_MS), ms */
+                            finalAtMs: number;
+                            /** @description the live-edge nowcast of a provisional bucket (null when final) */
+                            nowcast: {
+                                /** @description devices established by pings already arrived (null below K_ANONYMITY) */
+                                confirmed: number | null;
+                                /** @description nowcast of the eventual count (null below K_ANONYMITY) */
+                                estimate: number | null;
+                                /** @description interval lower bound; null when below K_ANONYMITY (the interval reaches below k) */
+                                lower: number | null;
+                                /** @description devices with presence carried to now (null below K_ANONYMITY) */
+                                observed: number | null;
+                                /** @description true when nothing of the nowcast is publishable */
+                                suppressed: boolean;
+                                /** @description interval upper bound (null below K_ANONYMITY) */
+                                upper: number | null;
+                            } | null;
                             startMs: number;
+                            /** @description provisional: pings are still arriving (nowcast applies); final: the count is settled */
+                            state: "provisional" | "final";
                             /** @description true when the count is below K_ANONYMITY (or zero) and withheld */
                             suppressed: boolean;
                         }[];
+                        /** @description start of the first provisional point (the provisional tail), null when all are final */
+                        provisionalFromMs: number | null;
                         stepMs: number;
                         toMs: number;
                     };
@@ -1653,8 +1697,13 @@ export interface operations {
                         at: string;
                         bucketMs: number;
                         bucketStartMs: number;
+                        /** @description estimated fraction of the bucket’s pings that have arrived (1 when final) */
+                        completeness: number;
+                        /** @description when the bucket becomes final (its end + NOWCAST_HORIZON_MS), ms */
+                        finalAtMs: number;
                         k: number;
                         kAnonymity: number;
+                        /** @description top-k by the count established by pings already arrived (the final ranking once final) */
                         locations: {
                             cell: string;
                             devices: number;
@@ -1662,7 +1711,25 @@ export interface operations {
                             lon: number;
                             rank: number;
                         }[];
+                        /** @description provisional buckets: top-k by nowcast estimate (publishable cells only); empty when final */
+                        nowcast: {
+                            cell: string;
+                            /** @description estimated fraction of the bucket’s pings arrived */
+                            completeness: number;
+                            /** @description null below K_ANONYMITY */
+                            confirmed: number | null;
+                            estimate: number;
+                            lat: number;
+                            lon: number;
+                            /** @description null when the interval reaches below K_ANONYMITY */
+                            lower: number | null;
+                            observed: number;
+                            rank: number;
+                            upper: number;
+                        }[];
                         resolution: number;
+                        /** @description provisional: pings are still arriving (nowcast applies); final: the count is settled */
+                        state: "provisional" | "final";
                     };
                 };
             };

@@ -1,0 +1,55 @@
+import { AggregateRecord, parseLiveOccupancyKey } from '@footfall/contracts';
+import { cellToLatLng } from 'h3-js';
+
+/** One provisional (live-edge) row as written (times in ms since the epoch); see migration 002. */
+export interface LiveOccupancyRow {
+  cell: string;
+  bucketStartMs: number;
+  bucketMs: number;
+  region: string;
+  lat: number;
+  lon: number;
+  observed: number;
+  confirmed: number;
+  estimate: number;
+  lower: number;
+  upper: number;
+  completeness: number;
+  finalAtMs: number;
+  computedAtMs: number;
+}
+
+/** A `live:` record → its row; undefined when the key or value is malformed (counted invalid). */
+export function parseLiveRecord(
+  keyText: string,
+  value: Buffer | null | undefined,
+): LiveOccupancyRow | undefined {
+  const key = parseLiveOccupancyKey(keyText);
+  if (key === undefined || value == null || value.length === 0) return undefined;
+  let decoded: AggregateRecord;
+  let centre: [number, number];
+  try {
+    decoded = AggregateRecord.decode(value);
+    centre = cellToLatLng(key.cell) as [number, number];
+  } catch {
+    return undefined;
+  }
+  const l = decoded.liveOccupancy;
+  if (l === undefined) return undefined;
+  return {
+    cell: key.cell,
+    bucketStartMs: key.bucketStartMs,
+    bucketMs: l.bucketMs,
+    region: decoded.region,
+    lat: centre[0],
+    lon: centre[1],
+    observed: l.observed,
+    confirmed: l.confirmed,
+    estimate: l.estimate,
+    lower: l.lower,
+    upper: l.upper,
+    completeness: l.completeness,
+    finalAtMs: l.finalAtMs,
+    computedAtMs: l.computedAtMs,
+  };
+}

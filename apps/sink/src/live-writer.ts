@@ -1,0 +1,58 @@
+import type { Database } from '@footfall/db';
+import type { LiveOccupancyRow } from './live-records.ts';
+
+type Tx = Pick<Database, 'query'>;
+const CHUNK = 5_000;
+const TS = (col: string) => `(timestamptz 'epoch' + ${col} * interval '1 millisecond')`;
+
+// Latest wins by the processor clock: a re-sent value of an aborted transaction (older computed_at)
+// never overwrites a newer one.
+const UPSERT_LIVE = `
+INSERT INTO occupancy_live AS o (cell, bucket_start, bucket_ms, region, lat, lon, observed, confirmed,
+                                 estimate, lower, upper, completeness, final_at, computed_at)
+SELECT t.cell, ${TS('t.b')}, t.bms, t.region, t.lat, t.lon, t.observed, t.confirmed, t.estimate, t.lower,
+       t.upper, t.completeness, ${TS('t.f')}, ${TS('t.c')}
+  FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::real[], $6::real[], $7::int[], $8::int[],
+              $9::int[], $10::int[], $11::int[], $12::real[], $13::bigint[], $14::bigint[])
+       AS t(cell, b, bms, region, lat, lon, observed, confirmed, estimate, lower, upper, completeness, f, c)
+ON CONFLICT (cell, bucket_start) DO UPDATE
+   SET bucket_ms = EXCLUDED.bucket_ms, region = EXCLUDED.region, observed = EXCLUDED.observed,
+       confirmed = EXCLUDED.confirmed, estimate = EXCLUDED.estimate, lower = EXCLUDED.lower,
+       upper = EXCLUDED.upper, completeness = EXCLUDED.completeness, final_at = EXCLUDED.final_at,
+       computed_at = EXCLUDED.computed_at, updated_at = now()
+ WHERE o.computed_at <= EXCLUDED.computed_at`;
+
+/** Rows past their final time are only history: the final counts are in `occupancy`. */
+const PRUNE_LIVE = `DELETE FROM occupancy_live WHERE final_at < now() - interval '1 hour'`;
+const PRUNE_EVERY_MS = 60_000;
+let lastPruneMs = 0;
+
+/** Upserts provisional rows (latest computed_at wins); prunes expired rows about once a minute. */
+export async function upsertLiveOccupancy(tx: Tx, rows: readonly LiveOccupancyRow[]): Promise<number> {
+  let n = 0;
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const c = rows.slice(i, i + CHUNK);
+    const r = await tx.query(UPSERT_LIVE, [
+      c.map((x) => x.cell),
+      c.map((x) => x.bucketStartMs),
+      c.map((x) => x.bucketMs),
+      c.map((x) => x.region),
+      c.map((x) => x.lat),
+      c.map((x) => x.lon),
+      c.map((x) => x.observed),
+      c.map((x) => x.confirmed),
+      c.map((x) => x.estimate),
+      c.map((x) => x.lower),
+      c.map((x) => x.upper),
+      c.map((x) => x.completeness),
+      c.map((x) => x.finalAtMs),
+      c.map((x) => x.computedAtMs),
+    ]);
+    n += r.rowCount;
+  }
+  if (Date.now() - lastPruneMs >= PRUNE_EVERY_MS) {
+    lastPruneMs = Date.now();
+    await tx.query(PRUNE_LIVE);
+  }
+  return n;
+}
