@@ -5,7 +5,9 @@ export {
   formatAggregatedKey,
   type OccupancyKey,
   occupancyKey,
+  type PlaceOccupancyKey,
   parseAggregatedKey,
+  placeOccupancyKey,
   type VisitKey,
   visitKey,
 } from './aggregated-key.ts';
@@ -21,3 +23,4 @@ export {
   UploadResponse,
 } from './gen/footfall/ingest/v1/ingest.ts';
 export { AggregateRecord, Occupancy, PingRecord, Visit } from './gen/footfall/pipeline/v1/pipeline.ts';
+export { PlaceDefinition, PlaceOccupancy } from './gen/footfall/places/v1/places.ts';

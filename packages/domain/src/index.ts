@@ -18,6 +18,25 @@ export {
   regionOf,
   rollUpCell,
 } from './cells.ts';
+export {
+  MAX_PLACE_VERTICES,
+  type PlaceCells,
+  type PlaceGeometry,
+  PlaceGeometryError,
+  type PlaceGeometryErrorKind,
+  placeBBox,
+  placeCells,
+  validatePlaceGeometry,
+} from './place-geometry.ts';
+export { type PlaceDef, PlaceIndex } from './place-index.ts';
+export { type PlaceOccupancyUpdate, PlaceTracker, type PresenceSource } from './place-occupancy.ts';
+export {
+  DWELL_BUCKETS,
+  type DwellSummary,
+  dwellSummary,
+  type PlaceVisit,
+  placeVisits,
+} from './place-visits.ts';
 export { DEFAULT_K_ANONYMITY, kAnonymize } from './privacy.ts';
 export { type CellCount, compareCellCounts, mergeTopK, topK } from './top-k.ts';
 export { compareVisits, mergeOverlappingVisits, timeSpentMs, type VisitInterval } from './visits.ts';

@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { PlaceOccupancy } from "../../places/v1/places.ts";
 
 export const protobufPackage = "footfall.pipeline.v1";
 
@@ -67,7 +68,11 @@ export interface Visit {
 export interface AggregateRecord {
   region: string;
   occupancy?: Occupancy | undefined;
-  visit?: Visit | undefined;
+  visit?:
+    | Visit
+    | undefined;
+  /** Named places (cases 30-39 reserved for them): distinct devices per (place, bucket). */
+  placeOccupancy?: PlaceOccupancy | undefined;
 }
 
 function createBasePingRecord(): PingRecord {
@@ -489,7 +494,7 @@ export const Visit: MessageFns<Visit> = {
 };
 
 function createBaseAggregateRecord(): AggregateRecord {
-  return { region: "", occupancy: undefined, visit: undefined };
+  return { region: "", occupancy: undefined, visit: undefined, placeOccupancy: undefined };
 }
 
 export const AggregateRecord: MessageFns<AggregateRecord> = {
@@ -502,6 +507,9 @@ export const AggregateRecord: MessageFns<AggregateRecord> = {
     }
     if (message.visit !== undefined) {
       Visit.encode(message.visit, writer.uint32(26).fork()).join();
+    }
+    if (message.placeOccupancy !== undefined) {
+      PlaceOccupancy.encode(message.placeOccupancy, writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -543,6 +551,14 @@ export const AggregateRecord: MessageFns<AggregateRecord> = {
             message.visit = Visit.decode(reader, reader.uint32());
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.placeOccupancy = PlaceOccupancy.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -565,6 +581,9 @@ export const AggregateRecord: MessageFns<AggregateRecord> = {
       ? Occupancy.fromPartial(object.occupancy)
       : undefined;
     message.visit = (object.visit !== undefined && object.visit !== null) ? Visit.fromPartial(object.visit) : undefined;
+    message.placeOccupancy = (object.placeOccupancy !== undefined && object.placeOccupancy !== null)
+      ? PlaceOccupancy.fromPartial(object.placeOccupancy)
+      : undefined;
     return message;
   },
 };
