@@ -1,7 +1,14 @@
 import { javaPartition, kafkaClientOptions } from '@footfall/kafka';
 import type { Logger } from '@footfall/observability';
 import { type Consumer, type Message, type MessageToProduce, Producer } from '@platformatic/kafka';
-import { encodeOccupancy, encodeVisit, occupancyKey, visitKey } from './codec.ts';
+import {
+  encodeOccupancy,
+  encodePlaceOccupancy,
+  encodeVisit,
+  occupancyKey,
+  placeOccupancyKey,
+  visitKey,
+} from './codec.ts';
 import type { ProcessorConfig } from './config.ts';
 import { ProcessorError } from './errors.ts';
 import type { Assignment } from './group-member.ts';
@@ -102,7 +109,7 @@ export class TransactionalEmitter {
       // Work of an aborted transaction first: the state already counts it as emitted.
       for (const m of s.takeUnsent()) messages.push(m);
       if (s.lastConsumed >= 0n) offsets.set(s, s.lastConsumed + 1n);
-      else if (messages.length > first || (u.occupancy.length + u.visits.length > 0 && s.committed >= 0n)) {
+      else if (messages.length > first || (u.occupancy.length + u.visits.length + (u.places?.length ?? 0) > 0 && s.committed >= 0n)) {
         // Updates without new input (an idle advance closed visits): re-commit the unchanged offset so
         // that the transaction is still fenced by our generation (a zombie's idle closes abort).
         offsets.set(s, s.committed);
@@ -125,6 +132,14 @@ export class TransactionalEmitter {
           key: Buffer.from(visitKey(v)),
           // Tombstone: the client writes a null value when the (no-op) serializer returns null.
           value: v.retracted ? (null as unknown as Buffer) : encodeVisit(v),
+        });
+      }
+      for (const p of u.places ?? []) {
+        messages.push({
+          topic,
+          partition: this.#outputPartition(p.region, n),
+          key: Buffer.from(placeOccupancyKey(p)),
+          value: encodePlaceOccupancy(p, bucketMs),
         });
       }
       if (messages.length > first) sent.set(s, messages.slice(first));

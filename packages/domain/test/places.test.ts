@@ -206,7 +206,7 @@ test('place counts equal the union of the cells device sets (random, out of orde
       const t = T0 + Math.floor(random() * 40 * MIN);
       const cell = cells[Math.floor(random() * cells.length)] as string;
       agg.add(ping(`d${Math.floor(random() * 40)}`, t, cell));
-      if (i === 1000) index.upsert(def('b', cells.slice(5, 25), 1, T0 + 10 * MIN));
+      if (i % 300 === 0) index.upsert(def('b', cells.slice(i % 7, 25), i + 1, T0 + 10 * MIN));
       if (i === 2000) index.upsert(def('a', cells.slice(3, 12), 2, T0 + 20 * MIN));
       if (i === 2500) index.upsert(def('c', [Y]));
       if (i === 2600) index.remove('c');
