@@ -4,9 +4,9 @@ import {
   type ConfigOf,
   commonSpec,
   erasureTopicSpec,
-  placesTopicSpec,
   groupConsumerSpec,
   loadConfig,
+  placesTopicSpec,
   topicSpec,
   v,
 } from '@footfall/config';

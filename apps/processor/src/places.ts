@@ -78,7 +78,10 @@ export class PlaceTable {
         region: d.region,
       });
     } catch (error) {
-      this.#logger.error({ err: error, partition, offset: String(offset) }, 'unreadable place record skipped');
+      this.#logger.error(
+        { err: error, partition, offset: String(offset) },
+        'unreadable place record skipped',
+      );
     }
   }
 }

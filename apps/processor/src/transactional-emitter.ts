@@ -109,7 +109,10 @@ export class TransactionalEmitter {
       // Work of an aborted transaction first: the state already counts it as emitted.
       for (const m of s.takeUnsent()) messages.push(m);
       if (s.lastConsumed >= 0n) offsets.set(s, s.lastConsumed + 1n);
-      else if (messages.length > first || (u.occupancy.length + u.visits.length + (u.places?.length ?? 0) > 0 && s.committed >= 0n)) {
+      else if (
+        messages.length > first ||
+        (u.occupancy.length + u.visits.length + (u.places?.length ?? 0) > 0 && s.committed >= 0n)
+      ) {
         // Updates without new input (an idle advance closed visits): re-commit the unchanged offset so
         // that the transaction is still fenced by our generation (a zombie's idle closes abort).
         offsets.set(s, s.committed);

@@ -37,6 +37,18 @@ export {
   type PlaceVisit,
   placeVisits,
 } from './place-visits.ts';
+export {
+  BUSIER_RATIO,
+  HOUR_MS,
+  hourOfWeek,
+  type LiveStatus,
+  liveStatus,
+  QUIETER_AFTER_MS,
+  QUIETER_RATIO,
+  type UsualHour,
+  usualWeek,
+  WEEK_MS,
+} from './popular-times.ts';
 export { DEFAULT_K_ANONYMITY, kAnonymize } from './privacy.ts';
 export { type CellCount, compareCellCounts, mergeTopK, topK } from './top-k.ts';
 export { compareVisits, mergeOverlappingVisits, timeSpentMs, type VisitInterval } from './visits.ts';

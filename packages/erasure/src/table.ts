@@ -57,9 +57,11 @@ export class ErasureTable implements ErasureView {
       pollWaitMs: options.pollWaitMs ?? 250,
       onRecord: (key, value, partition, offset) => this.#apply(key, value, partition, offset),
     });
-    void this.#reader.whenLoaded().then(() =>
-      this.#logger?.info({ topic: this.topic, erased: this.#erased.size }, 'erasure table loaded'),
-    );
+    void this.#reader
+      .whenLoaded()
+      .then(() =>
+        this.#logger?.info({ topic: this.topic, erased: this.#erased.size }, 'erasure table loaded'),
+      );
     if (options.registry) {
       const table = this;
       const registers = [options.registry];
@@ -173,7 +175,6 @@ export class ErasureTable implements ErasureView {
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
-
 
   #apply(key: Buffer | null, value: Buffer | null, partition: number, offset: bigint): void {
     if (value === null && key !== null) {

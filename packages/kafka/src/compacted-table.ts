@@ -209,7 +209,8 @@ export class CompactedTopicReader {
               cursor.position = p.logStartOffset;
               continue;
             }
-            if (p.errorCode !== 0) throw new Error(`fetch error ${p.errorCode} on partition ${p.partitionIndex}`);
+            if (p.errorCode !== 0)
+              throw new Error(`fetch error ${p.errorCode} on partition ${p.partitionIndex}`);
             if (this.#apply(cursor, p.records ?? [])) applied = true;
             // Compaction leaves offset gaps at the end of the log: an empty answer at the high
             // watermark means we are at the end.
