@@ -36,28 +36,30 @@ const Geometry = Type.Unsafe<PlaceGeometry>({
   additionalProperties: true,
   description:
     'GeoJSON Polygon or MultiPolygon ([longitude, latitude], WGS 84; rings closed; no self-intersection)',
-  example: {
-    type: 'Polygon',
-    coordinates: [
-      [
-        [13.3685, 52.5246],
-        [13.3712, 52.5246],
-        [13.3712, 52.5262],
-        [13.3685, 52.5262],
-        [13.3685, 52.5246],
+  examples: [
+    {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [13.3685, 52.5246],
+          [13.3712, 52.5246],
+          [13.3712, 52.5262],
+          [13.3685, 52.5262],
+          [13.3685, 52.5246],
+        ],
       ],
-    ],
-  },
+    },
+  ],
 });
 
 const PlaceBody = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 200, example: 'Hauptbahnhof' }),
+  name: Type.String({ minLength: 1, maxLength: 200, examples: ['Hauptbahnhof'] }),
   category: Type.String({
     minLength: 1,
     maxLength: 50,
     pattern: '^[a-z0-9_-]+$',
     description: 'free lower-case label, e.g. station, mall, park, office, stadium, market',
-    example: 'station',
+    examples: ['station'],
   }),
   geometry: Geometry,
   effectiveFrom: Type.Optional(
