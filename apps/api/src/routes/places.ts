@@ -159,10 +159,14 @@ export const placeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
     });
   };
   const writeErrors = errorResponses(400, 401, 403, 413, 415, 422);
+  // Authorise before the body is read and validated: an anonymous write is 401, whatever it carries.
+  const onRequest = async (request: { headers: { authorization?: string | undefined } }) =>
+    operatorOnly(request.headers.authorization);
 
   app.post(
     '/v1/places',
     {
+      onRequest,
       bodyLimit: PLACE_BODY_LIMIT_BYTES,
       schema: {
         tags: ['places'],
@@ -178,7 +182,6 @@ export const placeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       },
     },
     async (request, reply) => {
-      await operatorOnly(request.headers.authorization);
       const place = await createPlace(db, prepare(request.body));
       await publish(place.id);
       request.log.info({ placeId: place.id, cells: place.cells.length }, 'place created');
@@ -189,6 +192,7 @@ export const placeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
   app.put(
     '/v1/places/:id',
     {
+      onRequest,
       bodyLimit: PLACE_BODY_LIMIT_BYTES,
       schema: {
         tags: ['places'],
@@ -204,7 +208,6 @@ export const placeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       },
     },
     async (request) => {
-      await operatorOnly(request.headers.authorization);
       const place = await updatePlace(db, request.params.id, prepare(request.body));
       if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
       await publish(place.id);
@@ -215,6 +218,7 @@ export const placeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
   app.delete(
     '/v1/places/:id',
     {
+      onRequest,
       schema: {
         tags: ['places'],
         operationId: 'deletePlace',
@@ -227,7 +231,6 @@ export const placeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       },
     },
     async (request, reply) => {
-      await operatorOnly(request.headers.authorization);
       if (!(await deletePlace(db, request.params.id)))
         throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
       await publish(request.params.id);
