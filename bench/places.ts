@@ -12,7 +12,7 @@
 //   (BENCH_SECONDS, BENCH_ROUNDS, BENCH_PINGS, BENCH_PLACES; BENCH_PART=lookup|api to run one part)
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { assertNodeVersion } from '@footfall/config';
@@ -262,6 +262,12 @@ if (PART !== 'api') lookupBench();
 if (PART !== 'lookup') await apiBench();
 results.loadAverageAfter = loadavg();
 await mkdir(join(here, 'results'), { recursive: true });
+if (PART) {
+  // One part run alone keeps the other part's last result (each with its own load averages).
+  const previous = await readFile(join(here, 'results/places.json'), 'utf8').then(JSON.parse, () => ({}));
+  const keep = PART === 'api' ? 'lookup' : 'http';
+  if (previous[keep]) results[keep] = { ...previous[keep], loadAverage: previous.loadAverageBefore };
+}
 await writeFile(join(here, 'results/places.json'), `${JSON.stringify(results, null, 2)}\n`);
 console.error(JSON.stringify(results, null, 2));
 console.error('→ bench/results/places.json');

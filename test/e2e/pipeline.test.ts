@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { dwellSummary, PlaceIndex, placeVisits } from '@footfall/domain';
+import { dwellSummary, PlaceIndex, placeVisits, regionOf } from '@footfall/domain';
 import { createTopics } from '@footfall/kafka';
 import {
   type City,
@@ -117,34 +117,46 @@ async function registerPlaces(stack: Stack, city: City, effectiveFromMs: number)
   const index = new PlaceIndex();
   const cells = new Map<string, string[]>();
   for (const place of city.places) {
-    const own = placeCells(place, 1);
-    const response = await fetch(`${stack.apiUrl}/v1/places`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${stack.operatorToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        name: place.name,
-        category: place.kind,
-        geometry: { type: 'MultiPolygon', coordinates: cellsToMultiPolygon(own, true) },
-        effectiveFrom: String(effectiveFromMs),
-      }),
-    });
-    const body = (await response.json()) as {
-      id: string;
-      cells: string[];
-      version: number;
-      region: string;
-      effectiveFromMs: number;
-    };
-    assert.equal(response.status, 201, `${place.id}: ${JSON.stringify(body)}`);
-    assert.deepEqual(body.cells, [...own].sort(), `${place.id}: the outline of its cells maps back to them`);
-    index.upsert({
-      id: body.id,
-      version: body.version,
-      cells: body.cells,
-      effectiveFromMs: body.effectiveFromMs,
-      region: body.region,
-    });
-    cells.set(body.id, body.cells);
+    // A place may straddle a region boundary: registered as one place per region, as docs/places.md
+    // asks operators to do (a single polygon across regions is refused with 422).
+    const byRegion = new Map<string, string[]>();
+    for (const c of placeCells(place, 1)) {
+      const r = regionOf(c);
+      byRegion.set(r, [...(byRegion.get(r) ?? []), c]);
+    }
+    for (const own of byRegion.values()) {
+      const response = await fetch(`${stack.apiUrl}/v1/places`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.operatorToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: place.name,
+          category: place.kind,
+          geometry: { type: 'MultiPolygon', coordinates: cellsToMultiPolygon(own, true) },
+          effectiveFrom: String(effectiveFromMs),
+        }),
+      });
+      const body = (await response.json()) as {
+        id: string;
+        cells: string[];
+        version: number;
+        region: string;
+        effectiveFromMs: number;
+      };
+      assert.equal(response.status, 201, `${place.id}: ${JSON.stringify(body)}`);
+      assert.deepEqual(
+        body.cells,
+        [...own].sort(),
+        `${place.id}: the outline of its cells maps back to them`,
+      );
+      index.upsert({
+        id: body.id,
+        version: body.version,
+        cells: body.cells,
+        effectiveFromMs: body.effectiveFromMs,
+        region: body.region,
+      });
+      cells.set(body.id, body.cells);
+    }
   }
   const processorIndex = stack.processor.processor.places.index;
   await waitFor('places known to the processor', () =>
