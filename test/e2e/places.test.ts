@@ -256,7 +256,7 @@ test('a place created through the API counts live pings exactly (distinct across
   assert.equal(other.status, 403);
 
   // Public registry reads carry no counts; deletion propagates as a tombstone.
-  const found = (await call('GET', '/v1/places?q=hauptbahnhof', undefined, null)).body;
+  const found = (await call('GET', '/v1/places?q=test%20haupt', undefined, null)).body;
   assert.equal(found.total, 1);
   assert.equal(found.places[0].id, stationId);
   assert.equal('devices' in found.places[0], false);

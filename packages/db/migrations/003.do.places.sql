@@ -37,6 +37,10 @@ CREATE TABLE place_occupancy (
 -- Popular places of one bucket, read in index order.
 CREATE INDEX place_occupancy_bucket_devices ON place_occupancy (bucket_start, devices DESC, place_id);
 
+-- A place's visits (dwell, visits per place) are read by cell and time; without this every partition
+-- of `visits` would be scanned (its only other index is by device).
+CREATE INDEX visits_cell_start ON visits (cell, start_at);
+
 -- Outbox of place definitions not yet acknowledged by Kafka (`places` topic): written in the same
 -- transaction as the registry change, deleted once published; swept on API start.
 CREATE TABLE places_outbox (

@@ -37,8 +37,25 @@ export async function placeOccupancySeries(
       WHERE place_id = $1 AND bucket_start >= ${TS('$2')} AND bucket_start < ${TS('$3')}
       GROUP BY 1`,
     [placeId, fromMs, toMs, stepMs],
+    { name: 'api_place_series' },
   );
   return new Map(rows.map((r) => [r.i, r.peak]));
+}
+
+/** Peak of a place's bucket counts in [fromMs, toMs) (0 when none). */
+export async function placePeak(
+  db: Database,
+  placeId: string,
+  fromMs: number,
+  toMs: number,
+): Promise<number> {
+  const { rows } = await db.query<{ peak: number | null }>(
+    `SELECT max(devices) AS peak FROM place_occupancy
+      WHERE place_id = $1 AND bucket_start >= ${TS('$2')} AND bucket_start < ${TS('$3')}`,
+    [placeId, fromMs, toMs],
+    { name: 'api_place_peak' },
+  );
+  return rows[0]?.peak ?? 0;
 }
 
 /** Hourly peak of a place's bucket counts over [fromMs, toMs): hour start (ms) → peak. */
@@ -54,6 +71,7 @@ export async function placeHourlyPeaks(
       WHERE place_id = $1 AND bucket_start >= ${TS('$2')} AND bucket_start < ${TS('$3')}
       GROUP BY 1`,
     [placeId, fromMs, toMs],
+    { name: 'api_place_hourly' },
   );
   return new Map(rows.map((r) => [Number(r.h), r.peak]));
 }
@@ -97,6 +115,7 @@ export async function visitsInCells(
        FROM visits
       WHERE cell = ANY($1::text[]) AND start_at >= ${TS('$2')} AND start_at < ${TS('$3')}`,
     [cells, fromMs, toMs],
+    { name: 'api_visits_in_cells' },
   );
   return rows.map((r) => ({
     deviceId: r.deviceId,

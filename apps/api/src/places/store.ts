@@ -141,7 +141,7 @@ export async function getPlace(db: Pick<Database, 'query'>, id: string): Promise
 
 export interface ListQuery {
   bbox?: { minLon: number; minLat: number; maxLon: number; maxLat: number } | undefined;
-  /** Case-insensitive substring of the name. */
+  /** Case-insensitive prefix of the name (served by the `lower(name) text_pattern_ops` index). */
   q?: string | undefined;
   limit: number;
   offset: number;
@@ -156,7 +156,7 @@ export async function listPlaces(db: Database, q: ListQuery): Promise<{ places: 
     where.push('max_lon >= $1 AND min_lon <= $2 AND max_lat >= $3 AND min_lat <= $4');
   }
   if (q.q) {
-    args.push(`%${q.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    args.push(`${q.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     where.push(`lower(name) LIKE $${args.length}`);
   }
   const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';

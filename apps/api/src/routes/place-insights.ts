@@ -11,6 +11,7 @@ import {
   usualWeek,
   WEEK_MS,
 } from '@footfall/domain';
+import { LRUCache } from 'lru-cache';
 import { Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
@@ -20,6 +21,7 @@ import {
   placeHourlyPeaks,
   placeOccupancyAt,
   placeOccupancySeries,
+  placePeak,
   popularPlaces,
   visitsInCells,
 } from '../places/queries.ts';
@@ -43,6 +45,11 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
     const devices = gate(n);
     return { devices, suppressed: devices === null };
   };
+  // The usual week of a place only changes when an hour completes (or the place changes): one answer per
+  // (place, version, weeks, hour), shared by concurrent requests; a failed query is forgotten at once.
+  const usualWeeks = new LRUCache<string, Promise<ReturnType<typeof usualWeek>>>({ max: 20_000 });
+  // Past days' dwell no longer changes once every visit in it is closed (a day + lateness later).
+  const dwells = new LRUCache<string, Promise<ReturnType<typeof dwellSummary>>>({ max: 20_000, ttl: 60_000 });
   const placeOr404 = async (id: string) => {
     const place = await getPlace(db, id);
     if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
@@ -234,8 +241,26 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
       if (day % DAY_MS !== 0) throw new ApiError('API_INVALID_TIME', 'date must be a UTC day (YYYY-MM-DD)');
       const place = await placeOr404(request.params.id);
       // Cell visits from a day before (a visit that began then and continues) to a day after.
-      const raw = await visitsInCells(db, place.cells, day - DAY_MS, day + 2 * DAY_MS);
-      const s = dwellSummary(placeVisits(raw, config.presenceMaxGapMs), day);
+      const compute = async () =>
+        dwellSummary(
+          placeVisits(
+            await visitsInCells(db, place.cells, day - DAY_MS, day + 2 * DAY_MS),
+            config.presenceMaxGapMs,
+          ),
+          day,
+        );
+      // Final once the day and the next (visits chaining into it) are over plus the lateness: cached.
+      const final = day + 2 * DAY_MS + 2 * HOUR_MS < Date.now();
+      const key = `${place.id}|${place.version}|${day}`;
+      let pending = final ? dwells.get(key) : undefined;
+      if (pending === undefined) {
+        pending = compute();
+        if (final) {
+          dwells.set(key, pending);
+          pending.catch(() => dwells.delete(key));
+        }
+      }
+      const s = await pending;
       return {
         placeId: place.id,
         date: new Date(day).toISOString().slice(0, 10),
@@ -307,10 +332,18 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
       const place = await placeOr404(request.params.id);
       const hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
       const fromMs = Math.max(hourStart - weeks * WEEK_MS, place.effectiveFromMs);
-      const hourly = await placeHourlyPeaks(db, place.id, Math.min(fromMs, hourStart), now + 1);
-      const usual = usualWeek(hourly, fromMs, hourStart);
+      const key = `${place.id}|${place.version}|${weeks}|${hourStart}`;
+      let profile = usualWeeks.get(key);
+      if (profile === undefined) {
+        profile = placeHourlyPeaks(db, place.id, Math.min(fromMs, hourStart), hourStart).then((hourly) =>
+          usualWeek(hourly, fromMs, hourStart),
+        );
+        // Until the hour ends (a late ping can still change the last hours: at most ALLOWED_LATENESS_MS).
+        usualWeeks.set(key, profile, { ttl: Math.max(1_000, hourStart + HOUR_MS - Date.now()) });
+        profile.catch(() => usualWeeks.delete(key));
+      }
+      const [usual, current] = await Promise.all([profile, placePeak(db, place.id, hourStart, now + 1)]);
       const how = hourOfWeek(now);
-      const current = hourly.get(hourStart) ?? 0;
       const usualNow = usual[how]?.usual ?? null;
       return {
         placeId: place.id,

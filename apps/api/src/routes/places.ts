@@ -245,11 +245,12 @@ export const placeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
         tags: ['places'],
         operationId: 'listPlaces',
         summary: 'Find named places (public, no counts)',
-        description: 'By bounding box (places whose box intersects it) and/or name substring; by name.',
+        description:
+          'By bounding box (places whose box intersects it) and/or name prefix (any case); by name.',
         querystring: Type.Object({
           bbox: Type.Optional(Type.String({ description: 'minLon,minLat,maxLon,maxLat (degrees)' })),
           q: Type.Optional(
-            Type.String({ minLength: 1, maxLength: 100, description: 'name contains (any case)' }),
+            Type.String({ minLength: 1, maxLength: 100, description: 'name starts with (any case)' }),
           ),
           limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
           offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
