@@ -55,6 +55,7 @@ function makePlaces(n: number, random: () => number): PlaceIndex {
 }
 
 function lookupBench() {
+  const loadBefore = loadavg();
   const random = mulberry32(7);
   const total = Number(process.env.BENCH_PINGS ?? 400_000);
   const devices = 20_000;
@@ -109,6 +110,7 @@ function lookupBench() {
       };
     }),
     target: { variant: '10k places', minRatio: 0.9 },
+    loadAverage: { before: loadBefore, after: loadavg() },
   };
 }
 
@@ -116,6 +118,7 @@ async function apiBench() {
   const PLACES = Number(process.env.BENCH_PLACES ?? 10_000);
   const DAY = 86_400_000;
   const day0 = Math.floor(Date.now() / DAY) * DAY - DAY;
+  const loadBefore = loadavg();
   const tmp = await createTemporaryDatabase(undefined, 'footfall_bench_places');
   const children: ChildProcess[] = [];
   try {
@@ -200,9 +203,10 @@ async function apiBench() {
         path: () => `/v1/places?q=place%20p${Math.floor(random() * 999)}&limit=20`,
       },
     ];
-    const rounds = new Map<string, { p99: number; ratio: number; rps: number; non2xx: number }[]>(
-      endpoints.map((e) => [e.name, []]),
-    );
+    const rounds = new Map<
+      string,
+      { p99: number; ratio: number; rps: number; non2xx: number; failed: number }[]
+    >(endpoints.map((e) => [e.name, []]));
     for (let round = 0; round < ROUNDS; round++) {
       let healthz = 1;
       for (const e of endpoints) {
@@ -217,12 +221,14 @@ async function apiBench() {
           } as unknown as autocannon.Options);
         await fire(1);
         const r = await fire(SECONDS);
+        const failed = r.errors + r.timeouts;
         if (e.name === 'baseline /healthz') healthz = Math.max(1, r.latency.p99);
         const row = {
           p99: r.latency.p99,
           ratio: Number((r.latency.p99 / healthz).toFixed(2)),
           rps: Math.round(r.requests.average),
           non2xx: r.non2xx,
+          failed,
         };
         rounds.get(e.name)?.push(row);
         console.error(JSON.stringify({ round, endpoint: e.name, ...row }));
@@ -244,10 +250,12 @@ async function apiBench() {
           p99Ms: median(rs.map((r) => r.p99)),
           p99VsHealthz,
           non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+          failedRequests: rs.reduce((a, r) => a + r.failed, 0),
           targetMet: e.name.startsWith('baseline') ? null : p99VsHealthz <= 1.5,
         };
       }),
       target: { p99VsHealthz: 1.5 },
+      loadAverage: { before: loadBefore, after: loadavg() },
     };
   } finally {
     for (const c of children) {
@@ -269,7 +277,7 @@ if (PART) {
   // One part run alone keeps the other part's last result (each with its own load averages).
   const previous = await readFile(join(here, 'results/places.json'), 'utf8').then(JSON.parse, () => ({}));
   const keep = PART === 'api' ? 'lookup' : 'http';
-  if (previous[keep]) results[keep] = { ...previous[keep], loadAverage: previous.loadAverageBefore };
+  if (previous[keep]) results[keep] = previous[keep];
 }
 await writeFile(join(here, 'results/places.json'), `${JSON.stringify(results, null, 2)}\n`);
 console.error(JSON.stringify(results, null, 2));
