@@ -338,8 +338,10 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
         profile = placeHourlyPeaks(db, place.id, Math.min(fromMs, hourStart), hourStart).then((hourly) =>
           usualWeek(hourly, fromMs, hourStart),
         );
-        // Until the hour ends (a late ping can still change the last hours: at most ALLOWED_LATENESS_MS).
-        usualWeeks.set(key, profile, { ttl: Math.max(1_000, hourStart + HOUR_MS - Date.now()) });
+        // Until the hour ends (a late ping can still change the last hours: at most ALLOWED_LATENESS_MS);
+        // a profile asked for a past `at` for 60 s.
+        const untilHourEndMs = hourStart + HOUR_MS - Date.now();
+        usualWeeks.set(key, profile, { ttl: untilHourEndMs > 0 ? untilHourEndMs : 60_000 });
         profile.catch(() => usualWeeks.delete(key));
       }
       const [usual, current] = await Promise.all([profile, placePeak(db, place.id, hourStart, now + 1)]);
