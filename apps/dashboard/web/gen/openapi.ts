@@ -139,7 +139,7 @@ export type paths = {
         };
         /**
          * Find named places (public, no counts)
-         * @description By bounding box (places whose box intersects it) and/or name substring; by name.
+         * @description By bounding box (places whose box intersects it) and/or name prefix (any case); by name.
          */
         get: operations["listPlaces"];
         put?: never;
@@ -938,7 +938,7 @@ export interface operations {
                 bbox?: string;
                 limit: number;
                 offset: number;
-                /** @description name contains (any case) */
+                /** @description name starts with (any case) */
                 q?: string;
             };
             header?: never;
