@@ -255,6 +255,7 @@ for (const overlay of kustomizeSkip ? [] : OVERLAYS) {
       'topic:ingestion:literal:Describe+Read',
       'topic:aggregated:literal:Describe+Write',
       'topic:erasures:literal:Describe+Read',
+      'topic:places:literal:Describe+Read',
       'group:footfall-processor:literal:Describe+Read',
       'transactionalId:footfall-processor:prefix:Describe+Write',
     ]);
@@ -266,6 +267,7 @@ for (const overlay of kustomizeSkip ? [] : OVERLAYS) {
       'topic:aggregated:literal:Describe+Read',
       'group:footfall-api:prefix:Describe+Read',
       'topic:erasures:literal:Describe+Write',
+      'topic:places:literal:Describe+Write',
       'topic:ingestion:literal:DescribeConfigs',
       'topic:aggregated:literal:DescribeConfigs',
     ]);

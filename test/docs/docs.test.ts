@@ -26,6 +26,7 @@ test('every relative link in README.md and docs/ points at a file that exists', 
       'dashboard',
       'privacy',
       'operations',
+      'places',
     ].map((d) => `docs/${d}.md`),
   ];
   for (const file of files) {

@@ -130,6 +130,7 @@ test('erasure: revoke, refuse, stop counting the raw pings on replay, and an hon
     ingestion: `ingestion-${suffix}`,
     aggregated: `aggregated-${suffix}`,
     erasures: `erasures-${suffix}`,
+    places: `places-${suffix}`,
   };
   // The production topic settings (3 h retention on ingestion), so notErased can be checked against them.
   await createTopics(

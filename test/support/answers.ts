@@ -1,10 +1,13 @@
 // Final answers of the API against the exact expectation of the ground truth (the definitions of
 // docs/insights.md over exactly the accepted pings). One comparison for every whole-pipeline test:
 // test/e2e (without faults, and with a processor restart) and test/faults (after each fault).
+import { dwellSummary, placeVisits } from '@footfall/domain';
 import { type GroundTruth, placeCells } from '@footfall/simulator';
 import { waitFor } from '@footfall/testing';
 
 export const BUCKET_MS = 60_000;
+/** The processor's and the API's default (docs/insights.md): visits to a place's cells closer than this merge. */
+const PRESENCE_MAX_GAP_MS = 600_000;
 
 export interface Series {
   provisionalFromMs: number | null;
@@ -53,6 +56,15 @@ export interface AnswerSource {
   operatorToken: string;
   truth: GroundTruth;
   serverIdOf(simId: string): string;
+  /** Registered named places (server id → cells), compared when given (docs/places.md). */
+  places?: Map<string, string[]>;
+}
+
+interface Dwell {
+  visits: number | null;
+  medianMs: number | null;
+  buckets: { visits: number | null }[];
+  visitorsPerHour: (number | null)[];
 }
 
 /** GET with the operator token; anything but 200 throws with the path, status and body. */
@@ -153,6 +165,60 @@ export async function mismatches(source: AnswerSource, options: CompareOptions =
       if ((got.get(cell) ?? 0) !== expected)
         out.push(`time spent ${simId} @${cell}: got ${got.get(cell) ?? 0} ms, expected ${expected} ms`);
     }
+  }
+  // 4. Per-place distinct devices (every bucket) and dwell per day, exactly.
+  for (const [placeId, cells] of source.places ?? [])
+    out.push(...(await placeMismatches(source, placeId, cells)));
+  return out;
+}
+
+async function placeMismatches(source: AnswerSource, placeId: string, cells: string[]): Promise<string[]> {
+  const { truth } = source;
+  const out: string[] = [];
+  const buckets = truth.expectedBuckets();
+  const from = buckets[0] as number;
+  const to = (buckets.at(-1) as number) + BUCKET_MS;
+  const series = await getJson<Series>(
+    source,
+    `/v1/places/${placeId}/occupancy/series?from=${from}&to=${to}&step=${BUCKET_MS}`,
+  );
+  const byBucket = new Map(series.points.map((p) => [p.startMs, p.devices ?? 0]));
+  for (const b of buckets) {
+    const expected = truth.expectedPlaceOccupancy(placeId, b);
+    if ((byBucket.get(b) ?? 0) !== expected)
+      out.push(
+        `place ${placeId} @${new Date(b).toISOString()}: got ${byBucket.get(b) ?? 0}, expected ${expected}`,
+      );
+  }
+  const inPlace = new Set(cells);
+  const merged = placeVisits(
+    truth.expectedVisits().filter((v) => inPlace.has(v.cell)),
+    PRESENCE_MAX_GAP_MS,
+  );
+  const fmt = (d: {
+    visits: number | null;
+    buckets: (number | null)[];
+    medianMs: number | null;
+    perHour: (number | null)[];
+  }) =>
+    JSON.stringify({ ...d, buckets: d.buckets.map((n) => n ?? 0), perHour: d.perHour.map((n) => n ?? 0) });
+  for (let day = Math.floor(from / 86_400_000) * 86_400_000; day < to; day += 86_400_000) {
+    const date = new Date(day).toISOString().slice(0, 10);
+    const expected = dwellSummary(merged, day);
+    const got = await getJson<Dwell>(source, `/v1/places/${placeId}/dwell?date=${date}`);
+    const a = fmt({
+      visits: got.visits ?? 0,
+      buckets: got.buckets.map((x) => x.visits),
+      medianMs: got.medianMs,
+      perHour: got.visitorsPerHour,
+    });
+    const e = fmt({
+      visits: expected.visits,
+      buckets: expected.buckets,
+      medianMs: expected.medianMs,
+      perHour: expected.visitorsPerHour,
+    });
+    if (a !== e) out.push(`dwell ${placeId} ${date}: got ${a}, expected ${e}`);
   }
   return out;
 }

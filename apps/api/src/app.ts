@@ -17,7 +17,10 @@ import { alertRoutes } from './routes/alerts.ts';
 import { liveRoutes } from './routes/live.ts';
 import { occupancyRoutes } from './routes/occupancy.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { placeInsightRoutes } from './routes/place-insights.ts';
+import { placeRoutes } from './routes/places.ts';
 import { popularRoutes } from './routes/popular.ts';
+import { userPlaceRoutes } from './routes/user-places.ts';
 import { userRoutes } from './routes/users.ts';
 
 /** No endpoint takes a body; a stray one (a DELETE with JSON) is refused past this size with 413. */
@@ -96,6 +99,10 @@ export async function buildApp(ctx: ApiContext, logger: Logger): Promise<ApiApp>
   await app.register(userRoutes, ctx);
   await app.register(liveRoutes, ctx);
   await app.register(alertRoutes, ctx);
+  // Named places (docs/places.md).
+  await app.register(placeRoutes, ctx);
+  await app.register(placeInsightRoutes, ctx);
+  await app.register(userPlaceRoutes, ctx);
   await registerDashboard(app, {
     tileUrl: ctx.config.dashboardTileUrl === 'none' ? undefined : ctx.config.dashboardTileUrl,
     tileAttribution: ctx.config.dashboardTileAttribution,

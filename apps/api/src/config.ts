@@ -1,10 +1,39 @@
-import { type ConfigOf, commonSpec, erasureTopicSpec, loadConfig, topicSpec, v } from '@footfall/config';
+import {
+  type ConfigOf,
+  commonSpec,
+  erasureTopicSpec,
+  loadConfig,
+  placesTopicSpec,
+  topicSpec,
+  v,
+} from '@footfall/config';
 
 /** Every setting of the API, with its env variable, default and unit. */
 export const apiSpec = {
   ...commonSpec,
   ...topicSpec,
   ...erasureTopicSpec,
+  ...placesTopicSpec,
+  placesMaxCells: v.int(
+    'PLACES_MAX_CELLS',
+    2_000,
+    'most H3 cells a place polygon may map to (more → 422); 2000 cells at res 10 ≈ 30 km²',
+    1,
+    1_000_000,
+  ),
+  presenceMaxGapMs: v.int(
+    'PRESENCE_MAX_GAP_MS',
+    600_000,
+    "max gap between pings of one stay, ms (as the processor's): visits to a place's cells closer than this merge",
+    1_000,
+  ),
+  popularTimesWeeks: v.int(
+    'PLACES_POPULAR_TIMES_WEEKS',
+    4,
+    'popular times: median over at most this many past weeks (default of ?weeks=)',
+    1,
+    52,
+  ),
   databaseUrl: v.optionalString('DATABASE_URL', 'PostgreSQL URL; unset → embedded PGlite (dev only)'),
   port: v.int('API_PORT', 8080, 'HTTP port (API, /metrics, /healthz, /readyz); 0 = any free port', 0, 65_535),
   host: v.string('API_HOST', '0.0.0.0', 'HTTP listen address'),

@@ -19,17 +19,20 @@ export const API_ERRORS = {
   API_INVALID_RESOLUTION: 400,
   API_INVALID_ALERT: 400,
   API_INVALID_WEBHOOK: 400,
+  API_INVALID_GEOMETRY: 400,
   API_UNAUTHENTICATED: 401,
   API_FORBIDDEN: 403,
   API_NOT_FOUND: 404,
   API_USER_NOT_FOUND: 404,
   API_ALERT_NOT_FOUND: 404,
+  API_PLACE_NOT_FOUND: 404,
   API_METHOD_NOT_ALLOWED: 405,
   API_REQUEST_TIMEOUT: 408,
   API_USER_ERASED: 410,
   API_PAYLOAD_TOO_LARGE: 413,
   API_URI_TOO_LONG: 414,
   API_BAD_MEDIA_TYPE: 415,
+  API_PLACE_UNMAPPABLE: 422,
   API_HEADERS_TOO_LARGE: 431,
   API_INTERNAL: 500,
   API_UNAVAILABLE: 503,
@@ -62,9 +65,15 @@ export { isDatabaseUnavailable } from '@footfall/db';
 const FRAMEWORK_4XX: Record<number, [ApiErrorCode, string]> = {
   404: ['API_NOT_FOUND', 'no such route'],
   408: ['API_REQUEST_TIMEOUT', 'the request took too long to arrive'],
-  413: ['API_PAYLOAD_TOO_LARGE', 'the request body is too large (no endpoint takes a body)'],
+  413: [
+    'API_PAYLOAD_TOO_LARGE',
+    'the request body is too large (place writes: 1 MiB at most; no other endpoint takes a body)',
+  ],
   414: ['API_URI_TOO_LONG', 'a path parameter is too long'],
-  415: ['API_BAD_MEDIA_TYPE', 'unsupported Content-Type (no endpoint takes a body)'],
+  415: [
+    'API_BAD_MEDIA_TYPE',
+    'unsupported Content-Type (place writes take application/json; no other endpoint takes a body)',
+  ],
   431: ['API_HEADERS_TOO_LARGE', 'request headers too large (16 KiB at most)'],
 };
 

@@ -6,6 +6,8 @@ import { buildApp } from './app.ts';
 import type { ApiConfig } from './config.ts';
 import type { ApiApp } from './http/context.ts';
 import { LiveHub } from './live.ts';
+import { PlacePublisher } from './places/publisher.ts';
+import { flushOutbox } from './places/store.ts';
 
 export interface StartApiOptions {
   logger?: Logger;
@@ -54,16 +56,18 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
     topics: { ingestion, aggregated, erasures },
     logger,
   });
+  const places = new PlacePublisher({ connection: config, topic: config.topicPlaces });
   let draining = false;
   let app: ApiApp;
   try {
     app = await buildApp(
-      { config, db, live, registry, erasures: erasureNotifier, draining: () => draining },
+      { config, db, live, registry, erasures: erasureNotifier, draining: () => draining, places },
       logger,
     );
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
     await erasureNotifier.close().catch(() => {});
+    await places.close().catch(() => {});
     if (ownsDb) await db.close();
     throw error;
   }
@@ -72,6 +76,8 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
   erasureNotifier.reconcile(db, reconciling.signal).catch((err: unknown) => {
     if (!reconciling.signal.aborted) logger.warn({ err }, 'erasure log reconciliation failed');
   });
+  // Place changes stored but never acknowledged by Kafka (an API crash or a broker outage in between).
+  flushOutbox(db, places).catch((err: unknown) => logger.warn({ err }, 'places outbox sweep failed'));
   const port = (app.server.address() as AddressInfo).port;
   logger.info({ port }, 'api started');
 
@@ -83,6 +89,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       await app.close();
       reconciling.abort();
       await erasureNotifier.close().catch(() => {});
+      await places.close().catch(() => {});
       if (ownsDb) await db.close();
     })();
     return closed;

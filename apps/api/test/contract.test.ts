@@ -300,6 +300,127 @@ const cases: Case[] = [
     on: 'broken',
     status: 500,
   },
+  // Named places (docs/places.md). No place is created here: a successful write would publish to the
+  // shared `places` topic that other tests' processors read.
+  { name: 'places list', method: 'GET', path: '/v1/places?bbox=13,52,14,53&q=station&limit=5', status: 200 },
+  { name: 'place unknown', method: 'GET', path: '/v1/places/nope', status: 404, code: 'API_PLACE_NOT_FOUND' },
+  {
+    name: 'place occupancy, unknown place',
+    method: 'GET',
+    path: `/v1/places/nope/occupancy?at=${T0}`,
+    status: 404,
+    code: 'API_PLACE_NOT_FOUND',
+  },
+  { name: 'popular places', method: 'GET', path: `/v1/places/popular?at=${T0}&k=5`, status: 200 },
+  {
+    name: 'place dwell, bad date',
+    method: 'GET',
+    path: '/v1/places/nope/dwell?date=2025-02-30',
+    status: 400,
+  },
+  { name: 'place popular times, unknown', method: 'GET', path: '/v1/places/nope/popular-times', status: 404 },
+  {
+    name: 'user place time',
+    method: 'GET',
+    path: `/v1/users/alice/places/time?from=${T0}`,
+    as: 'alice',
+    status: 200,
+  },
+  {
+    name: "user place time, another's token",
+    method: 'GET',
+    path: '/v1/users/alice/places/time',
+    as: 'bob',
+    status: 403,
+  },
+  {
+    name: 'create place, no token',
+    method: 'POST',
+    path: '/v1/places',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+    status: 401,
+  },
+  {
+    name: 'create place, user token',
+    method: 'POST',
+    path: '/v1/places',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'x',
+      category: 'park',
+      geometry: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [13, 52],
+            [13.01, 52],
+            [13.01, 52.01],
+            [13, 52],
+          ],
+        ],
+      },
+    }),
+    as: 'alice',
+    status: 403,
+  },
+  {
+    name: 'create place, unclosed ring',
+    method: 'POST',
+    path: '/v1/places',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'x',
+      category: 'park',
+      geometry: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [13, 52],
+            [13.01, 52],
+            [13.01, 52.01],
+            [13, 52.01],
+          ],
+        ],
+      },
+    }),
+    as: OPERATOR,
+    status: 400,
+    code: 'API_INVALID_GEOMETRY',
+  },
+  {
+    name: 'create place, too many cells',
+    method: 'POST',
+    path: '/v1/places',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'x',
+      category: 'park',
+      geometry: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [13, 52],
+            [13.5, 52],
+            [13.5, 52.5],
+            [13, 52.5],
+            [13, 52],
+          ],
+        ],
+      },
+    }),
+    as: OPERATOR,
+    status: 422,
+    code: 'API_PLACE_UNMAPPABLE',
+  },
+  {
+    name: 'delete place, unknown',
+    method: 'DELETE',
+    path: '/v1/places/nope',
+    as: OPERATOR,
+    status: 404,
+    code: 'API_PLACE_NOT_FOUND',
+  },
 ];
 
 describe('every answer is declared in the OpenAPI document', () => {

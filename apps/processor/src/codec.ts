@@ -1,6 +1,12 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { AggregateRecord, PingRecord } from '@footfall/contracts';
-import type { LiveOccupancyUpdate, OccupancyUpdate, PingEvent, VisitUpdate } from '@footfall/domain';
+import type {
+  LiveOccupancyUpdate,
+  OccupancyUpdate,
+  PingEvent,
+  PlaceOccupancyUpdate,
+  VisitUpdate,
+} from '@footfall/domain';
 
 // One BinaryReader per underlying buffer (the Kafka client hands out values as views of one decompressed
 // batch), positioned on each value, instead of a new reader (and DataView) per record.
@@ -35,7 +41,7 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 // The `aggregated` key format has one home, @footfall/contracts (the sink parses it back).
-export { liveOccupancyKey, occupancyKey, visitKey } from '@footfall/contracts';
+export { liveOccupancyKey, occupancyKey, placeOccupancyKey, visitKey } from '@footfall/contracts';
 
 export function encodeOccupancy(u: OccupancyUpdate, bucketMs: number): Buffer {
   return toBuffer(
@@ -47,6 +53,22 @@ export function encodeOccupancy(u: OccupancyUpdate, bucketMs: number): Buffer {
         bucketMs,
         devices: u.devices,
         pings: u.pings,
+      },
+    }).finish(),
+  );
+}
+
+/** Distinct devices of a named place in a bucket (docs/places.md). */
+export function encodePlaceOccupancy(u: PlaceOccupancyUpdate, bucketMs: number): Buffer {
+  return toBuffer(
+    AggregateRecord.encode({
+      region: u.region,
+      placeOccupancy: {
+        placeId: u.placeId,
+        bucketStartMs: u.bucketStartMs,
+        bucketMs,
+        devices: u.devices,
+        version: u.version,
       },
     }).finish(),
   );

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LiveEdge, PartitionAggregator } from '@footfall/domain';
+import { LiveEdge, PartitionAggregator, PlaceTracker } from '@footfall/domain';
 import { ErasureTable } from '@footfall/erasure';
 import { stableCommittedOffsets } from '@footfall/kafka';
 import { ConsumerLiveness, createLogger, type Logger, OpsServer } from '@footfall/observability';
@@ -14,6 +14,7 @@ import {
   type PartitionTaskOptions,
   type PendingTimestamps,
 } from './partition-task.ts';
+import { PlaceTable } from './places.ts';
 import { planRestore } from './restore.ts';
 import { TransactionalEmitter } from './transactional-emitter.ts';
 
@@ -88,6 +89,8 @@ export class Processor {
   readonly #emitter: TransactionalEmitter;
   /** Erased devices: their pings are skipped, live and on restore replay (docs/privacy.md). */
   readonly erasures: ErasureTable;
+  /** Named places (docs/places.md): every partition counts distinct devices per place too. */
+  readonly places: PlaceTable;
   /** `/healthz`: fails when the loop died, or had lag without advancing for CONSUMER_STALL_TIMEOUT_MS. */
   readonly liveness: ConsumerLiveness;
   #ops: OpsServer | undefined;
@@ -158,6 +161,13 @@ export class Processor {
       registry: this.metrics.registry,
       logger: this.logger,
     });
+    this.places = new PlaceTable({
+      connection: config,
+      topic: config.topicPlaces,
+      clientId: `footfall-processor-places-${config.instanceId}`,
+      registry: this.metrics.registry,
+      logger: this.logger,
+    });
   }
 
   get #consumer(): Consumer {
@@ -223,6 +233,8 @@ export class Processor {
     this.#emitter.outputPartitions = output.partitionsCount;
     // Loaded before the first partition is restored, so no replay counts an erased device.
     await this.erasures.start(this.#abort.signal);
+    // Likewise the places: a replay then counts places exactly as the live run did.
+    await this.places.start(this.#abort.signal);
     await this.#group.join(this.#abort.signal);
     this.#ready = true;
     this.#loop = this.#run().catch((error: unknown) => {
@@ -355,7 +367,7 @@ export class Processor {
 
   #newAggregator(): PartitionAggregator {
     const c = this.config;
-    return new PartitionAggregator({
+    const aggregator = new PartitionAggregator({
       bucketMs: c.bucketMs,
       presenceMaxGapMs: c.presenceMaxGapMs,
       allowedLatenessMs: c.allowedLatenessMs,
@@ -364,6 +376,8 @@ export class Processor {
       jitterRing: c.jitterRing,
       regionResolution: c.regionResolution,
     });
+    aggregator.observePlaces(new PlaceTracker(this.places.index, aggregator));
+    return aggregator;
   }
 
   async #fetch(maxWaitTime: number): Promise<FetchResponse | undefined> {
@@ -550,6 +564,7 @@ export class Processor {
     await bounded('consumer close', this.#group.close());
     await bounded('producer close', this.#emitter.close());
     await bounded('erasure table close', this.erasures.close());
+    await bounded('places table close', this.places.close());
     await this.#ops?.close();
     this.logger.info('processor closed');
   }

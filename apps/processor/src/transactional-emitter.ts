@@ -5,9 +5,11 @@ import { LRUCache } from 'lru-cache';
 import {
   encodeLiveOccupancy,
   encodeOccupancy,
+  encodePlaceOccupancy,
   encodeVisit,
   liveOccupancyKey,
   occupancyKey,
+  placeOccupancyKey,
   visitKey,
 } from './codec.ts';
 import type { ProcessorConfig } from './config.ts';
@@ -127,7 +129,10 @@ export class TransactionalEmitter {
         live++;
       }
       if (s.lastConsumed >= 0n) offsets.set(s, s.lastConsumed + 1n);
-      else if (messages.length > first || (u.occupancy.length + u.visits.length > 0 && s.committed >= 0n)) {
+      else if (
+        messages.length > first ||
+        (u.occupancy.length + u.visits.length + (u.places?.length ?? 0) > 0 && s.committed >= 0n)
+      ) {
         // Updates without new input (an idle advance closed visits): re-commit the unchanged offset so
         // that the transaction is still fenced by our generation (a zombie's idle closes abort).
         offsets.set(s, s.committed);
@@ -150,6 +155,14 @@ export class TransactionalEmitter {
           key: Buffer.from(visitKey(v)),
           // Tombstone: the client writes a null value when the (no-op) serializer returns null.
           value: v.retracted ? (null as unknown as Buffer) : encodeVisit(v),
+        });
+      }
+      for (const p of u.places ?? []) {
+        messages.push({
+          topic,
+          partition: this.#outputPartition(p.region, n),
+          key: Buffer.from(placeOccupancyKey(p)),
+          value: encodePlaceOccupancy(p, bucketMs),
         });
       }
       if (messages.length > first) sent.set(s, messages.slice(first));

@@ -8,6 +8,8 @@ import {
   DEFAULT_CELL_RESOLUTION,
   mergeOverlappingVisits,
   PartitionAggregator,
+  type PlaceIndex,
+  PlaceTracker,
   regionOf,
   timeSpentMs,
   topK,
@@ -34,6 +36,11 @@ export interface GroundTruthOptions {
   partitions?: number;
   /** Run the exact-definition aggregation (default true; turn off for very large runs). */
   exact?: boolean;
+  /**
+   * Named places registered with the pipeline (docs/places.md): the exact expectation then also counts
+   * distinct devices per (place, bucket), as the processor does.
+   */
+  places?: PlaceIndex;
 }
 
 /** Latest value of one expected visit (as the sink would hold it). */
@@ -144,6 +151,9 @@ export class GroundTruth {
   readonly #placePresence = new Map<string, Map<number, number>>();
   /** cell → placeId for every cell of {@link placeCells}. */
   readonly #cellPlace = new Map<string, string>();
+  readonly #placeIndex: PlaceIndex | undefined;
+  /** Registered place id → bucketStartMs → expected devices (latest value). */
+  readonly #namedOcc = new Map<string, Map<number, number>>();
   #pendingAdds = 0;
   readonly counts = { accepted: 0, duplicate: 0, late: 0, inaccurate: 0 };
 
@@ -156,6 +166,7 @@ export class GroundTruth {
     this.cellResolution = options.cellResolution ?? DEFAULT_CELL_RESOLUTION;
     this.exact = options.exact ?? true;
     this.#partitions = options.partitions;
+    this.#placeIndex = options.places;
     for (const p of city.places) {
       for (const c of placeCells(p, this.aggregatorOptions.jitterRing)) this.#cellPlace.set(c, p.id);
     }
@@ -287,6 +298,7 @@ export class GroundTruth {
     let agg = this.#aggs.get(key);
     if (agg === undefined) {
       agg = new PartitionAggregator(this.aggregatorOptions);
+      if (this.#placeIndex) agg.observePlaces(new PlaceTracker(this.#placeIndex, agg));
       this.#aggs.set(key, agg);
     }
     return agg;
@@ -304,6 +316,14 @@ export class GroundTruth {
         }
         if (o.devices > 0) m.set(o.cell, o.devices);
         else m.delete(o.cell);
+      }
+      for (const p of u.places ?? []) {
+        let m = this.#namedOcc.get(p.placeId);
+        if (m === undefined) {
+          m = new Map();
+          this.#namedOcc.set(p.placeId, m);
+        }
+        m.set(p.bucketStartMs, p.devices);
       }
       for (const v of u.visits) {
         const key = `${v.deviceId}\u0000${v.cell}\u0000${v.startMs}`;
@@ -332,6 +352,12 @@ export class GroundTruth {
   expectedOccupancy(cell: string, bucketStartMs: number): number {
     this.#maybeDrain();
     return this.#occ.get(bucketStartMs)?.get(cell) ?? 0;
+  }
+
+  /** Expected distinct devices of a registered place (`places` option) in a bucket (0 if none). */
+  expectedPlaceOccupancy(placeId: string, bucketStartMs: number): number {
+    this.#maybeDrain();
+    return this.#namedOcc.get(placeId)?.get(bucketStartMs) ?? 0;
   }
 
   /** Every non-zero (cell, devices) of a bucket. */

@@ -26,6 +26,15 @@ export interface VisitRow {
   closed: boolean;
 }
 
+/** One place occupancy row as written (docs/places.md). */
+export interface PlaceOccupancyRow {
+  placeId: string;
+  bucketStartMs: number;
+  bucketMs: number;
+  devices: number;
+  version: number;
+}
+
 /** Identity of a visit, from its Kafka key (a tombstone has no value to read it from). */
 export type { VisitKey };
 
@@ -37,6 +46,8 @@ export interface BatchPlan {
   deletes: VisitKey[];
   /** Provisional live-edge rows (`live:` keys), latest per key. */
   live: LiveOccupancyRow[];
+  /** Named places' counts (absent in plans built before places existed: treat as empty). */
+  places?: PlaceOccupancyRow[];
   invalid: number;
   tombstones: number;
 }
@@ -59,6 +70,7 @@ export function planBatch(records: readonly RawRecord[]): BatchPlan {
   const occ = new Map<string, OccupancyRow>();
   const visits = new Map<string, VisitRow | VisitKey>();
   const live = new Map<string, LiveOccupancyRow>();
+  const places = new Map<string, PlaceOccupancyRow>();
   let invalid = 0;
   let tombstones = 0;
   for (const record of records) {
@@ -124,6 +136,15 @@ export function planBatch(records: readonly RawRecord[]): BatchPlan {
         pings: x.pings,
         closed: x.closed,
       });
+    } else if (key.kind === 'place' && decoded.placeOccupancy) {
+      const p = decoded.placeOccupancy;
+      places.set(keyText, {
+        placeId: key.placeId,
+        bucketStartMs: key.bucketStartMs,
+        bucketMs: p.bucketMs,
+        devices: p.devices,
+        version: p.version,
+      });
     } else invalid++;
   }
   const plan: BatchPlan = {
@@ -134,6 +155,7 @@ export function planBatch(records: readonly RawRecord[]): BatchPlan {
     invalid,
     tombstones,
   };
+  if (places.size > 0) plan.places = [...places.values()];
   for (const v of visits.values()) {
     if ('endMs' in v) plan.visits.push(v);
     else plan.deletes.push(v);

@@ -1,6 +1,6 @@
 import { type Database, ERASURE_LOCK_KEY } from '@footfall/db';
 import { upsertLiveOccupancy } from './live-writer.ts';
-import type { BatchPlan, OccupancyRow, VisitKey, VisitRow } from './records.ts';
+import type { BatchPlan, OccupancyRow, PlaceOccupancyRow, VisitKey, VisitRow } from './records.ts';
 
 /** Rows per statement: keeps bind arrays (and the planner's work) bounded for very large batches. */
 const CHUNK = 5_000;
@@ -47,6 +47,29 @@ const DELETE_VISITS = `
 DELETE FROM visits v
  USING unnest($1::text[], $2::text[], $3::bigint[]) AS t(device_id, cell, s)
  WHERE v.device_id = t.device_id AND v.cell = t.cell AND v.start_at = ${TS('t.s')}`;
+
+const UPSERT_PLACE_OCCUPANCY = `
+INSERT INTO place_occupancy AS o (place_id, bucket_start, bucket_ms, devices, version)
+SELECT t.place_id, ${TS('t.b')}, t.bms, t.devices, t.version
+  FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[], $5::int[]) AS t(place_id, b, bms, devices, version)
+ON CONFLICT (place_id, bucket_start) DO UPDATE
+   SET bucket_ms = EXCLUDED.bucket_ms, devices = EXCLUDED.devices, version = EXCLUDED.version, updated_at = now()
+ WHERE (o.devices, o.bucket_ms, o.version) IS DISTINCT FROM (EXCLUDED.devices, EXCLUDED.bucket_ms, EXCLUDED.version)`;
+
+async function upsertPlaceOccupancy(tx: Tx, rows: readonly PlaceOccupancyRow[]): Promise<number> {
+  let n = 0;
+  for (const c of chunks(rows)) {
+    const r = await tx.query(UPSERT_PLACE_OCCUPANCY, [
+      c.map((x) => x.placeId),
+      c.map((x) => x.bucketStartMs),
+      c.map((x) => x.bucketMs),
+      c.map((x) => x.devices),
+      c.map((x) => x.version),
+    ]);
+    n += r.rowCount;
+  }
+  return n;
+}
 
 export interface WriteResult {
   occupancyChanged: number;
@@ -111,6 +134,7 @@ export async function writeBatch(db: Database, plan: BatchPlan): Promise<WriteRe
     const visitsChanged = plan.visits.length ? await upsertVisits(tx, plan.visits) : 0;
     const visitsDeleted = plan.deletes.length ? await deleteVisits(tx, plan.deletes) : 0;
     if (plan.live.length) await upsertLiveOccupancy(tx, plan.live);
+    if (plan.places?.length) await upsertPlaceOccupancy(tx, plan.places);
     return { occupancyChanged, visitsChanged, visitsDeleted };
   });
 }

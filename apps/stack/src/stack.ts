@@ -13,7 +13,7 @@ export interface StackOptions {
   /** Use this broker; otherwise a local one is started (and stopped by `close()`). */
   kafkaBootstrap?: string;
   /** Topic names; defaults `ingestion` / `aggregated` / `erasures`. Created if missing. */
-  topics?: { ingestion: string; aggregated: string; erasures?: string };
+  topics?: { ingestion: string; aggregated: string; erasures?: string; places?: string };
   partitions?: number;
   /** PostgreSQL URL; unset → embedded PGlite in memory. */
   databaseUrl?: string | undefined;
@@ -62,6 +62,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ingestion: 'ingestion',
     aggregated: 'aggregated',
     erasures: 'erasures',
+    places: 'places',
     ...options.topics,
   };
   const closers: (() => Promise<void>)[] = [];
@@ -95,6 +96,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       TOPIC_INGESTION: topics.ingestion,
       TOPIC_AGGREGATED: topics.aggregated,
       TOPIC_ERASURES: topics.erasures,
+      TOPIC_PLACES: topics.places,
       DEVICE_KEY_SECRET: randomBytes(32).toString('base64url'),
       USER_TOKEN_SECRET: userTokenSecret,
       OPERATOR_TOKEN: operatorToken,

@@ -38,3 +38,8 @@ export const topicSpec = {
 export const erasureTopicSpec = {
   topicErasures: v.string('TOPIC_ERASURES', 'erasures', 'compacted topic of erased device ids'),
 };
+
+/** The compacted log of named place definitions (docs/places.md), written by the API, read by the processor. */
+export const placesTopicSpec = {
+  topicPlaces: v.string('TOPIC_PLACES', 'places', 'compacted topic of named place definitions'),
+};

@@ -5,6 +5,7 @@
 //
 //   occ:<cell>:<bucketStartMs>
 //   visit:<deviceId>:<cell>:<startMs>      (the device id is opaque and may itself contain ':')
+//   place:<placeId>:<bucketStartMs>        (named places, docs/places.md; place ids never contain ':')
 
 /** The identity of an occupancy bucket. */
 export interface OccupancyKey {
@@ -19,10 +20,20 @@ export interface VisitKey {
   startMs: number;
 }
 
-export type AggregatedKey = ({ kind: 'occ' } & OccupancyKey) | ({ kind: 'visit' } & VisitKey);
+/** The identity of a place's occupancy bucket. */
+export interface PlaceOccupancyKey {
+  placeId: string;
+  bucketStartMs: number;
+}
+
+export type AggregatedKey =
+  | ({ kind: 'occ' } & OccupancyKey)
+  | ({ kind: 'visit' } & VisitKey)
+  | ({ kind: 'place' } & PlaceOccupancyKey);
 
 const OCC = 'occ:';
 const VISIT = 'visit:';
+const PLACE = 'place:';
 
 export function occupancyKey(k: OccupancyKey): string {
   return `${OCC}${k.cell}:${k.bucketStartMs}`;
@@ -32,8 +43,13 @@ export function visitKey(k: VisitKey): string {
   return `${VISIT}${k.deviceId}:${k.cell}:${k.startMs}`;
 }
 
+export function placeOccupancyKey(k: PlaceOccupancyKey): string {
+  return `${PLACE}${k.placeId}:${k.bucketStartMs}`;
+}
+
 /** The key of `k`, whichever kind it is. */
 export function formatAggregatedKey(k: AggregatedKey): string {
+  if (k.kind === 'place') return placeOccupancyKey(k);
   return k.kind === 'occ' ? occupancyKey(k) : visitKey(k);
 }
 
@@ -64,6 +80,12 @@ export function parseAggregatedKey(key: string): AggregatedKey | undefined {
     const startMs = parseMs(key.slice(last + 1));
     if (!deviceId || !cell || startMs === undefined) return undefined;
     return { kind: 'visit', deviceId, cell, startMs };
+  }
+  if (key.startsWith(PLACE)) {
+    const parts = key.split(':');
+    if (parts.length !== 3 || !parts[1]) return undefined;
+    const bucketStartMs = parseMs(parts[2] as string);
+    return bucketStartMs === undefined ? undefined : { kind: 'place', placeId: parts[1], bucketStartMs };
   }
   return undefined;
 }

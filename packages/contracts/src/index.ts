@@ -5,7 +5,9 @@ export {
   formatAggregatedKey,
   type OccupancyKey,
   occupancyKey,
+  type PlaceOccupancyKey,
   parseAggregatedKey,
+  placeOccupancyKey,
   type VisitKey,
   visitKey,
 } from './aggregated-key.ts';
@@ -27,6 +29,7 @@ export {
   PingRecord,
   Visit,
 } from './gen/footfall/pipeline/v1/pipeline.ts';
+export { PlaceDefinition, PlaceOccupancy } from './gen/footfall/places/v1/places.ts';
 export {
   isLiveOccupancyKey,
   type LiveOccupancyKey,

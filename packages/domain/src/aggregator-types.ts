@@ -1,3 +1,5 @@
+import type { PlaceOccupancyUpdate } from './place-occupancy.ts';
+
 // The aggregator's public types and options (docs/insights.md has the definitions).
 
 /** Options of a {@link PartitionAggregator}. See docs/insights.md for the definitions. */
@@ -78,6 +80,8 @@ export interface VisitUpdate {
 export interface AggregatorUpdates {
   occupancy: OccupancyUpdate[];
   visits: VisitUpdate[];
+  /** Named places' counts, when a place tracker observes the aggregator (docs/places.md). */
+  places?: PlaceOccupancyUpdate[];
 }
 
 /** Counters and state sizes of a {@link PartitionAggregator}. */

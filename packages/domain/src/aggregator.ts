@@ -14,6 +14,7 @@ import { regionOf } from './cells.ts';
 import { DEDUP_SET_MIN, hasId, rememberId } from './dedup.ts';
 import { DeviceState, type EmittedVisit } from './device-state.ts';
 import { CellBucket } from './occupancy.ts';
+import type { PlaceTracker, PresenceSource } from './place-occupancy.ts';
 
 const CACHE_LIMIT = 100_000;
 /**
@@ -22,7 +23,7 @@ const CACHE_LIMIT = 100_000;
  * State is a deterministic function of the accepted ping multiset (arrival order within lateness does
  * not change the final values).
  */
-export class PartitionAggregator {
+export class PartitionAggregator implements PresenceSource {
   readonly options: AggregatorOptions;
   readonly #bucketMs: number;
   readonly #gapMs: number;
@@ -36,6 +37,8 @@ export class PartitionAggregator {
   readonly #regions = new Map<string, string>();
   readonly #cells = new Map<string, string>();
   #nextDeviceNum = 0;
+  /** Named places (docs/places.md): told of every device entering or leaving a (cell, bucket). */
+  #places: PlaceTracker | undefined;
   #pass = 0;
 
   readonly #dirtyCells: CellBucket[] = [];
@@ -125,10 +128,16 @@ export class PartitionAggregator {
     return result;
   }
 
+  /** Feeds presence transitions to a place tracker from now on (before the first ping). */
+  observePlaces(tracker: PlaceTracker): void {
+    this.#places = tracker;
+  }
+
   /** Occupancy and visit updates since the previous drain (only entries whose value changed). */
   drainUpdates(): AggregatorUpdates {
     this.#collect();
-    const out = { occupancy: this.#pendingOccupancy, visits: this.#pendingVisits };
+    const out: AggregatorUpdates = { occupancy: this.#pendingOccupancy, visits: this.#pendingVisits };
+    if (this.#places !== undefined) out.places = this.#places.drain();
     this.#pendingOccupancy = [];
     this.#pendingVisits = [];
     return out;
@@ -149,6 +158,7 @@ export class PartitionAggregator {
       for (const e of cells.values()) this.#flushCell(e);
       this.#buckets.delete(b);
     }
+    this.#places?.evict(limit, this.#bucketMs);
     this.#lastEvictWatermarkMs = w;
   }
 
@@ -179,6 +189,16 @@ export class PartitionAggregator {
         fn(cell, this.#region(cell), dev.ts[n - 1] as number, dev.starts[n - 1] as number);
       } else if (dev.bAnchor !== null) fn(dev.bAnchor, this.#region(dev.bAnchor), dev.bLastT, dev.bStart);
     }
+  }
+
+  /** Bucket starts held (PresenceSource, for place definition changes). */
+  openBucketStarts(): Iterable<number> {
+    return this.#buckets.keys();
+  }
+
+  /** Devices present in a live (cell, bucket): device number → contributions (PresenceSource). */
+  presentIn(cell: string, bucketStartMs: number): ReadonlyMap<number, number> | undefined {
+    return this.#buckets.get(bucketStartMs)?.get(cell)?.devs;
   }
 
   stats(): AggregatorStats {
@@ -295,7 +315,10 @@ export class PartitionAggregator {
         e = new CellBucket(cell, this.#region(cell), b);
         m.set(cell, e);
       }
-      const c = (e.devs.get(num) ?? 0) + delta;
+      const prev = e.devs.get(num) ?? 0;
+      const c = prev + delta;
+      // Before the change: a place rebuild triggered inside reads the set without this transition.
+      if (this.#places !== undefined && prev > 0 !== c > 0) this.#places.presence(cell, b, num, c > 0);
       if (c > 0) e.devs.set(num, c);
       else e.devs.delete(num);
       if (b === last) e.pings += delta;

@@ -32,6 +32,37 @@ export {
   NowcastModel,
   type NowcastModelOptions,
 } from './nowcast.ts';
+export {
+  MAX_PLACE_VERTICES,
+  type PlaceCells,
+  type PlaceGeometry,
+  PlaceGeometryError,
+  type PlaceGeometryErrorKind,
+  placeBBox,
+  placeCells,
+  validatePlaceGeometry,
+} from './place-geometry.ts';
+export { type PlaceDef, PlaceIndex } from './place-index.ts';
+export { type PlaceOccupancyUpdate, PlaceTracker, type PresenceSource } from './place-occupancy.ts';
+export {
+  DWELL_BUCKETS,
+  type DwellSummary,
+  dwellSummary,
+  type PlaceVisit,
+  placeVisits,
+} from './place-visits.ts';
+export {
+  BUSIER_RATIO,
+  HOUR_MS,
+  hourOfWeek,
+  type LiveStatus,
+  liveStatus,
+  QUIETER_AFTER_MS,
+  QUIETER_RATIO,
+  type UsualHour,
+  usualWeek,
+  WEEK_MS,
+} from './popular-times.ts';
 export { DEFAULT_K_ANONYMITY, kAnonymize } from './privacy.ts';
 export { type PublishedLiveOccupancy, publishLiveOccupancy } from './publish-live.ts';
 export { type CellCount, compareCellCounts, mergeTopK, topK } from './top-k.ts';

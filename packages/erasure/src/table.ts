@@ -1,7 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { type KafkaConnectionConfig, kafkaClientOptions } from '@footfall/kafka';
+import { CompactedTopicError, CompactedTopicReader, type KafkaConnectionConfig } from '@footfall/kafka';
 import type { Logger } from '@footfall/observability';
-import { Consumer, FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka';
 import pRetry from 'p-retry';
 import { Gauge, type Registry } from 'prom-client';
 import { ErasureError } from './errors.ts';
@@ -31,13 +29,6 @@ export interface ErasureView {
   readonly loaded: boolean;
 }
 
-interface PartitionCursor {
-  partition: number;
-  position: bigint;
-  /** Log end offset when `start()` began: the table is ready once every position reached it. */
-  startEnd: bigint;
-}
-
 /**
  * Every erased device, held in memory: the erasure log read in full at start-up, then followed live (a
  * Kafka Streams GlobalKTable). Not a consumer-group member: every instance of every service reads every
@@ -49,30 +40,28 @@ interface PartitionCursor {
 export class ErasureTable implements ErasureView {
   readonly topic: string;
   readonly #erased = new Map<string, number>();
-  readonly #consumer: Consumer;
+  readonly #reader: CompactedTopicReader;
   readonly #logger: Logger | undefined;
-  readonly #pollWaitMs: number;
   readonly #abort = new AbortController();
   readonly #waiters = new Map<string, Set<() => void>>();
-  #cursors: PartitionCursor[] = [];
-  #topicId = '';
-  #loop: Promise<void> | undefined;
-  #caughtUp = false;
-  readonly #loaded = Promise.withResolvers<void>();
-  #healthy = false;
-  #closed: Promise<void> | undefined;
 
   constructor(options: ErasureTableOptions) {
     this.topic = options.topic ?? TOPIC_ERASURES;
     this.#logger = options.logger;
-    this.#pollWaitMs = options.pollWaitMs ?? 250;
-    this.#consumer = new Consumer({
-      ...kafkaClientOptions(options.connection, options.clientId ?? 'footfall-erasure-table'),
-      // Required by the client's constructor; never joined (no group, no commits).
-      groupId: 'footfall-erasure-table-unused',
-      retries: 3,
-      retryDelay: 250,
+    // The generic compacted-topic reader (packages/kafka) owns positions, "loaded" and retries.
+    this.#reader = new CompactedTopicReader({
+      connection: options.connection,
+      topic: this.topic,
+      clientId: options.clientId ?? 'footfall-erasure-table',
+      ...(options.logger ? { logger: options.logger } : {}),
+      pollWaitMs: options.pollWaitMs ?? 250,
+      onRecord: (key, value, partition, offset) => this.#apply(key, value, partition, offset),
     });
+    void this.#reader
+      .whenLoaded()
+      .then(() =>
+        this.#logger?.info({ topic: this.topic, erased: this.#erased.size }, 'erasure table loaded'),
+      );
     if (options.registry) {
       const table = this;
       const registers = [options.registry];
@@ -93,9 +82,6 @@ export class ErasureTable implements ErasureView {
         },
       });
     }
-    this.#consumer.on('error', (error: unknown) =>
-      this.#logger?.warn({ err: error }, 'erasure table client'),
-    );
   }
 
   /** Number of erased devices known. */
@@ -105,16 +91,16 @@ export class ErasureTable implements ErasureView {
 
   /** True once the log was read up to its end as of start(), and while fetches succeed. */
   get loaded(): boolean {
-    return this.#caughtUp;
+    return this.#reader.loaded;
   }
 
   /** Resolves once `loaded` (by start() or startInBackground()); never rejects. */
   whenLoaded(): Promise<void> {
-    return this.#loaded.promise;
+    return this.#reader.whenLoaded();
   }
 
   get healthy(): boolean {
-    return this.#caughtUp && this.#healthy;
+    return this.#reader.healthy;
   }
 
   has(deviceId: string): boolean {
@@ -132,47 +118,18 @@ export class ErasureTable implements ErasureView {
    * cannot know whether that device was erased.
    */
   async start(signal?: AbortSignal): Promise<void> {
-    if (this.#loop !== undefined) throw new Error('ErasureTable.start() called twice');
-    const missing = (cause?: unknown) =>
-      new ErasureError('ERASURE_TOPIC_MISSING', `topic "${this.topic}" does not exist`, { cause });
-    const metadata = await this.#consumer
-      .metadata({ topics: [this.topic], autocreateTopics: false })
-      .catch((error: unknown) => {
-        // The client reports an unknown topic as a UserError ("Unknown topic …"), not a Kafka error code.
-        throw /unknown topic/i.test(String((error as Error).message)) ? missing(error) : error;
-      });
-    const topic = metadata.topics.get(this.topic);
-    if (topic === undefined) throw missing();
-    this.#topicId = topic.id;
-    const partitions = Array.from({ length: topic.partitionsCount }, (_, i) => i);
-    const offsets = async (timestamp: bigint) =>
-      (await this.#consumer.listOffsets({ topics: [this.topic], timestamp })).get(this.topic) ?? [];
-    const earliest = await offsets(ListOffsetTimestamps.EARLIEST);
-    const latest = await offsets(ListOffsetTimestamps.LATEST);
-    this.#cursors = partitions.map((partition) => ({
-      partition,
-      position: earliest[partition] ?? 0n,
-      startEnd: latest[partition] ?? 0n,
-    }));
-    const ready = this.#loaded.promise;
-    const checkCaughtUp = () => {
-      if (!this.#caughtUp && this.#cursors.every((c) => c.position >= c.startEnd)) {
-        this.#caughtUp = true;
-        this.#logger?.info({ topic: this.topic, erased: this.#erased.size }, 'erasure table loaded');
-        this.#loaded.resolve();
+    try {
+      await this.#reader.start(signal);
+    } catch (error) {
+      if (error instanceof CompactedTopicError) {
+        throw new ErasureError(
+          error.code === 'TOPIC_MISSING' ? 'ERASURE_TOPIC_MISSING' : 'ERASURE_CLOSED',
+          error.message,
+          { cause: error.cause ?? error },
+        );
       }
-    };
-    checkCaughtUp();
-    this.#loop = this.#run(checkCaughtUp);
-    const aborted = new Promise<never>((_, reject) => {
-      const onAbort = () =>
-        reject(new ErasureError('ERASURE_CLOSED', 'start aborted', { cause: signal?.reason }));
-      if (signal?.aborted) onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#abort.signal.addEventListener('abort', onAbort, { once: true });
-    });
-    aborted.catch(() => {});
-    await Promise.race([ready, aborted]);
+      throw error;
+    }
   }
 
   /**
@@ -217,132 +174,32 @@ export class ErasureTable implements ErasureView {
     });
   }
 
-  async #run(onProgress: () => void): Promise<void> {
-    const signal = this.#abort.signal;
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        await this.#fetchOnce();
-        this.#healthy = true;
-        failures = 0;
-        onProgress();
-      } catch (error) {
-        if (signal.aborted) break;
-        this.#healthy = false;
-        failures++;
-        this.#logger?.warn({ err: error, topic: this.topic, failures }, 'erasure log fetch failed; retrying');
-        await sleep(Math.min(100 * 2 ** Math.min(failures, 5), 3_000), undefined, { signal }).catch(() => {});
-      }
+  #apply(key: Buffer | null, value: Buffer | null, partition: number, offset: bigint): void {
+    if (value === null && key !== null) {
+      // A tombstone: never written by Footfall (erasure is final), honoured to mirror the log.
+      this.#erased.delete(key.toString('utf8'));
+      return;
     }
-  }
-
-  async #fetchOnce(): Promise<void> {
-    const metadata = await this.#consumer.metadata({ topics: [this.topic] });
-    const topic = metadata.topics.get(this.topic);
-    if (topic === undefined)
-      throw new ErasureError('ERASURE_TOPIC_MISSING', `topic "${this.topic}" vanished`);
-    this.#topicId = topic.id; // a recreated topic has a new id
-    // One fetch per leader; with the usual single partition this is one request.
-    const byLeader = new Map<number, PartitionCursor[]>();
-    for (const cursor of this.#cursors) {
-      const leader = topic.partitions[cursor.partition]?.leader ?? -1;
-      if (leader < 0) continue;
-      byLeader.set(leader, [...(byLeader.get(leader) ?? []), cursor]);
+    const erasure = decodeErasure(key, value);
+    if (erasure === undefined) {
+      this.#logger?.error(
+        { topic: this.topic, partition, offset: String(offset) },
+        'unreadable erasure record skipped',
+      );
+      return;
     }
-    await Promise.all(
-      [...byLeader].map(async ([node, cursors]) => {
-        const response = await this.#consumer.fetch({
-          node,
-          topics: [
-            {
-              topicId: this.#topicId,
-              partitions: cursors.map((c) => ({
-                partition: c.partition,
-                fetchOffset: c.position,
-                partitionMaxBytes: 1024 * 1024,
-                currentLeaderEpoch: -1,
-                lastFetchedEpoch: -1,
-              })),
-            },
-          ],
-          maxWaitTime: this.#caughtUp ? this.#pollWaitMs : 10,
-          minBytes: 1,
-          maxBytes: 4 * 1024 * 1024,
-          isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-        });
-        for (const t of response.responses) {
-          for (const p of t.partitions) {
-            const cursor = cursors.find((c) => c.partition === p.partitionIndex);
-            if (cursor === undefined) continue;
-            if (p.errorCode === 1) {
-              // OFFSET_OUT_OF_RANGE: cannot happen on a compacted topic unless it was recreated.
-              cursor.position = p.logStartOffset;
-              continue;
-            }
-            if (p.errorCode !== 0)
-              throw new Error(`fetch error ${p.errorCode} on partition ${p.partitionIndex}`);
-            this.#apply(cursor, p.records ?? []);
-            // Compaction leaves offset gaps at the end of the log: an empty answer at the high
-            // watermark means we are at the end.
-            if (cursor.position < p.highWatermark && (p.records ?? []).length === 0) {
-              cursor.position = p.highWatermark;
-            }
-          }
-        }
-      }),
-    );
-  }
-
-  #apply(
-    cursor: PartitionCursor,
-    batches: NonNullable<
-      Awaited<ReturnType<Consumer['fetch']>>['responses'][number]['partitions'][number]['records']
-    >,
-  ): void {
-    for (const batch of batches) {
-      const last = batch.firstOffset + BigInt(batch.lastOffsetDelta);
-      if (last < cursor.position) continue;
-      // Control batches (transaction markers) carry no erasures.
-      if ((batch.attributes & 0x20) === 0) {
-        for (const record of batch.records) {
-          if (batch.firstOffset + BigInt(record.offsetDelta) < cursor.position) continue;
-          if (record.value === null && record.key !== null) {
-            // A tombstone: never written by Footfall (erasure is final), honoured to mirror the log.
-            this.#erased.delete(record.key.toString('utf8'));
-            continue;
-          }
-          const erasure = decodeErasure(record.key, record.value);
-          if (erasure === undefined) {
-            this.#logger?.error(
-              {
-                topic: this.topic,
-                partition: cursor.partition,
-                offset: String(batch.firstOffset + BigInt(record.offsetDelta)),
-              },
-              'unreadable erasure record skipped',
-            );
-            continue;
-          }
-          this.#erased.set(erasure.deviceId, erasure.erasedAtMs);
-          const waiters = this.#waiters.get(erasure.deviceId);
-          if (waiters) {
-            this.#waiters.delete(erasure.deviceId);
-            for (const w of waiters) w();
-          }
-        }
-      }
-      cursor.position = last + 1n;
+    this.#erased.set(erasure.deviceId, erasure.erasedAtMs);
+    const waiters = this.#waiters.get(erasure.deviceId);
+    if (waiters) {
+      this.#waiters.delete(erasure.deviceId);
+      for (const w of waiters) w();
     }
   }
 
   /** Stops following the log and closes the client. Idempotent. */
   close(): Promise<void> {
-    this.#closed ??= (async () => {
-      this.#abort.abort();
-      await this.#consumer.close(true).catch(() => {});
-      await this.#loop?.catch(() => {});
-    })();
-    return this.#closed;
+    this.#abort.abort();
+    return this.#reader.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

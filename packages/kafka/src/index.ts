@@ -1,3 +1,9 @@
+export {
+  type CompactedTableLogger,
+  CompactedTopicError,
+  CompactedTopicReader,
+  type CompactedTopicReaderOptions,
+} from './compacted-table.ts';
 export type { KafkaConnectionConfig } from './connection.ts';
 export { kafkaClientOptions } from './connection.ts';
 export type { BrokerTimings, LocalBrokerOptions, TopicSpec } from './local-broker.ts';
@@ -28,4 +34,5 @@ export {
   TOPIC_AGGREGATED,
   TOPIC_ERASURES,
   TOPIC_INGESTION,
+  TOPIC_PLACES,
 } from './topics.ts';

@@ -5,6 +5,8 @@ export const TOPIC_INGESTION = 'ingestion';
 export const TOPIC_AGGREGATED = 'aggregated';
 /** Compacted log of erased device ids (packages/erasure, docs/privacy.md). */
 export const TOPIC_ERASURES = 'erasures';
+/** Compacted log of named place definitions (key place id, tombstone on delete; docs/places.md). */
+export const TOPIC_PLACES = 'places';
 
 /**
  * `ingestion` retention: raw pings (device id, exact position) are deleted this long after they were
@@ -34,5 +36,7 @@ export function footfallTopics(partitions: number): TopicSpec[] {
     },
     // Erasures are few: one partition, one total order; compaction keeps every device's latest record.
     { name: TOPIC_ERASURES, partitions: 1, configs: { 'cleanup.policy': 'compact' } },
+    // Place definitions: few, read whole by every processor; compaction keeps each place's latest.
+    { name: TOPIC_PLACES, partitions: 1, configs: { 'cleanup.policy': 'compact' } },
   ];
 }

@@ -6,6 +6,7 @@ import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from 'fasti
 import type { Registry } from 'prom-client';
 import type { ApiConfig } from '../config.ts';
 import type { LiveHub } from '../live.ts';
+import type { PlacePublisher } from '../places/publisher.ts';
 
 /** What the route plugins share: passed to each as its plugin options. */
 export interface ApiContext {
@@ -17,6 +18,8 @@ export interface ApiContext {
   readonly erasures: Pick<ErasureNotifier, 'announce'>;
   /** True once shutdown began: readiness fails and new live streams are refused. */
   readonly draining: () => boolean;
+  /** Publishes place definitions to the `places` topic (docs/places.md); absent → place writes answer 503. */
+  readonly places?: PlacePublisher;
 }
 
 /** The application instance: TypeBox schemas type every route's request and reply. */

@@ -223,6 +223,155 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/places": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Find named places (public, no counts)
+         * @description By bounding box (places whose box intersects it) and/or name prefix (any case); by name.
+         */
+        get: operations["listPlaces"];
+        put?: never;
+        /**
+         * Register a named place (operator)
+         * @description Maps the polygon to H3 cells (centre inside) and publishes the definition to the stream. 400 for invalid GeoJSON (with the reason), 422 when it maps to more than PLACES_MAX_CELLS cells, to none, or to more than one region. Overlapping places are allowed.
+         */
+        post: operations["createPlace"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/places/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One named place with its cells (public, no counts) */
+        get: operations["getPlace"];
+        /**
+         * Replace a named place (operator)
+         * @description Replaces name, category and geometry; the version grows by one. The new cells apply from `effectiveFrom` (default now): earlier buckets keep the counts of the previous definition.
+         */
+        put: operations["updatePlace"];
+        post?: never;
+        /**
+         * Delete a named place (operator)
+         * @description Removes it from the registry and the stream (a tombstone); its stored counts are no longer served.
+         */
+        delete: operations["deletePlace"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/places/{id}/dwell": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dwell-time distribution of a place on a day
+         * @description Visits to the place starting on the UTC day (visits to its cells merged per device when closer than PRESENCE_MAX_GAP_MS), by duration bucket (minutes), the median duration and distinct visitors per hour. Every count below K_ANONYMITY is null; the median only with >= K visitors.
+         */
+        get: operations["getPlaceDwell"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/places/{id}/occupancy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Distinct devices in a place at a time
+         * @description Devices present in any cell of the place during the bucket containing `at`, each counted once (not a sum of cells).
+         */
+        get: operations["getPlaceOccupancy"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/places/{id}/occupancy/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Occupancy time series of a place
+         * @description Peak of the place bucket counts per step, like /v1/occupancy/series.
+         */
+        get: operations["getPlaceOccupancySeries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/places/{id}/popular-times": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usual busyness per hour of the week, and live vs usual
+         * @description For each of the 168 hours of the week (0 = Monday 00:00 UTC): the median over the past `weeks` weeks (only those since the place exists) of that hour’s peak distinct devices. `live` compares the current hour’s peak so far with it (docs/places.md, "Live vs usual").
+         */
+        get: operations["getPlacePopularTimes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/places/popular": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Popular places at a time (top-K by distinct devices)
+         * @description Places below K_ANONYMITY are excluded, so fewer than k may come back.
+         */
+        get: operations["getPopularPlaces"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/popular": {
         parameters: {
             query?: never;
@@ -258,6 +407,26 @@ export type paths = {
          * @description Deletes the visits, records the erasure, revokes the device (its uploads are refused) and has the pipeline skip its raw pings; lists what remains and until when (docs/privacy.md). Idempotent. Takes no body. 503 when the erasure is recorded but could not be propagated yet: retry.
          */
         delete: operations["eraseUser"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{id}/places/time": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where a user spends their time, per named place
+         * @description The user's visits to each place's cells, merged per place when closer than PRESENCE_MAX_GAP_MS (a walk from one cell of a station into the next is one visit), clipped to [from, to); most time first.
+         */
+        get: operations["getUserPlaceTime"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1667,6 +1836,1247 @@ export interface operations {
             };
         };
     };
+    listPlaces: {
+        parameters: {
+            query: {
+                /** @description minLon,minLat,maxLon,maxLat (degrees) */
+                bbox?: string;
+                limit: number;
+                offset: number;
+                /** @description name starts with (any case) */
+                q?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        limit: number;
+                        offset: number;
+                        places: {
+                            /** @description [minLon, minLat, maxLon, maxLat] */
+                            bbox: number[];
+                            category: string;
+                            cellCount: number;
+                            createdAtMs: number;
+                            effectiveFromMs: number;
+                            /**
+                             * @description GeoJSON Polygon or MultiPolygon ([longitude, latitude], WGS 84; rings closed; no self-intersection)
+                             * @example {
+                             *       "type": "Polygon",
+                             *       "coordinates": [
+                             *         [
+                             *           [
+                             *             13.3685,
+                             *             52.5246
+                             *           ],
+                             *           [
+                             *             13.3712,
+                             *             52.5246
+                             *           ],
+                             *           [
+                             *             13.3712,
+                             *             52.5262
+                             *           ],
+                             *           [
+                             *             13.3685,
+                             *             52.5262
+                             *           ],
+                             *           [
+                             *             13.3685,
+                             *             52.5246
+                             *           ]
+                             *         ]
+                             *       ]
+                             *     }
+                             */
+                            geometry: {
+                                [key: string]: unknown;
+                            };
+                            id: string;
+                            name: string;
+                            /** @description H3 cell at REGION_RESOLUTION holding the place */
+                            region: string;
+                            updatedAtMs: number;
+                            version: number;
+                        }[];
+                        total: number;
+                    };
+                };
+            };
+            /** @description bad input (see error.code) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the request took too long to arrive */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request headers too large */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a bug; details only in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the database is unavailable or the server is shutting down; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+        };
+    };
+    createPlace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description free lower-case label, e.g. station, mall, park, office, stadium, market
+                     * @example station
+                     */
+                    category: string;
+                    /** @description first event time the definition applies to, rounded down to its bucket (default: now); may be earlier to count buckets still open in the stream (docs/places.md): ISO 8601 with zone (2025-05-01T12:00:00Z) or epoch ms */
+                    effectiveFrom?: string;
+                    /**
+                     * @description GeoJSON Polygon or MultiPolygon ([longitude, latitude], WGS 84; rings closed; no self-intersection)
+                     * @example {
+                     *       "type": "Polygon",
+                     *       "coordinates": [
+                     *         [
+                     *           [
+                     *             13.3685,
+                     *             52.5246
+                     *           ],
+                     *           [
+                     *             13.3712,
+                     *             52.5246
+                     *           ],
+                     *           [
+                     *             13.3712,
+                     *             52.5262
+                     *           ],
+                     *           [
+                     *             13.3685,
+                     *             52.5262
+                     *           ],
+                     *           [
+                     *             13.3685,
+                     *             52.5246
+                     *           ]
+                     *         ]
+                     *       ]
+                     *     }
+                     */
+                    geometry: {
+                        [key: string]: unknown;
+                    };
+                    /** @example Hauptbahnhof */
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description [minLon, minLat, maxLon, maxLat] */
+                        bbox: number[];
+                        category: string;
+                        cellCount: number;
+                        /** @description H3 cells at CELL_RESOLUTION whose centre is inside */
+                        cells: string[];
+                        createdAtMs: number;
+                        effectiveFromMs: number;
+                        /**
+                         * @description GeoJSON Polygon or MultiPolygon ([longitude, latitude], WGS 84; rings closed; no self-intersection)
+                         * @example {
+                         *       "type": "Polygon",
+                         *       "coordinates": [
+                         *         [
+                         *           [
+                         *             13.3685,
+                         *             52.5246
+                         *           ],
+                         *           [
+                         *             13.3712,
+                         *             52.5246
+                         *           ],
+                         *           [
+                         *             13.3712,
+                         *             52.5262
+                         *           ],
+                         *           [
+                         *             13.3685,
+                         *             52.5262
+                         *           ],
+                         *           [
+                         *             13.3685,
+                         *             52.5246
+                         *           ]
+                         *         ]
+                         *       ]
+                         *     }
+                         */
+                        geometry: {
+                            [key: string]: unknown;
+                        };
+                        id: string;
+                        name: string;
+                        /** @description H3 cell at REGION_RESOLUTION holding the place */
+                        region: string;
+                        updatedAtMs: number;
+                        version: number;
+                    };
+                };
+            };
+            /** @description bad input (see error.code) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a user token for another user's data */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the request took too long to arrive */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description unsupported Content-Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description well-formed but unusable (e.g. a place polygon mapping to too many cells) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request headers too large */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a bug; details only in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the database is unavailable or the server is shutting down; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+        };
+    };
+    getPlace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description place id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description [minLon, minLat, maxLon, maxLat] */
+                        bbox: number[];
+                        category: string;
+                        cellCount: number;
+                        /** @description H3 cells at CELL_RESOLUTION whose centre is inside */
+                        cells: string[];
+                        createdAtMs: number;
+                        effectiveFromMs: number;
+                        /**
+                         * @description GeoJSON Polygon or MultiPolygon ([longitude, latitude], WGS 84; rings closed; no self-intersection)
+                         * @example {
+                         *       "type": "Polygon",
+                         *       "coordinates": [
+                         *         [
+                         *           [
+                         *             13.3685,
+                         *             52.5246
+                         *           ],
+                         *           [
+                         *             13.3712,
+                         *             52.5246
+                         *           ],
+                         *           [
+                         *             13.3712,
+                         *             52.5262
+                         *           ],
+                         *           [
+                         *             13.3685,
+                         *             52.5262
+                         *           ],
+                         *           [
+                         *             13.3685,
+                         *             52.5246
+                         *           ]
+                         *         ]
+                         *       ]
+                         *     }
+                         */
+                        geometry: {
+                            [key: string]: unknown;
+                        };
+                        id: string;
+                        name: string;
+                        /** @description H3 cell at REGION_RESOLUTION holding the place */
+                        region: string;
+                        updatedAtMs: number;
+                        version: number;
+                    };
+                };
+            };
+            /** @description bad input (see error.code) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the request took too long to arrive */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request headers too large */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a bug; details only in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the database is unavailable or the server is shutting down; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+        };
+    };
+    updatePlace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description place id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description free lower-case label, e.g. station, mall, park, office, stadium, market
+                     * @example station
+                     */
+                    category: string;
+                    /** @description first event time the definition applies to, rounded down to its bucket (default: now); may be earlier to count buckets still open in the stream (docs/places.md): ISO 8601 with zone (2025-05-01T12:00:00Z) or epoch ms */
+                    effectiveFrom?: string;
+                    /**
+                     * @description GeoJSON Polygon or MultiPolygon ([longitude, latitude], WGS 84; rings closed; no self-intersection)
+                     * @example {
+                     *       "type": "Polygon",
+                     *       "coordinates": [
+                     *         [
+                     *           [
+                     *             13.3685,
+                     *             52.5246
+                     *           ],
+                     *           [
+                     *             13.3712,
+                     *             52.5246
+                     *           ],
+                     *           [
+                     *             13.3712,
+                     *             52.5262
+                     *           ],
+                     *           [
+                     *             13.3685,
+                     *             52.5262
+                     *           ],
+                     *           [
+                     *             13.3685,
+                     *             52.5246
+                     *           ]
+                     *         ]
+                     *       ]
+                     *     }
+                     */
+                    geometry: {
+                        [key: string]: unknown;
+                    };
+                    /** @example Hauptbahnhof */
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description [minLon, minLat, maxLon, maxLat] */
+                        bbox: number[];
+                        category: string;
+                        cellCount: number;
+                        /** @description H3 cells at CELL_RESOLUTION whose centre is inside */
+                        cells: string[];
+                        createdAtMs: number;
+                        effectiveFromMs: number;
+                        /**
+                         * @description GeoJSON Polygon or MultiPolygon ([longitude, latitude], WGS 84; rings closed; no self-intersection)
+                         * @example {
+                         *       "type": "Polygon",
+                         *       "coordinates": [
+                         *         [
+                         *           [
+                         *             13.3685,
+                         *             52.5246
+                         *           ],
+                         *           [
+                         *             13.3712,
+                         *             52.5246
+                         *           ],
+                         *           [
+                         *             13.3712,
+                         *             52.5262
+                         *           ],
+                         *           [
+                         *             13.3685,
+                         *             52.5262
+                         *           ],
+                         *           [
+                         *             13.3685,
+                         *             52.5246
+                         *           ]
+                         *         ]
+                         *       ]
+                         *     }
+                         */
+                        geometry: {
+                            [key: string]: unknown;
+                        };
+                        id: string;
+                        name: string;
+                        /** @description H3 cell at REGION_RESOLUTION holding the place */
+                        region: string;
+                        updatedAtMs: number;
+                        version: number;
+                    };
+                };
+            };
+            /** @description bad input (see error.code) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a user token for another user's data */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the request took too long to arrive */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description unsupported Content-Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description well-formed but unusable (e.g. a place polygon mapping to too many cells) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request headers too large */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a bug; details only in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the database is unavailable or the server is shutting down; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+        };
+    };
+    deletePlace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description place id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description bad input (see error.code) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a user token for another user's data */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the request took too long to arrive */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request headers too large */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a bug; details only in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the database is unavailable or the server is shutting down; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+        };
+    };
+    getPlaceDwell: {
+        parameters: {
+            query?: {
+                /** @description UTC day (default: today) */
+                date?: string;
+            };
+            header?: never;
+            path: {
+                /** @description place id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        buckets: {
+                            label: string;
+                            /** @description a count; null when below K_ANONYMITY (suppressed) */
+                            visits: number | null;
+                        }[];
+                        date: string;
+                        kAnonymity: number;
+                        medianMs: number | null;
+                        placeId: string;
+                        /** @description a count; null when below K_ANONYMITY (suppressed) */
+                        visitors: number | null;
+                        /** @description 24 entries, hour of the day (UTC) */
+                        visitorsPerHour: (number | null)[];
+                        /** @description a count; null when below K_ANONYMITY (suppressed) */
+                        visits: number | null;
+                    };
+                };
+            };
+            /** @description bad input (see error.code) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the request took too long to arrive */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request headers too large */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a bug; details only in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the database is unavailable or the server is shutting down; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+        };
+    };
+    getPlaceOccupancy: {
+        parameters: {
+            query?: {
+                /** @description the time (default: now): ISO 8601 with zone (2025-05-01T12:00:00Z) or epoch ms */
+                at?: string;
+            };
+            header?: never;
+            path: {
+                /** @description place id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        at: string;
+                        bucketMs: number;
+                        bucketStartMs: number;
+                        /** @description distinct devices; null when suppressed (below K_ANONYMITY, or nobody) */
+                        devices: number | null;
+                        kAnonymity: number;
+                        name: string;
+                        placeId: string;
+                        /** @description true when the count is below K_ANONYMITY (or zero) and withheld */
+                        suppressed: boolean;
+                    };
+                };
+            };
+            /** @description bad input (see error.code) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the request took too long to arrive */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request headers too large */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a bug; details only in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the database is unavailable or the server is shutting down; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+        };
+    };
+    getPlaceOccupancySeries: {
+        parameters: {
+            query: {
+                /** @description range start (inclusive): ISO 8601 with zone (2025-05-01T12:00:00Z) or epoch ms */
+                from: string;
+                /** @description ms, a positive multiple of BUCKET_MS */
+                step?: number;
+                /** @description range end (exclusive): ISO 8601 with zone (2025-05-01T12:00:00Z) or epoch ms */
+                to: string;
+            };
+            header?: never;
+            path: {
+                /** @description place id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        fromMs: number;
+                        kAnonymity: number;
+                        placeId: string;
+                        points: {
+                            /** @description distinct devices; null when suppressed (below K_ANONYMITY, or nobody) */
+                            devices: number | null;
+                            startMs: number;
+                            /** @description true when the count is below K_ANONYMITY (or zero) and withheld */
+                            suppressed: boolean;
+                        }[];
+                        stepMs: number;
+                        toMs: number;
+                    };
+                };
+            };
+            /** @description bad input (see error.code) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the request took too long to arrive */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request headers too large */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a bug; details only in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the database is unavailable or the server is shutting down; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+        };
+    };
+    getPlacePopularTimes: {
+        parameters: {
+            query?: {
+                /** @description "now" (default: now): ISO 8601 with zone (2025-05-01T12:00:00Z) or epoch ms */
+                at?: string;
+                /** @description default PLACES_POPULAR_TIMES_WEEKS */
+                weeks?: number;
+            };
+            header?: never;
+            path: {
+                /** @description place id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        history: {
+                            /** @description history starts here (N weeks back, or the place’s effective time) */
+                            fromMs: number;
+                            /** @description how much history exists, in weeks (may be fractional) */
+                            fullWeeks: number;
+                            toMs: number;
+                            weeksRequested: number;
+                        };
+                        /** @description 168 entries */
+                        hours: {
+                            hourOfWeek: number;
+                            /** @description a count; null when below K_ANONYMITY (suppressed) */
+                            usual: number | null;
+                            weeks: number;
+                        }[];
+                        kAnonymity: number;
+                        live: {
+                            /** @description a count; null when below K_ANONYMITY (suppressed) */
+                            current: number | null;
+                            hourOfWeek: number;
+                            status: "busier" | "usual" | "quieter" | "unknown";
+                            /** @description a count; null when below K_ANONYMITY (suppressed) */
+                            usual: number | null;
+                        };
+                        placeId: string;
+                    };
+                };
+            };
+            /** @description bad input (see error.code) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the request took too long to arrive */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request headers too large */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a bug; details only in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the database is unavailable or the server is shutting down; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+        };
+    };
+    getPopularPlaces: {
+        parameters: {
+            query: {
+                /** @description the time (default: now): ISO 8601 with zone (2025-05-01T12:00:00Z) or epoch ms */
+                at?: string;
+                /** @description only this category */
+                category?: string;
+                k: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        at: string;
+                        bucketMs: number;
+                        bucketStartMs: number;
+                        k: number;
+                        kAnonymity: number;
+                        places: {
+                            category: string;
+                            devices: number;
+                            name: string;
+                            placeId: string;
+                            rank: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description bad input (see error.code) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the request took too long to arrive */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request headers too large */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a bug; details only in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the database is unavailable or the server is shutting down; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+        };
+    };
     getPopular: {
         parameters: {
             query: {
@@ -1867,6 +3277,135 @@ export interface operations {
             };
             /** @description unsupported Content-Type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description request headers too large */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a bug; details only in the server log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the database is unavailable or the server is shutting down; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+        };
+    };
+    getUserPlaceTime: {
+        parameters: {
+            query?: {
+                /** @description range start (default: to − 7 days): ISO 8601 with zone (2025-05-01T12:00:00Z) or epoch ms */
+                from?: string;
+                /** @description range end, exclusive (default: now): ISO 8601 with zone (2025-05-01T12:00:00Z) or epoch ms */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        fromMs: number;
+                        places: {
+                            category: string;
+                            name: string;
+                            placeId: string;
+                            timeSpentMs: number;
+                            /** @description visits to the place (its cells merged within PRESENCE_MAX_GAP_MS) */
+                            visits: number;
+                        }[];
+                        toMs: number;
+                        userId: string;
+                    };
+                };
+            };
+            /** @description bad input (see error.code) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a user token for another user's data */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the request took too long to arrive */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description the user was erased */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description a path parameter is too long */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };

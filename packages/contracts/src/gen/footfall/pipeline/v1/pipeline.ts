@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { PlaceOccupancy } from "../../places/v1/places.ts";
 
 export const protobufPackage = "footfall.pipeline.v1";
 
@@ -94,7 +95,11 @@ export interface AggregateRecord {
   region: string;
   occupancy?: Occupancy | undefined;
   visit?: Visit | undefined;
-  liveOccupancy?: LiveOccupancy | undefined;
+  liveOccupancy?:
+    | LiveOccupancy
+    | undefined;
+  /** Named places (cases 30-39 reserved for them): distinct devices per (place, bucket). */
+  placeOccupancy?: PlaceOccupancy | undefined;
 }
 
 function createBasePingRecord(): PingRecord {
@@ -703,7 +708,7 @@ export const LiveOccupancy: MessageFns<LiveOccupancy> = {
 };
 
 function createBaseAggregateRecord(): AggregateRecord {
-  return { region: "", occupancy: undefined, visit: undefined, liveOccupancy: undefined };
+  return { region: "", occupancy: undefined, visit: undefined, liveOccupancy: undefined, placeOccupancy: undefined };
 }
 
 export const AggregateRecord: MessageFns<AggregateRecord> = {
@@ -719,6 +724,9 @@ export const AggregateRecord: MessageFns<AggregateRecord> = {
     }
     if (message.liveOccupancy !== undefined) {
       LiveOccupancy.encode(message.liveOccupancy, writer.uint32(162).fork()).join();
+    }
+    if (message.placeOccupancy !== undefined) {
+      PlaceOccupancy.encode(message.placeOccupancy, writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -768,6 +776,14 @@ export const AggregateRecord: MessageFns<AggregateRecord> = {
             message.liveOccupancy = LiveOccupancy.decode(reader, reader.uint32());
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.placeOccupancy = PlaceOccupancy.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -792,6 +808,9 @@ export const AggregateRecord: MessageFns<AggregateRecord> = {
     message.visit = (object.visit !== undefined && object.visit !== null) ? Visit.fromPartial(object.visit) : undefined;
     message.liveOccupancy = (object.liveOccupancy !== undefined && object.liveOccupancy !== null)
       ? LiveOccupancy.fromPartial(object.liveOccupancy)
+      : undefined;
+    message.placeOccupancy = (object.placeOccupancy !== undefined && object.placeOccupancy !== null)
+      ? PlaceOccupancy.fromPartial(object.placeOccupancy)
       : undefined;
     return message;
   },

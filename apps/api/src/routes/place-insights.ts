@@ -1,0 +1,373 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import {
+  bucketStart,
+  DWELL_BUCKETS,
+  dwellSummary,
+  HOUR_MS,
+  hourOfWeek,
+  kAnonymize,
+  liveStatus,
+  placeVisits,
+  usualWeek,
+  WEEK_MS,
+} from '@footfall/domain';
+import { LRUCache } from 'lru-cache';
+import { Type } from 'typebox';
+import { ApiError } from '../errors.ts';
+import type { ApiContext } from '../http/context.ts';
+import { Devices, errorResponses, Suppressed, Time } from '../http/schemas.ts';
+import { parseRange, parseStep, parseTime } from '../params.ts';
+import {
+  placeHourlyPeaks,
+  placeOccupancyAt,
+  placeOccupancySeries,
+  placePeak,
+  popularPlaces,
+  visitsInCells,
+} from '../places/queries.ts';
+import { getPlace } from '../places/store.ts';
+import { PlaceParams } from './places.ts';
+
+const DAY_MS = 86_400_000;
+const Count = Type.Unsafe<number | null>({
+  type: ['integer', 'null'],
+  description: 'a count; null when below K_ANONYMITY (suppressed)',
+});
+
+/**
+ * Public per-place answers (docs/places.md): occupancy (point and series), popular places, dwell and
+ * popular times. Every number passes the one k-anonymity gate (`kAnonymize`, K_ANONYMITY).
+ */
+export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db }) => {
+  const k = config.kAnonymity;
+  const gate = (n: number) => kAnonymize(n, k);
+  const kAnon = (n: number) => {
+    const devices = gate(n);
+    return { devices, suppressed: devices === null };
+  };
+  // The usual week of a place only changes when an hour completes (or the place changes): one answer per
+  // (place, version, weeks, hour), shared by concurrent requests; a failed query is forgotten at once.
+  const usualWeeks = new LRUCache<string, Promise<ReturnType<typeof usualWeek>>>({ max: 20_000 });
+  // Past days' dwell no longer changes once every visit in it is closed (a day + lateness later).
+  const dwells = new LRUCache<string, Promise<ReturnType<typeof dwellSummary>>>({ max: 20_000, ttl: 60_000 });
+  const placeOr404 = async (id: string) => {
+    const place = await getPlace(db, id);
+    if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
+    return place;
+  };
+
+  app.get(
+    '/v1/places/:id/occupancy',
+    {
+      schema: {
+        tags: ['places'],
+        operationId: 'getPlaceOccupancy',
+        summary: 'Distinct devices in a place at a time',
+        description:
+          'Devices present in any cell of the place during the bucket containing `at`, each counted once ' +
+          '(not a sum of cells).',
+        params: PlaceParams,
+        querystring: Type.Object({ at: Type.Optional(Time('the time (default: now)')) }),
+        response: {
+          200: Type.Object({
+            placeId: Type.String(),
+            name: Type.String(),
+            at: Type.String({ format: 'date-time' }),
+            bucketStartMs: Type.Integer(),
+            bucketMs: Type.Integer(),
+            devices: Devices,
+            suppressed: Suppressed,
+            kAnonymity: Type.Integer(),
+          }),
+          ...errorResponses(400, 404),
+        },
+      },
+    },
+    async (request) => {
+      const at = parseTime(request.query.at, 'at', Date.now());
+      const b = bucketStart(at, config.bucketMs);
+      const found = await placeOccupancyAt(db, request.params.id, b);
+      if (!found) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
+      return {
+        placeId: request.params.id,
+        name: found.name,
+        at: new Date(at).toISOString(),
+        bucketStartMs: b,
+        bucketMs: config.bucketMs,
+        ...kAnon(found.devices),
+        kAnonymity: k,
+      };
+    },
+  );
+
+  app.get(
+    '/v1/places/:id/occupancy/series',
+    {
+      schema: {
+        tags: ['places'],
+        operationId: 'getPlaceOccupancySeries',
+        summary: 'Occupancy time series of a place',
+        description: 'Peak of the place bucket counts per step, like /v1/occupancy/series.',
+        params: PlaceParams,
+        querystring: Type.Object({
+          from: Time('range start (inclusive)'),
+          to: Time('range end (exclusive)'),
+          step: Type.Optional(Type.Integer({ description: 'ms, a positive multiple of BUCKET_MS' })),
+        }),
+        response: {
+          200: Type.Object({
+            placeId: Type.String(),
+            fromMs: Type.Integer(),
+            toMs: Type.Integer(),
+            stepMs: Type.Integer(),
+            kAnonymity: Type.Integer(),
+            points: Type.Array(
+              Type.Object({ startMs: Type.Integer(), devices: Devices, suppressed: Suppressed }),
+            ),
+          }),
+          ...errorResponses(400, 404),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const { fromMs, toMs } = parseRange(q, config.maxRangeDays);
+      const stepMs = parseStep(q.step, config.bucketMs);
+      const start = bucketStart(fromMs, config.bucketMs);
+      const n = Math.ceil((toMs - start) / stepMs);
+      if (n > config.maxSeriesPoints) {
+        throw new ApiError(
+          'API_INVALID_STEP',
+          `${n} points requested; at most ${config.maxSeriesPoints} (raise step)`,
+        );
+      }
+      await placeOr404(request.params.id);
+      const peaks = await placeOccupancySeries(db, request.params.id, start, toMs, stepMs);
+      const points = Array.from({ length: n }, (_, i) => ({
+        startMs: start + i * stepMs,
+        ...kAnon(peaks.get(i) ?? 0),
+      }));
+      return { placeId: request.params.id, fromMs: start, toMs, stepMs, kAnonymity: k, points };
+    },
+  );
+
+  app.get(
+    '/v1/places/popular',
+    {
+      schema: {
+        tags: ['places'],
+        operationId: 'getPopularPlaces',
+        summary: 'Popular places at a time (top-K by distinct devices)',
+        description: 'Places below K_ANONYMITY are excluded, so fewer than k may come back.',
+        querystring: Type.Object({
+          at: Type.Optional(Time('the time (default: now)')),
+          k: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+          category: Type.Optional(Type.String({ maxLength: 50, description: 'only this category' })),
+        }),
+        response: {
+          200: Type.Object({
+            at: Type.String({ format: 'date-time' }),
+            bucketStartMs: Type.Integer(),
+            bucketMs: Type.Integer(),
+            k: Type.Integer(),
+            kAnonymity: Type.Integer(),
+            places: Type.Array(
+              Type.Object({
+                rank: Type.Integer(),
+                placeId: Type.String(),
+                name: Type.String(),
+                category: Type.String(),
+                devices: Type.Integer(),
+              }),
+            ),
+          }),
+          ...errorResponses(400),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const at = parseTime(q.at, 'at', Date.now());
+      const b = bucketStart(at, config.bucketMs);
+      const top = await popularPlaces(db, b, q.k, k, q.category);
+      return {
+        at: new Date(at).toISOString(),
+        bucketStartMs: b,
+        bucketMs: config.bucketMs,
+        k: q.k,
+        kAnonymity: k,
+        // Through the gate anyway: the query's threshold and the gate are the same K.
+        places: top.filter((p) => gate(p.devices) !== null).map((p, i) => ({ rank: i + 1, ...p })),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/places/:id/dwell',
+    {
+      schema: {
+        tags: ['places'],
+        operationId: 'getPlaceDwell',
+        summary: 'Dwell-time distribution of a place on a day',
+        description:
+          'Visits to the place starting on the UTC day (visits to its cells merged per device when closer ' +
+          'than PRESENCE_MAX_GAP_MS), by duration bucket (minutes), the median duration and distinct ' +
+          'visitors per hour. Every count below K_ANONYMITY is null; the median only with >= K visitors.',
+        params: PlaceParams,
+        querystring: Type.Object({
+          date: Type.Optional(
+            Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'UTC day (default: today)' }),
+          ),
+        }),
+        response: {
+          200: Type.Object({
+            placeId: Type.String(),
+            date: Type.String(),
+            kAnonymity: Type.Integer(),
+            visits: Count,
+            visitors: Count,
+            medianMs: Type.Union([Type.Integer(), Type.Null()]),
+            buckets: Type.Array(Type.Object({ label: Type.String(), visits: Count })),
+            visitorsPerHour: Type.Array(Count, { description: '24 entries, hour of the day (UTC)' }),
+          }),
+          ...errorResponses(400, 404),
+        },
+      },
+    },
+    async (request) => {
+      const day = request.query.date
+        ? parseTime(request.query.date, 'date')
+        : Math.floor(Date.now() / DAY_MS) * DAY_MS;
+      if (day % DAY_MS !== 0) throw new ApiError('API_INVALID_TIME', 'date must be a UTC day (YYYY-MM-DD)');
+      const place = await placeOr404(request.params.id);
+      // Cell visits from a day before (a visit that began then and continues) to a day after.
+      const compute = async () =>
+        dwellSummary(
+          placeVisits(
+            await visitsInCells(db, place.cells, day - DAY_MS, day + 2 * DAY_MS),
+            config.presenceMaxGapMs,
+          ),
+          day,
+        );
+      // Final once the day and the next (visits chaining into it) are over plus the lateness: cached.
+      const final = day + 2 * DAY_MS + 2 * HOUR_MS < Date.now();
+      const key = `${place.id}|${place.version}|${day}`;
+      let pending = final ? dwells.get(key) : undefined;
+      if (pending === undefined) {
+        pending = compute();
+        if (final) {
+          dwells.set(key, pending);
+          pending.catch(() => dwells.delete(key));
+        }
+      }
+      const s = await pending;
+      return {
+        placeId: place.id,
+        date: new Date(day).toISOString().slice(0, 10),
+        kAnonymity: k,
+        visits: gate(s.visits),
+        visitors: gate(s.visitors),
+        medianMs: gate(s.visitors) === null ? null : s.medianMs,
+        buckets: DWELL_BUCKETS.map((b, i) => ({ label: b.label, visits: gate(s.buckets[i] ?? 0) })),
+        visitorsPerHour: s.visitorsPerHour.map(gate),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/places/:id/popular-times',
+    {
+      schema: {
+        tags: ['places'],
+        operationId: 'getPlacePopularTimes',
+        summary: 'Usual busyness per hour of the week, and live vs usual',
+        description:
+          'For each of the 168 hours of the week (0 = Monday 00:00 UTC): the median over the past `weeks` ' +
+          'weeks (only those since the place exists) of that hour’s peak distinct devices. `live` compares ' +
+          'the current hour’s peak so far with it (docs/places.md, "Live vs usual").',
+        params: PlaceParams,
+        querystring: Type.Object({
+          weeks: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 52, description: 'default PLACES_POPULAR_TIMES_WEEKS' }),
+          ),
+          at: Type.Optional(Time('"now" (default: now)')),
+        }),
+        response: {
+          200: Type.Object({
+            placeId: Type.String(),
+            kAnonymity: Type.Integer(),
+            history: Type.Object({
+              weeksRequested: Type.Integer(),
+              fromMs: Type.Integer({
+                description: 'history starts here (N weeks back, or the place’s effective time)',
+              }),
+              toMs: Type.Integer(),
+              fullWeeks: Type.Number({
+                description: 'how much history exists, in weeks (may be fractional)',
+              }),
+            }),
+            hours: Type.Array(
+              Type.Object({ hourOfWeek: Type.Integer(), usual: Count, weeks: Type.Integer() }),
+              { description: '168 entries' },
+            ),
+            live: Type.Object({
+              hourOfWeek: Type.Integer(),
+              current: Count,
+              usual: Count,
+              status: Type.Union([
+                Type.Literal('busier'),
+                Type.Literal('usual'),
+                Type.Literal('quieter'),
+                Type.Literal('unknown'),
+              ]),
+            }),
+          }),
+          ...errorResponses(400, 404),
+        },
+      },
+    },
+    async (request) => {
+      const weeks = request.query.weeks ?? config.popularTimesWeeks;
+      const now = parseTime(request.query.at, 'at', Date.now());
+      const place = await placeOr404(request.params.id);
+      const hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
+      const fromMs = Math.max(hourStart - weeks * WEEK_MS, place.effectiveFromMs);
+      const key = `${place.id}|${place.version}|${weeks}|${hourStart}`;
+      let profile = usualWeeks.get(key);
+      if (profile === undefined) {
+        profile = placeHourlyPeaks(db, place.id, Math.min(fromMs, hourStart), hourStart).then((hourly) =>
+          usualWeek(hourly, fromMs, hourStart),
+        );
+        // Until the hour ends (a late ping can still change the last hours: at most ALLOWED_LATENESS_MS);
+        // a profile asked for a past `at` for 60 s.
+        const untilHourEndMs = hourStart + HOUR_MS - Date.now();
+        usualWeeks.set(key, profile, { ttl: untilHourEndMs > 0 ? untilHourEndMs : 60_000 });
+        profile.catch(() => usualWeeks.delete(key));
+      }
+      const [usual, current] = await Promise.all([profile, placePeak(db, place.id, hourStart, now + 1)]);
+      const how = hourOfWeek(now);
+      const usualNow = usual[how]?.usual ?? null;
+      return {
+        placeId: place.id,
+        kAnonymity: k,
+        history: {
+          weeksRequested: weeks,
+          fromMs,
+          toMs: hourStart,
+          fullWeeks: Math.max(0, (hourStart - fromMs) / WEEK_MS),
+        },
+        hours: usual.map((u) => ({
+          hourOfWeek: u.hourOfWeek,
+          usual: u.usual === null ? null : gate(u.usual),
+          weeks: u.weeks,
+        })),
+        live: {
+          hourOfWeek: how,
+          current: gate(current),
+          usual: usualNow === null ? null : gate(usualNow),
+          status: liveStatus(current, usualNow, now - hourStart, k),
+        },
+      };
+    },
+  );
+};
