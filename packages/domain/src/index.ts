@@ -18,6 +18,29 @@ export {
   regionOf,
   rollUpCell,
 } from './cells.ts';
+export {
+  type BoundingOptions,
+  type BucketPresence,
+  boundedCounts,
+  DEFAULT_VISIT_WINDOW_MS,
+} from './contribution-bounding.ts';
+export {
+  bernoulliExp,
+  discreteGaussianVariance,
+  discreteLaplaceVariance,
+  type Rational,
+  rationalOf,
+  sampleDiscreteGaussian,
+  sampleDiscreteLaplace,
+} from './dp-noise.ts';
+export { cryptoRandomSource, type RandomSource, seededRandomSource } from './dp-random.ts';
+export {
+  type DpMechanism,
+  type DpReleaseParams,
+  dpMechanism,
+  type NoisyCount,
+  releaseCounts,
+} from './dp-release.ts';
 export { DEFAULT_K_ANONYMITY, kAnonymize } from './privacy.ts';
 export { type CellCount, compareCellCounts, mergeTopK, topK } from './top-k.ts';
 export { compareVisits, mergeOverlappingVisits, timeSpentMs, type VisitInterval } from './visits.ts';
