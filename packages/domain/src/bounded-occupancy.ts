@@ -81,7 +81,10 @@ export function rememberEvicted(
 ): void {
   const window = Math.floor(e.bucketStartMs / o.visitWindowMs);
   let m = earlier.get(window);
-  if (!m) earlier.set(window, (m = new Map()));
+  if (!m) {
+    m = new Map();
+    earlier.set(window, m);
+  }
   for (const [device, starts] of e.stays ?? []) {
     const key = `${device}|${e.cell}`;
     let first = m.get(key) ?? Number.POSITIVE_INFINITY;

@@ -66,7 +66,10 @@ export function boundedCounts(
   const candidates = new Map<string, { b: number; cell: string; start: number }[]>();
   for (const p of all) {
     let cells = out.get(p.bucketStartMs);
-    if (!cells) out.set(p.bucketStartMs, (cells = new Map()));
+    if (!cells) {
+      cells = new Map();
+      out.set(p.bucketStartMs, cells);
+    }
     if (!cells.has(p.cell)) cells.set(p.cell, 0);
     const start = first.get(`${p.device}|${p.cell}|${Math.floor(p.bucketStartMs / o.visitWindowMs)}`);
     let covered = false;
