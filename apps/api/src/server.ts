@@ -6,6 +6,7 @@ import { buildApp } from './app.ts';
 import type { ApiConfig } from './config.ts';
 import type { ApiApp } from './http/context.ts';
 import { LiveHub } from './live.ts';
+import { createGate } from './privacy/gate.ts';
 
 export interface StartApiOptions {
   logger?: Logger;
@@ -36,7 +37,9 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       applicationName: 'footfall-api',
     }));
   const registry = createRegistry('api');
+  const gate = createGate(config, db);
   const live = new LiveHub({
+    gate,
     db,
     logger,
     registry,
@@ -57,7 +60,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
   let app: ApiApp;
   try {
     app = await buildApp(
-      { config, db, live, registry, erasures: erasureNotifier, draining: () => draining },
+      { config, db, live, gate, registry, erasures: erasureNotifier, draining: () => draining },
       logger,
     );
     await app.listen({ port: config.port, host: config.host });

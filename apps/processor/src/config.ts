@@ -6,6 +6,7 @@ import {
   erasureTopicSpec,
   groupConsumerSpec,
   loadConfig,
+  privacyModeSpec,
   topicSpec,
   v,
 } from '@footfall/config';
@@ -15,6 +16,7 @@ export const processorSpec = {
   ...commonSpec,
   ...topicSpec,
   ...erasureTopicSpec,
+  ...privacyModeSpec,
   // GROUP_ID, INSTANCE_ID, KAFKA_SESSION_TIMEOUT_MS, KAFKA_HEARTBEAT_INTERVAL_MS, CONSUMER_STALL_TIMEOUT_MS:
   // the names and rules every consuming service shares (the processor's INSTANCE_ID also names its
   // transactional id, below).

@@ -29,6 +29,7 @@ const ERROR_DESCRIPTIONS: Record<ApiErrorStatus, string> = {
   413: 'request body too large',
   414: 'a path parameter is too long',
   415: 'unsupported Content-Type',
+  429: 'PRIVACY_MODE=dp: the privacy budget of the release period cannot cover the new release(s) this question needs (docs/privacy.md)',
   431: 'request headers too large',
   500: 'a bug; details only in the server log',
   503: 'the database is unavailable or the server is shutting down; retry later',

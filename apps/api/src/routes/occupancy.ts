@@ -1,10 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { bucketStart, kAnonymize } from '@footfall/domain';
+import { bucketStart } from '@footfall/domain';
 import { Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { Devices, errorResponses, LocationQuery, Suppressed, Time } from '../http/schemas.ts';
-import { occupancyLoader, seriesLoader } from '../loaders.ts';
 import { parseLocation, parseRange, parseStep, parseTime } from '../params.ts';
 
 const OccupancyAnswer = Type.Object({
@@ -27,13 +26,12 @@ const SeriesAnswer = Type.Object({
 });
 
 /** `GET /v1/occupancy` and `GET /v1/occupancy/series`: public, k-anonymised counts of one cell. */
-export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db }) => {
-  const points = occupancyLoader(db);
-  const series = seriesLoader(db);
-  const kAnon = (n: number) => {
-    const devices = kAnonymize(n, config.kAnonymity);
-    return { devices, suppressed: devices === null };
-  };
+export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, gate }) => {
+  // Every number comes from the gate (k-anonymity or dp, privacy/gate.ts); null = withheld or empty.
+  const publish = (devices: number | null | undefined) => ({
+    devices: devices ?? null,
+    suppressed: devices === null || devices === undefined,
+  });
 
   app.get(
     '/v1/occupancy',
@@ -45,7 +43,7 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         description:
           'Distinct devices present in the cell during the bucket that contains `at` (docs/insights.md).',
         querystring: Type.Object({ ...LocationQuery, at: Type.Optional(Time('the time (default: now)')) }),
-        response: { 200: OccupancyAnswer, ...errorResponses(400) },
+        response: { 200: OccupancyAnswer, ...errorResponses(400, 429) },
       },
     },
     async (request) => {
@@ -57,7 +55,7 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         at: new Date(at).toISOString(),
         bucketStartMs: b,
         bucketMs: config.bucketMs,
-        ...kAnon(await points.load({ cell, b })),
+        ...publish((await gate.counts('occupancy', [{ cell, b }]))[0]),
         kAnonymity: config.kAnonymity,
       };
     },
@@ -81,7 +79,7 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
             Type.Integer({ description: 'ms, a positive multiple of BUCKET_MS (default BUCKET_MS)' }),
           ),
         }),
-        response: { 200: SeriesAnswer, ...errorResponses(400) },
+        response: { 200: SeriesAnswer, ...errorResponses(400, 429) },
       },
     },
     async (request) => {
@@ -97,10 +95,10 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
           `${n} points requested; at most ${config.maxSeriesPoints} (raise step)`,
         );
       }
-      const peaks = await series.load({ cell, fromMs: start, toMs, stepMs });
+      const peaks = await gate.series('series', { cell, fromMs: start, toMs, stepMs });
       const points = Array.from({ length: n }, (_, i) => ({
         startMs: start + i * stepMs,
-        ...kAnon(peaks.get(i) ?? 0),
+        ...publish(peaks.get(i)),
       }));
       return { cell, fromMs: start, toMs, stepMs, kAnonymity: config.kAnonymity, points };
     },
