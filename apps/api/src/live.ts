@@ -262,7 +262,6 @@ export class LiveHub {
     }
     // A tick that timed out must not move the cursor or mark rows as sent: nobody will send its events.
     if (gen !== this.#tickGen) throw new Error('stale live tick');
-    if (this.#gate.mode === 'dp') feed.dpBucket = bucketStartMs;
     const events: (LiveChange & { u: number })[] = [];
     for (const r of rows) {
       const key = `${r.cell}:${r.b}`;
