@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { type Database, openDatabase } from '@footfall/db';
+import type { RandomSource } from '@footfall/domain';
 import { ErasureNotifier } from '@footfall/erasure';
 import { createLogger, createRegistry, type Logger } from '@footfall/observability';
 import { buildApp } from './app.ts';
@@ -12,6 +13,8 @@ export interface StartApiOptions {
   logger?: Logger;
   /** Use this database instead of opening `config.databaseUrl` (not closed by the API). */
   db?: Database;
+  /** dp mode: the noise's random source; default the CSPRNG. Tests only (a seeded source is predictable). */
+  random?: RandomSource;
 }
 
 /** A running API server. */
@@ -37,7 +40,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       applicationName: 'footfall-api',
     }));
   const registry = createRegistry('api');
-  const gate = createGate(config, db);
+  const gate = createGate(config, db, options.random);
   const live = new LiveHub({
     gate,
     db,
