@@ -642,6 +642,15 @@ export interface operations {
                     "application/json": components["schemas"]["def-0"];
                 };
             };
+            /** @description PRIVACY_MODE=dp: the privacy budget of the release period cannot cover the new release(s) this question needs (docs/privacy.md) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
             /** @description request headers too large */
             431: {
                 headers: {
@@ -733,6 +742,15 @@ export interface operations {
                     "application/json": components["schemas"]["def-0"];
                 };
             };
+            /** @description PRIVACY_MODE=dp: the privacy budget of the release period cannot cover the new release(s) this question needs (docs/privacy.md) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
             /** @description request headers too large */
             431: {
                 headers: {
@@ -816,6 +834,15 @@ export interface operations {
             };
             /** @description the request took too long to arrive */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description PRIVACY_MODE=dp: the privacy budget of the release period cannot cover the new release(s) this question needs (docs/privacy.md) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
