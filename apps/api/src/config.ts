@@ -43,8 +43,8 @@ export const apiSpec = {
   dpDeltaPerDay: v.number('DP_DELTA_PER_DAY', 1e-4, 'dp mode: δ budget of a release period (UTC day)', 0, 1),
   dpReleaseDelayMs: v.int(
     'DP_RELEASE_DELAY_MS',
-    120_000,
-    'dp mode: a bucket is released (once, then frozen) this long after it ends, ms; before that it has no public value',
+    720_000,
+    'dp mode: a bucket is released (once, then frozen) this long after it ends, ms (>= PRESENCE_MAX_GAP_MS, so presence carried between sparse pings has been filled in); before that it has no public value',
     0,
     86_400_000,
   ),
