@@ -3,6 +3,7 @@
 // and the budget ledger refusing what the period cannot pay for (docs/privacy.md).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ConfigError } from '@footfall/config';
 import { type Database, openDatabase } from '@footfall/db';
 import { bucketStart, cellOf, regionOf, seededRandomSource } from '@footfall/domain';
 import { createTemporaryDatabase, type TemporaryDatabase, waitFor } from '@footfall/testing';
@@ -68,6 +69,8 @@ describe(`PRIVACY_MODE=dp on real PostgreSQL (seed ${SEED}, replay with TEST_SEE
           DP_DELTA_PER_RELEASE: '0.000001',
           DP_EPSILON_PER_DAY: '3',
           DP_DELTA_PER_DAY: '0.001',
+          // The live feed trails the clock by one bucket + this: 2 min.
+          DP_RELEASE_DELAY_MS: '60000',
         },
         { port: 0, host: '127.0.0.1', liveIntervalMs: 100, logLevel: 'silent' },
       ),
@@ -147,7 +150,7 @@ describe(`PRIVACY_MODE=dp on real PostgreSQL (seed ${SEED}, replay with TEST_SEE
 
   it('the live stream publishes the released bucket through the same gate, never the lone cell', async () => {
     // Rows in every bucket the live feed may pick during the test (it trails the clock by the delay).
-    const live = bucketStart(Date.now() - 3 * MIN, MIN);
+    const live = bucketStart(Date.now() - 2 * MIN, MIN);
     for (let b = live - 2 * MIN; b <= live + 2 * MIN; b += MIN) {
       await put(db, BUSY, b, 400);
       await put(db, LONE, b, 1);
@@ -166,5 +169,18 @@ describe(`PRIVACY_MODE=dp on real PostgreSQL (seed ${SEED}, replay with TEST_SEE
     } finally {
       await stream.close();
     }
+  });
+});
+
+describe('PRIVACY_MODE configuration', () => {
+  it('is validated at start-up, and bad dp parameters stop the API with a message naming them', () => {
+    assert.equal(loadApiConfig({}).privacyMode, 'k-anonymity');
+    assert.equal(loadApiConfig({ PRIVACY_MODE: 'dp' }).privacyMode, 'dp');
+    assert.throws(() => loadApiConfig({ PRIVACY_MODE: 'differential' }), ConfigError);
+    assert.throws(
+      () => loadApiConfig({ PRIVACY_MODE: 'dp', DP_DELTA_PER_RELEASE: '0.5' }),
+      /DP_DELTA_PER_RELEASE/,
+    );
+    assert.throws(() => loadApiConfig({ PRIVACY_MODE: 'dp', DP_EPSILON_PER_RELEASE: '0' }), ConfigError);
   });
 });
