@@ -9,7 +9,15 @@ import { bucketStart, cellOf, regionOf, seededRandomSource } from '@footfall/dom
 import { createTemporaryDatabase, type TemporaryDatabase, waitFor } from '@footfall/testing';
 import { cellToLatLng } from 'h3-js';
 import { pino } from 'pino';
-import { type Api, type LiveChange, ledgerOf, loadApiConfig, periodOf, startApi } from '../src/index.ts';
+import {
+  type Api,
+  dpGate,
+  type LiveChange,
+  ledgerOf,
+  loadApiConfig,
+  periodOf,
+  startApi,
+} from '../src/index.ts';
 import { openSse } from './sse.ts';
 
 const MIN = 60_000;
@@ -146,6 +154,22 @@ describe(`PRIVACY_MODE=dp on real PostgreSQL (seed ${SEED}, replay with TEST_SEE
     const ledger = await ledgerOf(db, periodOf(OLD));
     assert.deepEqual(ledger.get('series'), { epsilon: 3, delta: 0.000003, releases: 3 });
     assert.equal(ledger.get('popular'), undefined);
+  });
+
+  it('two API instances asking at once release a bucket exactly once (one noise draw, one charge)', async () => {
+    const b = OLD - 30 * MIN;
+    await put(db, BUSY, b, 300);
+    const config = loadApiConfig({ PRIVACY_MODE: 'dp', DP_EPSILON_PER_DAY: '50' }, { logLevel: 'silent' });
+    // Separate gates = separate release stores (as on two API instances), different noise streams.
+    const gates = [1, 2, 3, 4].map((i) => dpGate(config, db, seededRandomSource(`${SEED}-${i}`)));
+    const answers = await Promise.all(gates.map((g) => g.counts('occupancy', [{ cell: BUSY, b }])));
+    assert.equal(new Set(answers.map((a) => a[0])).size, 1, `one stored value: ${JSON.stringify(answers)}`);
+    const n = await db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM dp_bucket_releases WHERE bucket_start = timestamptz 'epoch' + $1::bigint * interval '1 millisecond'`,
+      [b],
+    );
+    assert.equal(Number(n.rows[0]?.n), 1);
+    assert.equal((await ledgerOf(db, periodOf(b))).get('occupancy')?.releases, 1);
   });
 
   it('the live stream publishes the released bucket through the same gate, never the lone cell', async () => {
