@@ -8,7 +8,7 @@ import { assertNodeVersion } from '@footfall/config';
 
 assertNodeVersion();
 const here = import.meta.dirname;
-const all = ['ingest', 'processor', 'api', 'pipeline', 'alerts', 'nowcast', 'places'];
+const all = ['ingest', 'processor', 'api', 'pipeline', 'alerts', 'nowcast', 'places', 'dp'];
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
 const selected = all.filter((name) => !only || only.includes(name));
 

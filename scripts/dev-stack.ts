@@ -13,6 +13,13 @@ assertNodeVersion();
 const devices = Number(process.env.SIM_DEVICES ?? 600);
 const log = (line: string) => console.error(`[footfall] ${line}`);
 
+/** The variables of `process.env` whose names match `pattern` (set and non-empty). */
+function passThrough(pattern: RegExp): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter((e): e is [string, string] => pattern.test(e[0]) && !!e[1]),
+  );
+}
+
 const controller = new AbortController();
 let running: Promise<void> = Promise.resolve();
 // SIGINT/SIGTERM (or a crash): stop the simulation, let main() close the stack, then exit; a second
@@ -39,12 +46,18 @@ async function main(): Promise<void> {
     },
     logLevel: process.env.LOG_LEVEL ?? 'warn',
     onProgress: log,
+    // The privacy settings reach every service (the processor bounds contributions in dp mode, the API
+    // gates answers): `PRIVACY_MODE=dp npm start` (docs/privacy.md).
+    env: passThrough(/^(PRIVACY_MODE|K_ANONYMITY|DP_[A-Z_]+)$/),
   });
   try {
     log(
       `database: ${stack.db.kind === 'pglite' ? 'embedded PGlite (in memory; set DATABASE_URL for PostgreSQL)' : 'PostgreSQL'}`,
     );
     log(`Kafka:     ${stack.kafkaBootstrap}`);
+    log(
+      `privacy:   ${process.env.PRIVACY_MODE === 'dp' ? 'differential privacy (PRIVACY_MODE=dp)' : 'k-anonymity'}`,
+    );
     log(`ingest:    grpc://${stack.ingestTarget}  (ops http://127.0.0.1:9101/metrics)`);
     log(`API:       ${stack.apiUrl}  (OpenAPI ${stack.apiUrl}/openapi.json)`);
     log(`dashboard: ${stack.apiUrl}/dashboard/`);

@@ -1,12 +1,15 @@
 import {
+  ConfigError,
   type ConfigOf,
   commonSpec,
   erasureTopicSpec,
   loadConfig,
   placesTopicSpec,
+  privacyModeSpec,
   topicSpec,
   v,
 } from '@footfall/config';
+import { dpMechanism } from '@footfall/domain';
 
 /** Every setting of the API, with its env variable, default and unit. */
 export const apiSpec = {
@@ -38,6 +41,35 @@ export const apiSpec = {
   port: v.int('API_PORT', 8080, 'HTTP port (API, /metrics, /healthz, /readyz); 0 = any free port', 0, 65_535),
   host: v.string('API_HOST', '0.0.0.0', 'HTTP listen address'),
   kAnonymity: v.int('K_ANONYMITY', 5, 'public counts below this are suppressed', 1, 1_000_000),
+  ...privacyModeSpec,
+  dpEpsilonPerRelease: v.number(
+    'DP_EPSILON_PER_RELEASE',
+    1,
+    'dp mode: ε of one bucket release (noise scale DP_MAX_CELLS_PER_BUCKET/ε; resolution 1e-6)',
+    0.000001,
+    100,
+  ),
+  dpDeltaPerRelease: v.number(
+    'DP_DELTA_PER_RELEASE',
+    1e-6,
+    'dp mode: δ of one bucket release (sets the release threshold: a lone device shows up with probability <= δ)',
+    1e-15,
+    0.1,
+  ),
+  dpEpsilonPerDay: v.number(
+    'DP_EPSILON_PER_DAY',
+    100,
+    'dp mode: ε budget of a release period (UTC day of the bucket); releases beyond it are refused (429)',
+    0,
+  ),
+  dpDeltaPerDay: v.number('DP_DELTA_PER_DAY', 1e-4, 'dp mode: δ budget of a release period (UTC day)', 0, 1),
+  dpReleaseDelayMs: v.int(
+    'DP_RELEASE_DELAY_MS',
+    720_000,
+    'dp mode: a bucket is released (once, then frozen) this long after it ends, ms (>= PRESENCE_MAX_GAP_MS, so presence carried between sparse pings has been filled in); before that it has no public value',
+    0,
+    86_400_000,
+  ),
   maxRangeDays: v.int('MAX_RANGE_DAYS', 31, 'longest [from,to) a query may span, days', 1, 3_660),
   maxSeriesPoints: v.int('API_MAX_SERIES_POINTS', 10_000, 'most points a series may return', 1, 1_000_000),
   userTokenSecret: v.optionalString(
@@ -94,5 +126,17 @@ export function loadApiConfig(
   env: Record<string, string | undefined> = process.env,
   overrides: Partial<Record<keyof typeof apiSpec, unknown>> = {},
 ): ApiConfig {
-  return loadConfig(apiSpec, env, overrides);
+  const config = loadConfig(apiSpec, env, overrides);
+  if (config.privacyMode === 'dp') {
+    try {
+      dpMechanism({
+        epsilon: config.dpEpsilonPerRelease,
+        delta: config.dpDeltaPerRelease,
+        maxCellsPerBucket: config.dpMaxCellsPerBucket,
+      });
+    } catch (error) {
+      throw new ConfigError([`PRIVACY_MODE=dp: ${(error as Error).message}`]);
+    }
+  }
+  return config;
 }

@@ -1,10 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import type { Database } from '@footfall/db';
-import { bucketStart, type CellCount } from '@footfall/domain';
+import type { CellCount } from '@footfall/domain';
 import type { Logger } from '@footfall/observability';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { type NowcastLocation, nowcastTopK } from './live-edge.ts';
-import { popular } from './queries.ts';
+import { kAnonymityGate, type PublicCountGate } from './privacy/gate.ts';
+import { dpLiveChanges } from './privacy/live-dp.ts';
 
 /** Lookback that re-reads rows whose transaction started before, but committed after, the last tick. */
 const LOOKBACK_US = 5_000_000;
@@ -55,6 +56,8 @@ export interface LiveChange {
 
 export interface LiveOptions {
   db: Database;
+  /** The public-count gate (privacy/gate.ts); default: k-anonymity with `kAnonymity`. */
+  gate?: PublicCountGate;
   logger: Logger;
   /** Registry for the hub's metrics (`footfall_api_live_*`); none → not exported. */
   registry?: Registry;
@@ -79,6 +82,8 @@ class Feed {
   readonly sent = new Map<string, number>();
   /** key → bucket start (ms) of cells this feed published with a count (>= K), for drop notices. */
   readonly published = new Map<string, number>();
+  /** dp mode: the last released bucket whose cells were sent (releases never change afterwards). */
+  dpBucket: number | undefined;
 }
 
 /**
@@ -93,6 +98,7 @@ class Feed {
  */
 export class LiveHub {
   readonly #o: LiveOptions;
+  readonly #gate: PublicCountGate;
   readonly #clients = new Set<Client>();
   readonly #tickCount: Counter<'outcome'>;
   #timer: NodeJS.Timeout | undefined;
@@ -108,6 +114,7 @@ export class LiveHub {
 
   constructor(options: LiveOptions) {
     this.#o = options;
+    this.#gate = options.gate ?? kAnonymityGate(options, options.db);
     const registers = options.registry ? [options.registry] : [];
     this.#tickCount = new Counter({
       name: 'footfall_api_live_ticks_total',
@@ -140,7 +147,7 @@ export class LiveHub {
     // The last snapshot only if it is of the current bucket: after an idle period it is stale, and the
     // first tick (now, for a first client) sends a fresh one.
     const last = this.#lastPopular;
-    if (last && last.bucketStartMs === bucketStart(Date.now(), this.#o.bucketMs)) {
+    if (last && last.bucketStartMs === this.#gate.liveBucket(Date.now())) {
       this.#send(client, 'popular', this.#popularFor(last, client));
     }
     this.#feed ??= new Feed();
@@ -235,19 +242,26 @@ export class LiveHub {
 
   async #work(feed: Feed, gen: number) {
     const o = this.#o;
-    const bucketStartMs = bucketStart(Date.now(), o.bucketMs);
-    const locations = await popular(o.db, {
+    // Through the gate, like REST: in dp mode the latest released bucket, in k-anonymity mode the current one.
+    const bucketStartMs = this.#gate.liveBucket(Date.now());
+    const locations = await this.#gate.topK('live', {
       bucketStartMs,
       k: LIVE_MAX_K,
-      minDevices: o.kAnonymity,
       cellResolution: o.cellResolution,
       resolution: o.cellResolution,
     });
-    const nowcast = await nowcastTopK(o.db, bucketStartMs, LIVE_MAX_K, o.kAnonymity, Date.now());
-    const changes = await this.#changes(feed, gen);
+    const dp = this.#gate.mode === 'dp';
+    // dp mode: no nowcast (an un-noised second release of the same counts; docs/privacy.md).
+    const nowcast = dp ? [] : await nowcastTopK(o.db, bucketStartMs, LIVE_MAX_K, o.kAnonymity, Date.now());
+    const changes = dp
+      ? await dpLiveChanges(this.#gate, feed, bucketStartMs, o)
+      : await this.#changes(feed, gen);
+    if (gen !== this.#tickGen) throw new Error('stale live tick');
+    if (dp) feed.dpBucket = bucketStartMs;
     return { snapshot: { bucketStartMs, locations, nowcast }, changes };
   }
 
+  /** k-anonymity mode: rows changed since the cursor, >= K, and drops of cells shown before. */
   async #changes(feed: Feed, gen: number): Promise<{ changes: LiveChange[]; truncated: boolean }> {
     const o = this.#o;
     const { rows: clock } = await o.db.query<{ now: number }>(LIVE_SQL.clock);
@@ -258,7 +272,7 @@ export class LiveHub {
     // publishable rows only: it must not tell how many cells below K changed either.
     const { rows } = await o.db.query<{ cell: string; b: number; devices: number; u: number }>(
       LIVE_SQL.changes,
-      [sinceUs, o.kAnonymity, o.maxChanges],
+      [sinceUs, this.#gate.kAnonymity, o.maxChanges],
     );
     let drops: { cell: string; b: number; u: number }[] = [];
     if (feed.published.size > 0) {
@@ -267,7 +281,7 @@ export class LiveHub {
       drops = (
         await o.db.query<{ cell: string; b: number; u: number }>(LIVE_SQL.drops, [
           sinceUs,
-          o.kAnonymity,
+          this.#gate.kAnonymity,
           oldest,
         ])
       ).rows;

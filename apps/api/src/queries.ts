@@ -16,6 +16,11 @@ export interface PopularQuery {
   resolution: number;
   bbox?: BBox | undefined;
   region?: { cell: string; resolution: number; regions: string[]; exact: boolean } | undefined;
+  /**
+   * Table read: raw `occupancy` (k-anonymity gate, default) or the stored noisy `dp_releases` (dp gate;
+   * same columns). Roll-ups of dp releases are thus post-processing of released values.
+   */
+  source?: 'occupancy' | 'dp_releases' | undefined;
 }
 
 /**
@@ -24,7 +29,8 @@ export interface PopularQuery {
  * rolled up here: a parent's count is the sum of its publishable children (docs/api.md, "Roll-up").
  */
 export async function popular(db: Database, q: PopularQuery, loader?: TopKLoader): Promise<CellCount[]> {
-  if (loader && !q.bbox && !q.region && q.resolution === q.cellResolution)
+  const table = q.source ?? 'occupancy';
+  if (loader && table === 'occupancy' && !q.bbox && !q.region && q.resolution === q.cellResolution)
     return loader.load({ b: q.bucketStartMs, k: q.k });
   const where = [`bucket_start = ${TS('$1')}`, 'devices >= $2'];
   const params: unknown[] = [q.bucketStartMs, q.minDevices];
@@ -43,9 +49,9 @@ export async function popular(db: Database, q: PopularQuery, loader?: TopKLoader
     params.push(q.k);
     limit = `LIMIT $${params.length}`;
   }
-  const text = `SELECT cell, devices FROM occupancy WHERE ${where.join(' AND ')} ORDER BY devices DESC, cell ${limit}`;
-  // One statement name per query shape (bbox / region / limit), so each shape is prepared once.
-  const name = `api_popular_${q.bbox ? 'b' : ''}${q.region ? 'r' : ''}${inDb ? 'l' : ''}`;
+  const text = `SELECT cell, devices FROM ${table} WHERE ${where.join(' AND ')} ORDER BY devices DESC, cell ${limit}`;
+  // One statement name per query shape (table / bbox / region / limit), so each shape is prepared once.
+  const name = `api_popular_${table === 'occupancy' ? '' : 'dp_'}${q.bbox ? 'b' : ''}${q.region ? 'r' : ''}${inDb ? 'l' : ''}`;
   const { rows } = await db.query<CellCount>(text, params, { name });
   if (inDb) return rows;
   const region = q.region;

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { type Database, openDatabase } from '@footfall/db';
+import type { RandomSource } from '@footfall/domain';
 import { ErasureNotifier } from '@footfall/erasure';
 import { createLogger, createRegistry, type Logger } from '@footfall/observability';
 import { buildApp } from './app.ts';
@@ -8,11 +9,14 @@ import type { ApiApp } from './http/context.ts';
 import { LiveHub } from './live.ts';
 import { PlacePublisher } from './places/publisher.ts';
 import { flushOutbox } from './places/store.ts';
+import { createGate } from './privacy/gate.ts';
 
 export interface StartApiOptions {
   logger?: Logger;
   /** Use this database instead of opening `config.databaseUrl` (not closed by the API). */
   db?: Database;
+  /** dp mode: the noise's random source; default the CSPRNG. Tests only (a seeded source is predictable). */
+  random?: RandomSource;
 }
 
 /** A running API server. */
@@ -38,7 +42,9 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
       applicationName: 'footfall-api',
     }));
   const registry = createRegistry('api');
+  const gate = createGate(config, db, options.random);
   const live = new LiveHub({
+    gate,
     db,
     logger,
     registry,
@@ -61,7 +67,7 @@ export async function startApi(config: ApiConfig, options: StartApiOptions = {})
   let app: ApiApp;
   try {
     app = await buildApp(
-      { config, db, live, registry, erasures: erasureNotifier, draining: () => draining, places },
+      { config, db, live, gate, registry, erasures: erasureNotifier, draining: () => draining, places },
       logger,
     );
     await app.listen({ port: config.port, host: config.host });

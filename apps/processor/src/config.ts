@@ -7,6 +7,7 @@ import {
   groupConsumerSpec,
   loadConfig,
   placesTopicSpec,
+  privacyModeSpec,
   topicSpec,
   v,
 } from '@footfall/config';
@@ -17,6 +18,7 @@ export const processorSpec = {
   ...topicSpec,
   ...erasureTopicSpec,
   ...placesTopicSpec,
+  ...privacyModeSpec,
   // GROUP_ID, INSTANCE_ID, KAFKA_SESSION_TIMEOUT_MS, KAFKA_HEARTBEAT_INTERVAL_MS, CONSUMER_STALL_TIMEOUT_MS:
   // the names and rules every consuming service shares (the processor's INSTANCE_ID also names its
   // transactional id, below).

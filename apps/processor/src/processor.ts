@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LiveEdge, PartitionAggregator, PlaceTracker } from '@footfall/domain';
+import { DEFAULT_VISIT_WINDOW_MS, LiveEdge, PartitionAggregator, PlaceTracker } from '@footfall/domain';
 import { ErasureTable } from '@footfall/erasure';
 import { stableCommittedOffsets } from '@footfall/kafka';
 import { ConsumerLiveness, createLogger, type Logger, OpsServer } from '@footfall/observability';
@@ -375,6 +375,11 @@ export class Processor {
       maxAccuracyM: c.maxAccuracyM,
       jitterRing: c.jitterRing,
       regionResolution: c.regionResolution,
+      // dp mode: the emitted counts are contribution-bounded (docs/privacy.md, "Contribution bounding").
+      contributionBounds:
+        c.privacyMode === 'dp'
+          ? { maxCellsPerBucket: c.dpMaxCellsPerBucket, visitWindowMs: DEFAULT_VISIT_WINDOW_MS }
+          : undefined,
     });
     aggregator.observePlaces(new PlaceTracker(this.places.index, aggregator));
     return aggregator;

@@ -3,3 +3,4 @@ export type { ConfigOf, EnvSpec, EnvVar } from './env.ts';
 export { ConfigError, loadConfig, v } from './env.ts';
 export { assertGroupTimings, groupConsumerSpec } from './group-consumer.ts';
 export { assertNodeVersion } from './node-version.ts';
+export { privacyModeSpec } from './privacy.ts';

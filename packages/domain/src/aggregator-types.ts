@@ -2,6 +2,8 @@ import type { PlaceOccupancyUpdate } from './place-occupancy.ts';
 
 // The aggregator's public types and options (docs/insights.md has the definitions).
 
+import { type BoundingOptions, checkBoundingOptions } from './contribution-bounding.ts';
+
 /** Options of a {@link PartitionAggregator}. See docs/insights.md for the definitions. */
 export interface AggregatorOptions {
   /** Occupancy bucket length in ms (`BUCKET_MS`, default 60 000). */
@@ -18,6 +20,11 @@ export interface AggregatorOptions {
   readonly jitterRing: number;
   /** H3 resolution of the region of a cell (default 5). */
   readonly regionResolution: number;
+  /**
+   * Differential-privacy mode: occupancy counts are bounded per device (at most C cells per bucket, one
+   * visit per cell per hour; contribution-bounding.ts). Undefined (default) → plain distinct counts.
+   */
+  readonly contributionBounds?: BoundingOptions | undefined;
 }
 
 /** Defaults of {@link AggregatorOptions}. */
@@ -114,4 +121,5 @@ export function checkOptions(o: AggregatorOptions): void {
   if (!(Number.isInteger(o.regionResolution) && o.regionResolution >= 0 && o.regionResolution <= 15)) {
     throw new RangeError('regionResolution must be 0..15');
   }
+  if (o.contributionBounds) checkBoundingOptions(o.contributionBounds);
 }

@@ -10,7 +10,9 @@ import {
   type PingEvent,
   type VisitUpdate,
 } from './aggregator-types.ts';
+import { addStay, rebound, rememberEvicted } from './bounded-occupancy.ts';
 import { regionOf } from './cells.ts';
+import type { EarlierStays } from './contribution-bounding.ts';
 import { DEDUP_SET_MIN, hasId, rememberId } from './dedup.ts';
 import { DeviceState, type EmittedVisit } from './device-state.ts';
 import { CellBucket } from './occupancy.ts';
@@ -40,6 +42,8 @@ export class PartitionAggregator implements PresenceSource {
   /** Named places (docs/places.md): told of every device entering or leaving a (cell, bucket). */
   #places: PlaceTracker | undefined;
   #pass = 0;
+  /** dp mode: first stays of evicted buckets, for the one-visit-per-hour rule (bounded-occupancy.ts). */
+  readonly #earlier: EarlierStays = new Map();
 
   readonly #dirtyCells: CellBucket[] = [];
   readonly #dirtyDevices: DeviceState[] = [];
@@ -153,9 +157,14 @@ export class PartitionAggregator implements PresenceSource {
     if (w === Number.NEGATIVE_INFINITY) return;
     for (const dev of this.#devices.values()) this.#fold(dev, w);
     const limit = w - this.#gapMs;
+    const bounds = this.options.contributionBounds;
+    if (bounds) this.#rebound();
     for (const [b, cells] of this.#buckets) {
       if (b + this.#bucketMs > limit) continue;
-      for (const e of cells.values()) this.#flushCell(e);
+      for (const e of cells.values()) {
+        this.#flushCell(e);
+        if (bounds) rememberEvicted(this.#earlier, e, bounds, limit);
+      }
       this.#buckets.delete(b);
     }
     this.#places?.evict(limit, this.#bucketMs);
@@ -322,6 +331,7 @@ export class PartitionAggregator implements PresenceSource {
       if (c > 0) e.devs.set(num, c);
       else e.devs.delete(num);
       if (b === last) e.pings += delta;
+      if (this.options.contributionBounds) addStay(e, num, dev.starts[j] as number, delta);
       if (!e.dirty) {
         e.dirty = true;
         this.#dirtyCells.push(e);
@@ -376,16 +386,27 @@ export class PartitionAggregator implements PresenceSource {
 
   /** Moves every dirty cell bucket and dirty device's visit changes into the pending updates. */
   #collect(): void {
+    if (this.options.contributionBounds) this.#rebound();
     for (const e of this.#dirtyCells) this.#flushCell(e);
     this.#dirtyCells.length = 0;
     for (const dev of this.#dirtyDevices) this.#flushDevice(dev);
     this.#dirtyDevices.length = 0;
   }
 
+  /** dp mode: brings `bounded` up to date for the windows of dirty cells; marks other changed cells dirty. */
+  #rebound(): void {
+    const bounds = this.options.contributionBounds;
+    if (!bounds || this.#dirtyCells.length === 0) return;
+    for (const e of rebound(this.#buckets, this.#dirtyCells, this.#bucketMs, bounds, this.#earlier)) {
+      e.dirty = true;
+      this.#dirtyCells.push(e);
+    }
+  }
+
   #flushCell(e: CellBucket): void {
     if (!e.dirty) return;
     e.dirty = false;
-    const d = e.devs.size;
+    const d = this.options.contributionBounds ? e.bounded : e.devs.size;
     if (d !== e.emittedDevices || e.pings !== e.emittedPings) {
       this.#pendingOccupancy.push({
         cell: e.cell,

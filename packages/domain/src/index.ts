@@ -19,11 +19,34 @@ export {
   rollUpCell,
 } from './cells.ts';
 export {
+  type BoundingOptions,
+  type BucketPresence,
+  boundedCounts,
+  DEFAULT_VISIT_WINDOW_MS,
+} from './contribution-bounding.ts';
+export {
   completenessAt,
   DELAY_BIN_EDGES_MS,
   DelayProfile,
   delayCdfAt,
 } from './delay-profile.ts';
+export {
+  bernoulliExp,
+  discreteGaussianVariance,
+  discreteLaplaceVariance,
+  type Rational,
+  rationalOf,
+  sampleDiscreteGaussian,
+  sampleDiscreteLaplace,
+} from './dp-noise.ts';
+export { cryptoRandomSource, type RandomSource, seededRandomSource } from './dp-random.ts';
+export {
+  type DpMechanism,
+  type DpReleaseParams,
+  dpMechanism,
+  type NoisyCount,
+  releaseCounts,
+} from './dp-release.ts';
 export { LiveEdge, type LiveEdgeOptions, type LiveOccupancyUpdate } from './live-edge.ts';
 export {
   type CountParts,

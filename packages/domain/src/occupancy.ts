@@ -9,6 +9,13 @@ export class CellBucket {
   readonly bucketStartMs: number;
   /** device number → number of contributions (segments) of that device. */
   readonly devs = new Map<number, number>();
+  /**
+   * Contribution bounding only (dp mode): device number → stay start → segments, so the bounded count can
+   * tell a device's visits apart (contribution-bounding.ts). Undefined when bounding is off.
+   */
+  stays: Map<number, Map<number, number>> | undefined;
+  /** Bounded count (dp mode), kept up to date by bounded-occupancy.ts before each flush. */
+  bounded = 0;
   pings = 0;
   emittedDevices = 0;
   emittedPings = 0;

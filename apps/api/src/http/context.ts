@@ -7,12 +7,15 @@ import type { Registry } from 'prom-client';
 import type { ApiConfig } from '../config.ts';
 import type { LiveHub } from '../live.ts';
 import type { PlacePublisher } from '../places/publisher.ts';
+import type { PublicCountGate } from '../privacy/gate.ts';
 
 /** What the route plugins share: passed to each as its plugin options. */
 export interface ApiContext {
   readonly config: ApiConfig;
   readonly db: Database;
   readonly live: LiveHub;
+  /** THE gate every public count goes through (PRIVACY_MODE; privacy/gate.ts). */
+  readonly gate: PublicCountGate;
   readonly registry: Registry;
   /** Publishes each committed erasure to the `erasures` log and says what remains (notErased). */
   readonly erasures: Pick<ErasureNotifier, 'announce'>;

@@ -30,6 +30,7 @@ const ERROR_DESCRIPTIONS: Record<ApiErrorStatus, string> = {
   414: 'a path parameter is too long',
   415: 'unsupported Content-Type',
   422: 'well-formed but unusable (e.g. a place polygon mapping to too many cells)',
+  429: 'PRIVACY_MODE=dp: the privacy budget of the release period cannot cover the new release(s) this question needs (docs/privacy.md)',
   431: 'request headers too large',
   500: 'a bug; details only in the server log',
   503: 'the database is unavailable or the server is shutting down; retry later',

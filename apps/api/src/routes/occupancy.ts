@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { bucketStart, kAnonymize } from '@footfall/domain';
+import { bucketStart } from '@footfall/domain';
 import { Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
@@ -11,7 +11,6 @@ import {
   NowcastSchema,
   StateFields,
 } from '../live-edge.ts';
-import { occupancyLoader, seriesLoader } from '../loaders.ts';
 import { parseLocation, parseRange, parseStep, parseTime } from '../params.ts';
 
 const OccupancyAnswer = Type.Object({
@@ -47,13 +46,15 @@ const SeriesAnswer = Type.Object({
 });
 
 /** `GET /v1/occupancy` and `GET /v1/occupancy/series`: public, k-anonymised counts of one cell. */
-export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db }) => {
-  const points = occupancyLoader(db);
-  const series = seriesLoader(db);
-  const kAnon = (n: number) => {
-    const devices = kAnonymize(n, config.kAnonymity);
-    return { devices, suppressed: devices === null };
-  };
+export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db, gate }) => {
+  // dp mode: the nowcast is withheld (it would be an un-noised second release of the same count);
+  // answers still say provisional/final by time (docs/privacy.md).
+  const nowcastOn = gate.mode !== 'dp';
+  // Every number comes from the gate (k-anonymity or dp, privacy/gate.ts); null = withheld or empty.
+  const publish = (devices: number | null | undefined) => ({
+    devices: devices ?? null,
+    suppressed: devices === null || devices === undefined,
+  });
 
   app.get(
     '/v1/occupancy',
@@ -65,7 +66,7 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         description:
           'Distinct devices present in the cell during the bucket that contains `at` (docs/insights.md).',
         querystring: Type.Object({ ...LocationQuery, at: Type.Optional(Time('the time (default: now)')) }),
-        response: { 200: OccupancyAnswer, ...errorResponses(400) },
+        response: { 200: OccupancyAnswer, ...errorResponses(400, 429) },
       },
     },
     async (request) => {
@@ -74,13 +75,13 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
       const b = bucketStart(at, config.bucketMs);
       const now = Date.now();
       const provisional = b + config.bucketMs + config.nowcastHorizonMs > now;
-      const live = provisional ? (await liveRows(db, cell, b, b + 1)).get(b) : undefined;
+      const live = nowcastOn && provisional ? (await liveRows(db, cell, b, b + 1)).get(b) : undefined;
       return {
         cell,
         at: new Date(at).toISOString(),
         bucketStartMs: b,
         bucketMs: config.bucketMs,
-        ...kAnon(await points.load({ cell, b })),
+        ...publish((await gate.counts('occupancy', [{ cell, b }]))[0]),
         kAnonymity: config.kAnonymity,
         ...answerState(live, b, now, config.bucketMs, config.nowcastHorizonMs, config.kAnonymity),
       };
@@ -105,7 +106,7 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
             Type.Integer({ description: 'ms, a positive multiple of BUCKET_MS (default BUCKET_MS)' }),
           ),
         }),
-        response: { 200: SeriesAnswer, ...errorResponses(400) },
+        response: { 200: SeriesAnswer, ...errorResponses(400, 429) },
       },
     },
     async (request) => {
@@ -121,14 +122,14 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
           `${n} points requested; at most ${config.maxSeriesPoints} (raise step)`,
         );
       }
-      const peaks = await series.load({ cell, fromMs: start, toMs, stepMs });
+      const peaks = await gate.series('series', { cell, fromMs: start, toMs, stepMs });
       const now = Date.now();
       // Only buckets that can still be provisional are looked up in the live edge.
       const liveFrom = Math.max(
         start,
         bucketStart(now - config.nowcastHorizonMs, config.bucketMs) - config.bucketMs,
       );
-      const live = liveFrom < toMs ? await liveRows(db, cell, liveFrom, toMs) : new Map();
+      const live = nowcastOn && liveFrom < toMs ? await liveRows(db, cell, liveFrom, toMs) : new Map();
       let provisionalFromMs: number | null = null;
       const points = Array.from({ length: n }, (_, i) => {
         const startMs = start + i * stepMs;
@@ -148,7 +149,7 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
           config.kAnonymity,
         );
         if (st.state === 'provisional' && provisionalFromMs === null) provisionalFromMs = startMs;
-        return { startMs, ...kAnon(peaks.get(i) ?? 0), ...st };
+        return { startMs, ...publish(peaks.get(i)), ...st };
       });
       return { cell, fromMs: start, toMs, stepMs, kAnonymity: config.kAnonymity, provisionalFromMs, points };
     },

@@ -13,9 +13,7 @@ import {
   nowcastTopK,
   StateFields,
 } from '../live-edge.ts';
-import { topKLoader } from '../loaders.ts';
 import { parseBBox, parseRegion, parseTime } from '../params.ts';
-import { popular } from '../queries.ts';
 
 const Location = Type.Object({
   rank: Type.Integer(),
@@ -46,8 +44,7 @@ const PopularAnswer = Type.Object({
 const FINAL_AFTER_MS = 2 * 3_600_000;
 
 /** `GET /v1/popular`: top-K cells of a bucket (only cells at or above K_ANONYMITY), optionally filtered. */
-export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db }) => {
-  const loader = topKLoader(db, config.kAnonymity);
+export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db, gate }) => {
   // Cells are few and fixed, and cellToLatLng is ~0.75 µs per call.
   const centres = new LRUCache<string, [number, number]>({ max: 200_000 });
   const locate = (top: CellCount[]): Located[] =>
@@ -100,7 +97,7 @@ export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
             Type.Integer({ minimum: 0, maximum: 15, description: 'H3 resolution (default CELL_RESOLUTION)' }),
           ),
         }),
-        response: { 200: PopularAnswer, ...errorResponses(400) },
+        response: { 200: PopularAnswer, ...errorResponses(400, 429) },
       },
     },
     async (request) => {
@@ -124,19 +121,14 @@ export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
           : undefined;
       const run = async () =>
         locate(
-          await popular(
-            db,
-            {
-              bucketStartMs: b,
-              k: q.k,
-              minDevices: config.kAnonymity,
-              cellResolution: config.cellResolution,
-              resolution,
-              bbox,
-              region,
-            },
-            loader,
-          ),
+          await gate.topK('popular', {
+            bucketStartMs: b,
+            k: q.k,
+            cellResolution: config.cellResolution,
+            resolution,
+            bbox,
+            region,
+          }),
         );
       let locations: Promise<Located[]>;
       if (config.popularCacheMs > 0) {
@@ -154,7 +146,12 @@ export const popularRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, 
       const st = answerState(undefined, b, now, config.bucketMs, config.nowcastHorizonMs, config.kAnonymity);
       // The nowcast ranking is at the stored resolution without filters (the live edge is per cell).
       const nowcast =
-        st.state === 'provisional' && !bbox && !region && resolution === config.cellResolution
+        // dp mode: withheld (an un-noised ranking of the same counts; docs/privacy.md).
+        gate.mode !== 'dp' &&
+        st.state === 'provisional' &&
+        !bbox &&
+        !region &&
+        resolution === config.cellResolution
           ? await nowcastOf(b, q.k, now)
           : [];
       return {

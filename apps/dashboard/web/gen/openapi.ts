@@ -1693,6 +1693,15 @@ export interface operations {
                     "application/json": components["schemas"]["def-0"];
                 };
             };
+            /** @description PRIVACY_MODE=dp: the privacy budget of the release period cannot cover the new release(s) this question needs (docs/privacy.md) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
             /** @description request headers too large */
             431: {
                 headers: {
@@ -1800,6 +1809,15 @@ export interface operations {
             };
             /** @description the request took too long to arrive */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description PRIVACY_MODE=dp: the privacy budget of the release period cannot cover the new release(s) this question needs (docs/privacy.md) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3154,6 +3172,15 @@ export interface operations {
             };
             /** @description the request took too long to arrive */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description PRIVACY_MODE=dp: the privacy budget of the release period cannot cover the new release(s) this question needs (docs/privacy.md) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
