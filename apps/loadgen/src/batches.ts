@@ -76,7 +76,8 @@ export class BatchFactory {
     const d = this.#next;
     this.#next = (d + 1) % this.#devices.length;
     const device = this.#devices[d] as DeviceCredentials;
-    const done = (this.#batchesOf[d] = (this.#batchesOf[d] ?? 0) + 1);
+    const done = (this.#batchesOf[d] ?? 0) + 1;
+    this.#batchesOf[d] = done;
     if (done % this.#dwellBatches === 0) this.#spotOf[d] = this.#random(this.#spots.length);
     const spot = this.#spots[this.#spotOf[d] as number] as Spot;
     const n = this.#batchPings;

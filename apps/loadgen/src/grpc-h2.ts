@@ -108,7 +108,8 @@ export function unaryCall(
     if (trailersOnly) finish(trailersOnly);
   });
   stream.on('data', (chunk: Buffer) => {
-    (chunks ??= []).push(chunk);
+    if (chunks) chunks.push(chunk);
+    else chunks = [chunk];
   });
   stream.on('trailers', (trailers) => {
     const outcome = fromMetadata(trailers);

@@ -111,7 +111,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         const c = pendingSecond.counters;
         pendingSecond = { counters: emptyCounters(), reports: 0 };
         seconds.push(c);
-        if (stepState.step >= 0) addCounters((stepTotals[stepState.step] ??= emptyCounters()), c);
+        if (stepState.step >= 0) {
+          stepTotals[stepState.step] ??= emptyCounters();
+          addCounters(stepTotals[stepState.step] as WorkerCounters, c);
+        }
         secondsSinceStart++;
         options.onSecond?.({
           ...c,
