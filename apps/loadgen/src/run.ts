@@ -1,7 +1,6 @@
 // The load generator: enrolls devices, spreads them over worker threads, offers each step's rate
 // open-loop, and reports per second and per step (latency percentiles, every status, the generator's
 // own CPU per ping).
-import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import * as hdr from 'hdr-histogram-js';
 import type { DeviceCredentials, Spot } from './batches.ts';
@@ -96,6 +95,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const seconds: WorkerCounters[] = [];
   const snapshots: { ok: string; refused: string }[] = [];
   let stoppedCount = 0;
+  // Wakes whoever waits for the next worker message (snapshots, stop acknowledgements).
+  let wake: (() => void) | undefined;
+  const nextMessage = (timeoutMs: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   const stepState = { step: -1, offeredRate: 0, t0: 0 };
   const stepTotals: WorkerCounters[] = [];
   let pendingSecond: { counters: WorkerCounters; reports: number } = {
@@ -125,6 +134,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       }
     } else if (message.type === 'snapshot') snapshots.push(message);
     else if (message.type === 'stopped') stoppedCount++;
+    wake?.();
   };
   try {
     for (let w = 0; w < workerCount; w++) {
@@ -179,7 +189,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       const cpu = cpuSec() - cpu0;
       snapshots.length = 0;
       for (const w of workers) w.postMessage({ type: 'snapshot' });
-      while (snapshots.length < workers.length) await once(workers[0] as Worker, 'message');
+      while (snapshots.length < workers.length) await nextMessage(1_000);
       const ok = hdr.build();
       const refused = hdr.build();
       for (const s of snapshots) {
@@ -187,6 +197,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         refused.add(hdr.decodeFromCompressedBase64(s.refused));
       }
       const totals = stepTotals[i] ?? emptyCounters();
+      // Summed per second above; in flight is a level, not a count: the last second's.
+      totals.inflight = seconds.at(-1)?.inflight ?? 0;
       const report: StepReport = {
         step: i,
         offeredPingsPerSec: step.pingsPerSec,
@@ -208,8 +220,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   } finally {
     for (const w of workers) w.postMessage({ type: 'stop' });
     const deadline = Date.now() + options.timeoutMs + 2_000;
-    while (stoppedCount < workers.length && Date.now() < deadline && workers[0])
-      await Promise.race([once(workers[0], 'message'), new Promise((r) => setTimeout(r, 100))]);
+    while (stoppedCount < workers.length && Date.now() < deadline) await nextMessage(100);
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }
