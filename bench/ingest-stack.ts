@@ -138,7 +138,7 @@ export interface RampStep {
 /**
  * Offers each step open-loop and measures, per step, the accepted rate, the answers, the latency from
  * due time and the CPU per accepted ping of the service, the broker and the generator (from /proc at
- * each of the generator's per-second reports). A step "kept up" when ≥ 95 % of its offered pings were
+ * each of the generator’s per-second reports). A step "kept up" when ≥ 90 % of its offered pings were
  * accepted and ≥ 99 % of its answers were OK.
  */
 export async function offerSteps(
