@@ -175,7 +175,7 @@ export async function offerSteps(
       offeredPingsPerSec: r.offeredPingsPerSec,
       acceptedPingsPerSec: r.acceptedPingsPerSec,
       keptUp:
-        r.acceptedPingsPerSec >= 0.95 * r.offeredPingsPerSec && (r.totals.codes.OK ?? 0) / answered >= 0.99,
+        r.acceptedPingsPerSec >= 0.9 * r.offeredPingsPerSec && (r.totals.codes.OK ?? 0) / answered >= 0.99,
       codes: r.totals.codes,
       okLatencyMs: r.okLatencyMs,
       serviceCpuMicrosPerPing: per('ingest'),
