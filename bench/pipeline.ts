@@ -291,6 +291,7 @@ try {
   }
 
   // PostgreSQL rows and bytes the run wrote (for docs/scaling.md), with the pings that produced them.
+  await db.query('ANALYZE'); // n_live_tup is an estimate until the tables are analysed
   const tables = (
     await db.query<{ relname: string; rows: string; bytes: string }>(
       `SELECT relname, n_live_tup AS rows, pg_total_relation_size(relid) AS bytes
