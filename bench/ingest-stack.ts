@@ -30,6 +30,8 @@ export async function startIngestStack(options: {
 }): Promise<IngestStack> {
   const broker = await startLocalBroker({
     heapMb: 768,
+    // The shared machine can take minutes to start a JVM.
+    readyTimeoutMs: 240_000,
     topics: [
       { name: 'ingestion', partitions: options.partitions },
       { name: 'perf', partitions: options.partitions },

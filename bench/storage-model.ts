@@ -119,7 +119,7 @@ const result = {
   ),
   seconds: Math.round((performance.now() - started) / 1000),
   method:
-    'simulator phones (apps/simulator defaults) for 24 h → the processor domain aggregation (ground truth exact expectation) → rows the sink would hold; bytes per row = pg_total_relation_size / n_live_tup of the daily partitions after the whole-pipeline bench',
+    'simulator phones (apps/simulator defaults) for 24 h → the processor domain aggregation (ground truth exact expectation) → rows the sink would hold; bytes per row = pg_total_relation_size / reltuples of the daily partitions after loading those rows into a temporary database with the real schema (VACUUM ANALYZE; inserted once, so a lower bound for upserted tables)',
 };
 writeFileSync(join(results, 'storage.json'), `${JSON.stringify(result, null, 2)}\n`);
 console.log(JSON.stringify(result, null, 2));
