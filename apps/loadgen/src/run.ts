@@ -112,26 +112,28 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     reports: 0,
   };
   let secondsSinceStart = 0;
+  // One report per worker per second: emitted when all have reported, and once more at the end for the
+  // workers' final reports (their counts since the last full second must not be lost).
+  const flushSecond = () => {
+    const c = pendingSecond.counters;
+    pendingSecond = { counters: emptyCounters(), reports: 0 };
+    seconds.push(c);
+    if (stepState.step >= 0) {
+      stepTotals[stepState.step] ??= emptyCounters();
+      addCounters(stepTotals[stepState.step] as WorkerCounters, c);
+    }
+    secondsSinceStart++;
+    options.onSecond?.({
+      ...c,
+      t: secondsSinceStart,
+      step: stepState.step,
+      offeredRate: stepState.offeredRate,
+    });
+  };
   const onMessage = (message: WorkerOutput) => {
     if (message.type === 'second') {
-      // One report per worker per second: emit when all have reported.
       addCounters(pendingSecond.counters, message.counters);
-      if (++pendingSecond.reports === workers.length) {
-        const c = pendingSecond.counters;
-        pendingSecond = { counters: emptyCounters(), reports: 0 };
-        seconds.push(c);
-        if (stepState.step >= 0) {
-          stepTotals[stepState.step] ??= emptyCounters();
-          addCounters(stepTotals[stepState.step] as WorkerCounters, c);
-        }
-        secondsSinceStart++;
-        options.onSecond?.({
-          ...c,
-          t: secondsSinceStart,
-          step: stepState.step,
-          offeredRate: stepState.offeredRate,
-        });
-      }
+      if (++pendingSecond.reports === workers.length) flushSecond();
     } else if (message.type === 'snapshot') snapshots.push(message);
     else if (message.type === 'stopped') stoppedCount++;
     wake?.();
@@ -221,6 +223,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     for (const w of workers) w.postMessage({ type: 'stop' });
     const deadline = Date.now() + options.timeoutMs + 2_000;
     while (stoppedCount < workers.length && Date.now() < deadline) await nextMessage(100);
+    if (pendingSecond.reports > 0) flushSecond();
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }
