@@ -8,9 +8,11 @@ import { assertNodeVersion } from '@footfall/config';
 
 assertNodeVersion();
 const here = import.meta.dirname;
-const all = ['ingest', 'processor', 'api', 'pipeline', 'alerts', 'nowcast', 'places', 'dp'];
+const all = ['ingest', 'ingest-loadgen', 'processor', 'api', 'pipeline', 'alerts', 'nowcast', 'places', 'dp'];
+// Long or destructive sections run only when named in BENCH_ONLY.
+const optional = ['overload'];
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
-const selected = all.filter((name) => !only || only.includes(name));
+const selected = [...all, ...optional].filter((name) => (only ? only.includes(name) : all.includes(name)));
 
 const summary: Record<string, unknown> = { startedAt: new Date().toISOString(), machine: machineInfo() };
 let failed = 0;

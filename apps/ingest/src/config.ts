@@ -78,6 +78,12 @@ export const ingestSpec = {
     'Upload calls in progress per process; beyond it RESOURCE_EXHAUSTED before decoding or verifying',
     1,
   ),
+  shedEventLoopDelayMs: v.int(
+    'INGEST_SHED_EVENT_LOOP_DELAY_MS',
+    0,
+    'refuse uploads (RESOURCE_EXHAUSTED) while the mean event-loop delay exceeds this, ms (0 = off)',
+    0,
+  ),
   overloadRetryAfterMs: v.int(
     'INGEST_OVERLOAD_RETRY_AFTER_MS',
     1_000,

@@ -12,6 +12,7 @@ import type { AttestationVerifier, UploadAuthenticator } from './auth.ts';
 import type { IngestConfig } from './config.ts';
 import { type DeviceKeyring, deriveDeviceSecret, issueUserToken, newDeviceId } from './credentials.ts';
 import { IngestError } from './errors.ts';
+import { EventLoopShedder } from './load-shedder.ts';
 import type { IngestMetrics } from './metrics.ts';
 import { type BatchContext, maxUploadResponseBytes, prepareBatch } from './prepare-batch.ts';
 import type { PingProducer } from './producer.ts';
@@ -204,6 +205,9 @@ export async function createIngestService(
   // overload the cheap answer is the refusal; admitting every call let thousands queue on the event loop
   // until clients hit their deadlines (issue 20 item 5: DEADLINE_EXCEEDED and transport errors).
   let uploadsInFlight = 0;
+  // Out of CPU, every answer comes late, refusals included; refusing before any work while the event
+  // loop runs late keeps answers (with their retry hint) ahead of the clients' deadlines (load-shedder.ts).
+  const shedder = new EventLoopShedder({ maxDelayMs: config.shedEventLoopDelayMs });
   const overloaded = (why: string) =>
     new IngestError('INGEST_OVERLOADED', `${why}; retry in ${config.overloadRetryAfterMs} ms`, {
       retryAfterMs: config.overloadRetryAfterMs,
@@ -214,6 +218,7 @@ export async function createIngestService(
     if (uploadsInFlight >= config.maxInflightUploads) {
       throw overloaded(`${config.maxInflightUploads} uploads in progress`);
     }
+    if (shedder.late) throw overloaded(`event loop ${Math.round(shedder.lastDelayMs)} ms late`);
     metrics.inflightUploads.set(++uploadsInFlight);
     try {
       return await upload(bytes, deadline);
@@ -331,6 +336,7 @@ export async function createIngestService(
     async close(graceMs = config.shutdownGraceMs) {
       drain();
       clearInterval(healthTimer);
+      shedder.close();
       const startedMs = Date.now();
       // Keep the transport up until the in-flight calls are done: shutting it down at once answered
       // new calls with a bare UNAVAILABLE (no INGEST_DRAINING detail) from grpc-js itself.
