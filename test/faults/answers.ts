@@ -15,10 +15,22 @@ interface UserTime {
   locations: { cell: string; timeSpentMs: number }[];
 }
 
+/** What the answers are compared with: a {@link GroundTruth}, or one composed of several (test/multi). */
+export type Expectation = Pick<
+  GroundTruth,
+  | 'city'
+  | 'expectedBuckets'
+  | 'expectedCells'
+  | 'expectedOccupancy'
+  | 'expectedTopK'
+  | 'expectedVisits'
+  | 'expectedTimeSpent'
+>;
+
 export interface AnswerSource {
   apiUrl: string;
   operatorToken: string;
-  truth: GroundTruth;
+  truth: Expectation;
   serverIdOf(simId: string): string;
 }
 
@@ -31,7 +43,7 @@ async function getJson<T>(source: AnswerSource, path: string): Promise<T> {
   return body as T;
 }
 
-function cellsToCheck(truth: GroundTruth): string[] {
+function cellsToCheck(truth: Expectation): string[] {
   const cells = new Set<string>();
   for (const place of truth.city.places) for (const c of placeCells(place, 1)) cells.add(c);
   const others = new Set<string>();

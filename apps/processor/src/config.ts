@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import {
   assertGroupTimings,
   type ConfigOf,
+  ConfigError,
   commonSpec,
   erasureTopicSpec,
   groupConsumerSpec,
@@ -44,6 +45,20 @@ export const processorSpec = {
     'a partition silent this long advances its watermark with the clock (Flink idleness), ms; 0 = never',
     0,
   ),
+  // A processor generation's share of event time (docs/operations.md "Changing the partition count"):
+  // two generations over differently partitioned input topics split the outputs at a bucket boundary.
+  outputFromMs: v.int(
+    'OUTPUT_FROM_MS',
+    0,
+    'emit only occupancy buckets and visits starting at or after this event time (Unix ms; 0 = no bound); a bucket boundary',
+    0,
+  ),
+  outputUntilMs: v.int(
+    'OUTPUT_UNTIL_MS',
+    0,
+    'emit only occupancy buckets and visits starting before this event time (Unix ms; 0 = no bound); a bucket boundary',
+    0,
+  ),
   staticMembership: v.bool(
     'PROCESSOR_STATIC_MEMBERSHIP',
     false,
@@ -66,6 +81,17 @@ export function loadProcessorConfig(
 ): ProcessorConfig {
   const config = loadConfig(processorSpec, env, overrides);
   assertGroupTimings(config);
+  for (const [name, ms] of [
+    ['OUTPUT_FROM_MS', config.outputFromMs],
+    ['OUTPUT_UNTIL_MS', config.outputUntilMs],
+  ] as const) {
+    if (ms % config.bucketMs !== 0) {
+      throw new ConfigError([`${name}: ${ms} is not a multiple of BUCKET_MS (${config.bucketMs})`]);
+    }
+  }
+  if (config.outputUntilMs !== 0 && config.outputUntilMs <= config.outputFromMs) {
+    throw new ConfigError([`OUTPUT_UNTIL_MS (${config.outputUntilMs}) must be after OUTPUT_FROM_MS (${config.outputFromMs})`]);
+  }
   return config;
 }
 

@@ -25,6 +25,7 @@ export interface ProcessorMetrics {
   idleAdvances: Counter<'source'>;
   lastProgress: Gauge;
   lagTotal: Gauge;
+  outputPending: Gauge;
 }
 
 /** Emit-latency buckets (seconds): fine below 2 s, where the p99 target (1.5 s) lives. */
@@ -154,6 +155,11 @@ export function createProcessorMetrics(instanceId: string): ProcessorMetrics {
     lagTotal: new Gauge({
       name: 'footfall_processor_consumer_lag_total',
       help: 'Records between the high watermark and the next offset to read, summed over owned partitions',
+      registers,
+    }),
+    outputPending: new Gauge({
+      name: 'footfall_processor_output_pending_partitions',
+      help: 'With OUTPUT_UNTIL_MS set: assigned partitions whose outputs before it may still change (0 on every instance = this generation is drained); -1 = not yet known',
       registers,
     }),
   };

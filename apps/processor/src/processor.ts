@@ -113,6 +113,7 @@ export class Processor {
     this.#options = options;
     this.logger = options.logger ?? createLogger('processor', config.logLevel);
     this.metrics = createProcessorMetrics(config.instanceId);
+    if (config.outputUntilMs !== 0) this.metrics.outputPending.set(-1);
     this.#group = new GroupMember(config, this.logger, this.metrics);
     this.#taskOptions = {
       idleTimeoutMs: config.idleTimeoutMs,
@@ -457,6 +458,8 @@ export class Processor {
     this.#pending = { timestamps: [], counts: [] };
     const outcome = await this.#emitter.emit(this.#states.values(), applied, pending, this.#liveRecords);
     this.#updateStateMetrics();
+    // Drained = committed: after an abort the outputs are still to be re-sent.
+    if (outcome !== 'aborted') this.#updateOutputPending(applied.partitions);
     if (outcome !== 'committed') {
       // Emit latency of records not (yet) committed is reported when they commit.
       this.#pending.timestamps.unshift(...pending.timestamps);
@@ -474,6 +477,18 @@ export class Processor {
       m.stateOpenBuckets.set({ partition }, st.openBuckets);
       m.stateCellBuckets.set({ partition }, st.openCellBuckets);
     }
+  }
+
+  /** Assigned partitions whose outputs before OUTPUT_UNTIL_MS may still change (operations.md). */
+  #updateOutputPending(assigned: Iterable<number>): void {
+    const window = this.#emitter.window;
+    if (window.untilMs === Number.POSITIVE_INFINITY) return;
+    let pending = 0;
+    for (const p of assigned) {
+      const task = this.#states.get(p);
+      if (task?.live !== true || !window.drained(task.aggregator)) pending++;
+    }
+    this.metrics.outputPending.set(pending);
   }
 
   #clearPartitionMetrics(p: number): void {
