@@ -17,6 +17,8 @@ import {
 export interface ClusterOptions {
   /** Instances of ingest, processor and sink (default 2 each). */
   instances?: number;
+  /** Sink instances (default `instances`). */
+  sinks?: number;
   /** Partitions of `ingestion` and `aggregated` (default 6). */
   partitions?: number;
   /** Extra environment of every processor (e.g. ALLOWED_LATENESS_MS). */
@@ -33,6 +35,8 @@ export interface Cluster {
   readonly operatorToken: string;
   /** The environment every service shares (secrets, broker, database, topics). */
   readonly common: Record<string, string>;
+  /** The test broker. */
+  readonly bootstrap: string;
   /** A further processor (e.g. of another generation) with its own ops port; not started. */
   addProcessor(name: string, env: Record<string, string>): Promise<ServiceProcess>;
   /** An uploader whose device clients round-robin over every ingest instance. */
@@ -107,6 +111,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       ),
     );
     processor.push(await processorOf(`processor-${i}`, {}));
+  }
+  for (let i = 0; i < (options.sinks ?? instances); i++) {
     const sinkOps = await freePort();
     sink.push(
       new ServiceProcess(
@@ -147,6 +153,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   }
   return {
     topics: { ingestion, aggregated, erasures },
+    bootstrap,
     ingest,
     processor,
     sink,
