@@ -26,7 +26,6 @@ import pg from 'pg';
 import { type AnswerSource, mismatches } from './answers.ts';
 import { countPings } from './ingestion.ts';
 
-
 const SEED = Number(process.env.FAULTS_SEED ?? 20261201);
 const DEVICES = Number(process.env.FAULTS_DEVICES ?? 40);
 const WINDOW_MS = 60 * 60_000;

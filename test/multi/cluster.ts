@@ -54,7 +54,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const suffix = randomBytes(4).toString('hex');
   const { ingestion, aggregated } = await uniqueTopics(options.partitions ?? 6);
   const erasures = `erasures-${suffix}`;
-  await createTopics(bootstrap, [{ name: erasures, partitions: 1, configs: { 'cleanup.policy': 'compact' } }]);
+  await createTopics(bootstrap, [
+    { name: erasures, partitions: 1, configs: { 'cleanup.policy': 'compact' } },
+  ]);
   const database = await createTemporaryDatabase();
   // Schema first, so the services start against a migrated database.
   await (await openDatabase({ url: database.url })).close();

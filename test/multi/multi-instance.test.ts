@@ -69,7 +69,9 @@ test(`2 ingest, 2 processors, 2 sinks with a rolling restart give the exact answ
     truth: { partitions: 6 },
   });
   await rolling;
-  console.error(`[multi] rolling restart (SIGTERM → ready, pings accepted meanwhile): ${JSON.stringify(restarts)}`);
+  console.error(
+    `[multi] rolling restart (SIGTERM → ready, pings accepted meanwhile): ${JSON.stringify(restarts)}`,
+  );
   assert.equal(restarts.length, 6, 'every instance was restarted');
   for (const r of restarts) assert.ok(r.pingsAccepted > 0, `no pings accepted while ${r.service} restarted`);
   assert.equal(result.stats.failedBatches, 0, `uploads failed for good: ${result.stats.firstError}`);

@@ -13,10 +13,10 @@
 // equal the exact expectation: the 6-partition ground truth before C, the 12-partition one from C on.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Ping } from '@footfall/contracts';
 import { createTopics } from '@footfall/kafka';
 import { acceptedPings, GroundTruth, type PingUploader, runSimulation } from '@footfall/simulator';
 import { type ServiceProcess, waitFor } from '@footfall/testing';
-import type { Ping } from '@footfall/contracts';
 import { type AnswerSource, mismatches } from '../faults/answers.ts';
 import { startCluster } from './cluster.ts';
 import { SplitTruth } from './split-truth.ts';
@@ -70,7 +70,9 @@ test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${S
     }
     const dualFromMs = maxAcceptedEventMs;
     cutoverMs = Math.ceil((dualFromMs + HORIZON_MS) / BUCKET_MS) * BUCKET_MS;
-    note(`dual-write on at event time +${(dualFromMs - fromMs) / MIN} min; cut-over C = +${(cutoverMs - fromMs) / MIN} min`);
+    note(
+      `dual-write on at event time +${(dualFromMs - fromMs) / MIN} min; cut-over C = +${(cutoverMs - fromMs) / MIN} min`,
+    );
   };
   const step2 = async () => {
     const c = String(cutoverMs);
@@ -115,7 +117,11 @@ test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${S
     note('ingest writes only the new topic; generation 1 stopped');
   };
   let steps: Promise<void> | undefined;
-  const stepDone = [Promise.withResolvers<void>(), Promise.withResolvers<void>(), Promise.withResolvers<void>()];
+  const stepDone = [
+    Promise.withResolvers<void>(),
+    Promise.withResolvers<void>(),
+    Promise.withResolvers<void>(),
+  ];
   for (const d of stepDone) d.promise.catch(() => {});
   const runSteps = async () => {
     try {
@@ -158,7 +164,14 @@ test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${S
     // Short stays and no stadium event, so that the stays spanning C end within the window.
     event: null,
     schedule: {
-      stayMinutes: { home: [5, 20], office: [5, 20], cafe: [5, 15], park: [5, 15], stadium: [5, 15], station: [2, 8] },
+      stayMinutes: {
+        home: [5, 20],
+        office: [5, 20],
+        cafe: [5, 15],
+        park: [5, 15],
+        stadium: [5, 15],
+        station: [2, 8],
+      },
     },
     truth: { partitions: 6, aggregator },
   });

@@ -7,6 +7,7 @@ import { compareVisits, mergeOverlappingVisits, timeSpentMs } from '@footfall/do
 import type { ExpectedVisit, GroundTruth } from '@footfall/simulator';
 
 type CellCount = ReturnType<GroundTruth['expectedCells']>[number];
+
 import type { Expectation } from '../faults/answers.ts';
 
 export class SplitTruth implements Expectation {
@@ -52,7 +53,12 @@ export class SplitTruth implements Expectation {
     ].sort(compareVisits);
   }
 
-  expectedTimeSpent(deviceId: string, cell: string | readonly string[], fromMs: number, toMs: number): number {
+  expectedTimeSpent(
+    deviceId: string,
+    cell: string | readonly string[],
+    fromMs: number,
+    toMs: number,
+  ): number {
     const cells = new Set(typeof cell === 'string' ? [cell] : cell);
     const visits = mergeOverlappingVisits(this.expectedVisits(deviceId).filter((v) => cells.has(v.cell)));
     return timeSpentMs(visits, fromMs, toMs);

@@ -10,8 +10,8 @@ import {
 } from './auth.ts';
 import type { IngestConfig } from './config.ts';
 import { createKeyring } from './credentials.ts';
-import { createIngestMetrics } from './metrics.ts';
 import { nextIngestionTopic } from './dual-write.ts';
+import { createIngestMetrics } from './metrics.ts';
 import { PingProducer } from './producer.ts';
 import { TokenBucketLimiter } from './rate-limit.ts';
 import { createIngestService } from './server.ts';

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import {
   assertGroupTimings,
-  type ConfigOf,
   ConfigError,
+  type ConfigOf,
   commonSpec,
   erasureTopicSpec,
   groupConsumerSpec,
@@ -90,7 +90,9 @@ export function loadProcessorConfig(
     }
   }
   if (config.outputUntilMs !== 0 && config.outputUntilMs <= config.outputFromMs) {
-    throw new ConfigError([`OUTPUT_UNTIL_MS (${config.outputUntilMs}) must be after OUTPUT_FROM_MS (${config.outputFromMs})`]);
+    throw new ConfigError([
+      `OUTPUT_UNTIL_MS (${config.outputUntilMs}) must be after OUTPUT_FROM_MS (${config.outputFromMs})`,
+    ]);
   }
   return config;
 }

@@ -38,9 +38,13 @@ export class OutputWindow {
   /**
    * True when nothing this generation owns can change any more in `aggregator`'s partition: every
    * bucket and stay starting before `untilMs` is final (and was drained). Never true without an upper
-   * bound, or before the partition saw its first ping.
+   * bound. A partition that never saw a ping holds nothing and counts as drained (its regions had no
+   * traffic during the whole dual-run: a ping for them from before the cut-over arriving after the
+   * switch is the one case this misses, docs/operations.md).
    */
   drained(aggregator: PartitionAggregator): boolean {
-    return this.untilMs !== Number.POSITIVE_INFINITY && aggregator.mutableFromMs() >= this.untilMs;
+    if (this.untilMs === Number.POSITIVE_INFINITY) return false;
+    const from = aggregator.mutableFromMs();
+    return from === Number.NEGATIVE_INFINITY || from >= this.untilMs;
   }
 }

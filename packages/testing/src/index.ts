@@ -14,5 +14,5 @@ export { kafkaBootstrap, uniqueTopics, waitForGroupCoordinator } from './kafka.t
 export { findPostgresBin, PrivatePostgres } from './private-postgres.ts';
 export { mulberry32 } from './random.ts';
 export { testSeed, withSeed } from './seed.ts';
-export { waitFor } from './wait-for.ts';
 export { type ServiceName, ServiceProcess } from './service-process.ts';
+export { waitFor } from './wait-for.ts';

@@ -82,7 +82,9 @@ export class ServiceProcess {
   async restart(graceMs = 20_000): Promise<void> {
     const exit = await this.stop(graceMs);
     if (exit.code !== 0) {
-      throw new Error(`${this.name} did not stop gracefully on SIGTERM: ${JSON.stringify(exit)}\n${this.#stderr}`);
+      throw new Error(
+        `${this.name} did not stop gracefully on SIGTERM: ${JSON.stringify(exit)}\n${this.#stderr}`,
+      );
     }
     this.start();
     await this.ready();
