@@ -3,10 +3,11 @@
 // counts. 2 ingest, 2 processors (generation 1, `ingestion`, 6 partitions) and a sink run a
 // ground-truth scenario; while pings flow:
 //   1. `<ingestion>.v2` is created with 12 partitions; ingest is rolled with TOPIC_INGESTION_NEXT
-//      (dual-write). Once every instance dual-writes, D = the latest event time accepted so far.
-//   2. Cut-over C = the first bucket boundary ≥ D + the restore horizon. Generation 1 is rolled with
-//      OUTPUT_UNTIL_MS=C; generation 2 (2 processors, own group, the new topic from its start) starts with
-//      OUTPUT_FROM_MS=C.
+//      (dual-write). Once every instance dual-writes, D = the latest event time accepted so far. Once
+//      generation 1 reports every open stay started after D + gap (mutable_from), the cut-over C = the
+//      first bucket boundary ≥ D + the restore horizon and ahead of every upload so far.
+//   2. Generation 1 is rolled with OUTPUT_UNTIL_MS=C; generation 2 (2 processors, own group, the new
+//      topic from its start) starts with OUTPUT_FROM_MS=C.
 //   3. When generation 1 reports every output before C final (output_pending_partitions 0 on every
 //      instance), ingest is rolled to write only the new topic and generation 1 is stopped.
 // Uploads past each step's point wait for that step (backpressure, no timing). Every answer must then
@@ -24,10 +25,12 @@ import { SplitTruth } from './split-truth.ts';
 const SEED = Number(process.env.REPARTITION_SEED ?? 20261203);
 const DEVICES = 30;
 const MIN = 60_000;
-const WINDOW_MS = 90 * MIN;
+const WINDOW_MS = 180 * MIN;
 const BUCKET_MS = MIN;
-// Short lateness and gap so that the whole procedure fits one simulated window: horizon 16 min.
-const aggregator = { allowedLatenessMs: 5 * MIN, presenceMaxGapMs: 5 * MIN, bucketMs: BUCKET_MS };
+// Lateness and gap shorter than the defaults so that the whole procedure fits one simulated window
+// (horizon 41 min), with phones that upload at most ~6 min late: far from the lateness edge, where the
+// order of concurrent uploads (acknowledgement order here, log order in the pipeline) would matter.
+const aggregator = { allowedLatenessMs: 30 * MIN, presenceMaxGapMs: 5 * MIN, bucketMs: BUCKET_MS };
 const HORIZON_MS = aggregator.allowedLatenessMs + 2 * aggregator.presenceMaxGapMs + BUCKET_MS;
 const processorEnv = {
   ALLOWED_LATENESS_MS: String(aggregator.allowedLatenessMs),
@@ -35,11 +38,20 @@ const processorEnv = {
   RESTORE_MARGIN_MS: '0',
 };
 
-async function outputPending(p: ServiceProcess): Promise<number> {
+async function gauge(p: ServiceProcess, name: string): Promise<number> {
   const text = await (await fetch(p.readyUrl.replace('/readyz', '/metrics'))).text();
-  const m = /^footfall_processor_output_pending_partitions(?:\{[^}]*\})? (\S+)$/m.exec(text);
-  return Number(m?.[1] ?? Number.NaN);
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+  const v = m?.[1];
+  return v === '+Inf'
+    ? Number.POSITIVE_INFINITY
+    : v === '-Inf'
+      ? Number.NEGATIVE_INFINITY
+      : Number(v ?? Number.NaN);
 }
+const outputPending = (p: ServiceProcess) => gauge(p, 'footfall_processor_output_pending_partitions');
+/** ms; +Inf parses as Infinity. */
+const mutableFrom = async (p: ServiceProcess) =>
+  1000 * (await gauge(p, 'footfall_processor_mutable_from_timestamp_seconds'));
 
 test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${SEED})`, async (t) => {
   const cluster = await startCluster({ instances: 2, sinks: 1, partitions: 6, processorEnv });
@@ -52,7 +64,7 @@ test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${S
   const fromMs = endMs - WINDOW_MS;
   const dualAtMs = fromMs + 0.1 * WINDOW_MS;
   const dualGateMs = fromMs + 0.15 * WINDOW_MS;
-  const switchGateMs = fromMs + 0.85 * WINDOW_MS;
+  const switchGateMs = fromMs + 0.9 * WINDOW_MS;
   let maxAcceptedEventMs = Number.NEGATIVE_INFINITY;
   let cutoverMs: number | undefined;
   const log: string[] = [];
@@ -63,16 +75,29 @@ test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${S
 
   // Step 1: dual-write. Step 2: cut-over configured. Step 3: switch to the new topic, generation 1 off.
   const generation2: ServiceProcess[] = [];
+  let maxSeenEventMs = Number.NEGATIVE_INFINITY;
   const step1 = async () => {
     for (const s of cluster.ingest) {
       s.env.TOPIC_INGESTION_NEXT = next;
       await s.restart();
     }
     const dualFromMs = maxAcceptedEventMs;
-    cutoverMs = Math.ceil((dualFromMs + HORIZON_MS) / BUCKET_MS) * BUCKET_MS;
-    note(
-      `dual-write on at event time +${(dualFromMs - fromMs) / MIN} min; cut-over C = +${(cutoverMs - fromMs) / MIN} min`,
+    note(`dual-write on at event time +${((dualFromMs - fromMs) / MIN).toFixed(1)} min`);
+    // Every stay still open must have started after D + gap (generation 2 has all of its pings, so it
+    // anchors it alike); pings keep flowing meanwhile.
+    const stableFrom = dualFromMs + aggregator.presenceMaxGapMs;
+    await waitFor(
+      'generation 1: every open stay started after the dual-write start + gap',
+      async () => {
+        for (const p of cluster.processor) if (!((await mutableFrom(p)) >= stableFrom)) return false;
+        return true;
+      },
+      240_000,
+      250,
     );
+    const earliest = Math.max(dualFromMs + HORIZON_MS, maxSeenEventMs + BUCKET_MS);
+    cutoverMs = Math.ceil(earliest / BUCKET_MS) * BUCKET_MS;
+    note(`cut-over C = ${cutoverMs} (+${((cutoverMs - fromMs) / MIN).toFixed(1)} min)`);
   };
   const step2 = async () => {
     const c = String(cutoverMs);
@@ -104,7 +129,7 @@ test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${S
       240_000,
       250,
     );
-    note(`generation 1 drained at event time +${(maxAcceptedEventMs - fromMs) / MIN} min`);
+    note(`generation 1 drained at event time +${((maxAcceptedEventMs - fromMs) / MIN).toFixed(1)} min`);
     for (const s of cluster.ingest) {
       s.env.TOPIC_INGESTION = next;
       s.env.TOPIC_INGESTION_NEXT = '-';
@@ -140,6 +165,7 @@ test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${S
   const uploader: PingUploader = {
     upload: async (simId, pings, signal) => {
       const tMax = Math.max(...pings.map((p) => p.eventTimeMs));
+      if (tMax > maxSeenEventMs) maxSeenEventMs = tMax;
       if (tMax >= dualAtMs) steps ??= runSteps();
       if (tMax >= dualGateMs) await stepDone[0]?.promise;
       // Generation 1 must know C before it sees a ping at or after C.
@@ -160,9 +186,10 @@ test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${S
     endMs,
     seed: SEED,
     concurrency: 8,
-    ratePingsPerSec: 400,
+    ratePingsPerSec: Number(process.env.REPARTITION_RATE ?? 200),
     // Short stays and no stadium event, so that the stays spanning C end within the window.
     event: null,
+    phone: { offlineMs: [60_000, 300_000], maxBatchAgeMs: 60_000 },
     schedule: {
       stayMinutes: {
         home: [5, 20],
@@ -191,8 +218,17 @@ test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${S
   for (const a of accepted) truth12.addAccepted(a.simId, a.pings);
   truth12.flush();
   const truth = new SplitTruth(result.truth, truth12, cutoverMs);
-  const after = truth.expectedBuckets().filter((b) => b >= (cutoverMs as number)).length;
-  assert.ok(after > 10, `only ${after} buckets after the cut-over`);
+  const after = truth.expectedBuckets().filter((b) => b >= (cutoverMs as number));
+  assert.ok(after.length > 10, `only ${after.length} buckets after the cut-over`);
+  let differ = 0;
+  for (const b of after) {
+    for (const { cell } of truth12.expectedCells(b)) {
+      if (result.truth.expectedOccupancy(cell, b) !== truth12.expectedOccupancy(cell, b)) differ++;
+    }
+  }
+  note(
+    `${after.length} buckets from C; ${differ} of their occupancy values differ between 6 and 12 partitions`,
+  );
 
   const source: AnswerSource = {
     apiUrl: cluster.apiUrl,

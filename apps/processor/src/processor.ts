@@ -112,7 +112,7 @@ export class Processor {
     this.config = config;
     this.#options = options;
     this.logger = options.logger ?? createLogger('processor', config.logLevel);
-    this.metrics = createProcessorMetrics(config.instanceId);
+    this.metrics = createProcessorMetrics(config.instanceId, () => this.mutableFromMs());
     if (config.outputUntilMs !== 0) this.metrics.outputPending.set(-1);
     this.#group = new GroupMember(config, this.logger, this.metrics);
     this.#taskOptions = {
@@ -497,6 +497,22 @@ export class Processor {
     this.metrics.stateDevices.remove({ partition });
     this.metrics.stateOpenBuckets.remove({ partition });
     this.metrics.stateCellBuckets.remove({ partition });
+  }
+
+  /**
+   * The earliest event time whose outputs may still change, over the owned partitions that hold data
+   * (PartitionAggregator.mutableFromMs; +Infinity when none does). One pass over the devices: computed
+   * on a metrics scrape, not per tick.
+   */
+  mutableFromMs(): number {
+    let m = Number.POSITIVE_INFINITY;
+    for (const s of this.#states.values()) {
+      // A partition still restoring does not know its stays yet.
+      if (!s.live) return Number.NEGATIVE_INFINITY;
+      const from = s.aggregator.mutableFromMs();
+      if (from !== Number.NEGATIVE_INFINITY && from < m) m = from;
+    }
+    return m;
   }
 
   /** Aggregator stats per owned partition (tests, bench). */
