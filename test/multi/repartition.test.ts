@@ -30,12 +30,20 @@ const BUCKET_MS = MIN;
 // Lateness and gap shorter than the defaults so that the whole procedure fits one simulated window
 // (horizon 41 min), with phones that upload at most ~6 min late: far from the lateness edge, where the
 // order of concurrent uploads (acknowledgement order here, log order in the pipeline) would matter.
-const aggregator = { allowedLatenessMs: 30 * MIN, presenceMaxGapMs: 5 * MIN, bucketMs: BUCKET_MS };
+// JITTER_RING 0: a stay's anchor is then its own cell, not a function of the chain of earlier stays,
+// which generation 2 (warm from D only) cannot know (docs/operations.md, limits).
+const aggregator = {
+  allowedLatenessMs: 30 * MIN,
+  presenceMaxGapMs: 5 * MIN,
+  bucketMs: BUCKET_MS,
+  jitterRing: 0,
+};
 const HORIZON_MS = aggregator.allowedLatenessMs + 2 * aggregator.presenceMaxGapMs + BUCKET_MS;
 const processorEnv = {
   ALLOWED_LATENESS_MS: String(aggregator.allowedLatenessMs),
   PRESENCE_MAX_GAP_MS: String(aggregator.presenceMaxGapMs),
   RESTORE_MARGIN_MS: '0',
+  JITTER_RING: '0',
 };
 
 async function gauge(p: ServiceProcess, name: string): Promise<number> {
