@@ -12,7 +12,14 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { PlaceIndex, regionOf } from '@footfall/domain';
 import { createTopics } from '@footfall/kafka';
-import { type City, createCity, createIngestUploader, placeCells, runSimulation } from '@footfall/simulator';
+import {
+  type City,
+  createCity,
+  createIngestUploader,
+  type GroundTruth,
+  placeCells,
+  runSimulation,
+} from '@footfall/simulator';
 import { type Stack, startStack } from '@footfall/stack';
 import { createTemporaryDatabase, kafkaBootstrap, uniqueTopics, waitFor } from '@footfall/testing';
 import { cellsToMultiPolygon } from 'h3-js';
@@ -31,7 +38,7 @@ const SEED = 20261125;
 /** Cells sampled beyond the places' own when comparing answers. */
 const SAMPLED_CELLS = 150;
 
-type RunOutcome = AnswerSource & { places: Map<string, string[]> };
+type RunOutcome = AnswerSource & { truth: GroundTruth; places: Map<string, string[]> };
 
 async function runPipeline(
   t: import('node:test').TestContext,

@@ -14,12 +14,17 @@ import { test } from 'node:test';
 import { ERASURE_LOCK_KEY, openDatabase } from '@footfall/db';
 import { createTopics, footfallTopics, freePort, type LocalBroker, startLocalBroker } from '@footfall/kafka';
 import { acceptedPings, createIngestUploader, type PingUploader, runSimulation } from '@footfall/simulator';
-import { killBroker, PrivatePostgres, waitFor } from '@footfall/testing';
-import { Consumer } from '@platformatic/kafka';
+import {
+  killBroker,
+  PrivatePostgres,
+  type ServiceName,
+  ServiceProcess,
+  waitFor,
+  waitForGroupCoordinator,
+} from '@footfall/testing';
 import pg from 'pg';
 import { type AnswerSource, eventuallyExact } from '../support/answers.ts';
 import { countPings } from './ingestion.ts';
-import { type ServiceName, ServiceProcess } from './services.ts';
 
 const SEED = Number(process.env.FAULTS_SEED ?? 20261201);
 const DEVICES = Number(process.env.FAULTS_DEVICES ?? 40);
@@ -47,27 +52,8 @@ test(`pipeline under faults (${FAULTS.join(', ')}; seed ${SEED})`, { timeout: 20
   const broker: LocalBroker = await startLocalBroker({ topics: footfallTopics(6), readyTimeoutMs: 180_000 });
   t.after(() => broker.close());
   // A fresh broker creates and loads __consumer_offsets on the first group request; until then joins
-  // fail with NOT_COORDINATOR (a processor starting then exits, for its orchestrator to restart it).
-  // Services here start against a settled broker, as in production.
-  await waitFor(
-    'the group coordinator',
-    async () => {
-      const consumer = new Consumer({
-        clientId: 'faults-warmup',
-        bootstrapBrokers: [broker.bootstrap],
-        groupId: 'faults-warmup',
-      });
-      try {
-        consumer.topics.track('ingestion');
-        await consumer.joinGroup({});
-        return true;
-      } finally {
-        await consumer.close(true).catch(() => {});
-      }
-    },
-    60_000,
-    500,
-  );
+  // fail with NOT_COORDINATOR. Services here start against a settled broker, as in production.
+  await waitForGroupCoordinator(broker.bootstrap);
   const postgres = await PrivatePostgres.start();
   t.after(() => postgres.close());
   const admin0 = new pg.Client({ connectionString: postgres.url() });

@@ -50,11 +50,24 @@ export interface UserTime {
   locations: { cell: string; timeSpentMs: number; visits: number }[];
 }
 
+/** What the answers are compared with: a {@link GroundTruth}, or one composed of several (test/multi). */
+export type Expectation = Pick<
+  GroundTruth,
+  | 'city'
+  | 'expectedBuckets'
+  | 'expectedCells'
+  | 'expectedOccupancy'
+  | 'expectedTopK'
+  | 'expectedVisits'
+  | 'expectedTimeSpent'
+> &
+  Partial<Pick<GroundTruth, 'expectedPlaceOccupancy'>>;
+
 /** Where the answers come from and what they must equal. */
 export interface AnswerSource {
   apiUrl: string;
   operatorToken: string;
-  truth: GroundTruth;
+  truth: Expectation;
   serverIdOf(simId: string): string;
   /** Registered named places (server id → cells), compared when given (docs/places.md). */
   places?: Map<string, string[]>;
@@ -81,7 +94,7 @@ export async function getJson<T>(
 }
 
 /** Cells to check: every place's cells plus a deterministic sample of about `sample` other cells seen. */
-function cellsToCheck(truth: GroundTruth, sample: number): string[] {
+function cellsToCheck(truth: Expectation, sample: number): string[] {
   const cells = new Set<string>();
   for (const place of truth.city.places) for (const c of placeCells(place, 1)) cells.add(c);
   const others = new Set<string>();
@@ -184,6 +197,7 @@ async function placeMismatches(source: AnswerSource, placeId: string, cells: str
   );
   const byBucket = new Map(series.points.map((p) => [p.startMs, p.devices ?? 0]));
   for (const b of buckets) {
+    if (!truth.expectedPlaceOccupancy) throw new Error('places given without a place expectation');
     const expected = truth.expectedPlaceOccupancy(placeId, b);
     if ((byBucket.get(b) ?? 0) !== expected)
       out.push(

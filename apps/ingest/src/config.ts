@@ -12,6 +12,11 @@ import {
 export const ingestSpec = {
   ...commonSpec,
   topicIngestion: topicSpec.topicIngestion,
+  topicIngestionNext: v.string(
+    'TOPIC_INGESTION_NEXT',
+    '-',
+    'next generation of the ingestion topic, written too (dual-write while its partition count changes, docs/operations.md); `-` = none',
+  ),
   ...erasureTopicSpec,
   grpcHost: v.string('GRPC_HOST', '0.0.0.0', 'gRPC listen address'),
   grpcPort: v.int('GRPC_PORT', 50051, 'gRPC port (0 = pick a free one)', 0, 65_535),

@@ -22,6 +22,8 @@ export interface PingProducerOptions {
   /** Brokers and (optionally) SASL/TLS, see `kafkaAuthSpec`. */
   connection: KafkaConnectionConfig;
   topic: string;
+  /** Next generation of the topic, written too while set (docs/operations.md, partition changes). */
+  nextTopic?: string | undefined;
   clientId?: string;
   /** Upper bound on the Kafka client's own request time, ms; also the retry budget. */
   produceTimeoutMs: number;
@@ -67,6 +69,7 @@ export class PingProducer {
   #activeSends = 0;
   #inflight = 0;
   #partitions: number | undefined;
+  #nextPartitions: number | undefined;
   #healthy = false;
   #probeTimer: NodeJS.Timeout | undefined;
   #probing = false;
@@ -94,6 +97,11 @@ export class PingProducer {
     return this.#partitions;
   }
 
+  /** Partition count of the next topic generation (undefined when none is set or before Kafka answered). */
+  get nextPartitions(): number | undefined {
+    return this.#nextPartitions;
+  }
+
   /** True when the last contact with Kafka (probe or send) succeeded. */
   get healthy(): boolean {
     return this.#healthy;
@@ -112,13 +120,19 @@ export class PingProducer {
     if (this.#probing || this.#closed) return;
     this.#probing = true;
     try {
+      const { nextTopic } = this.#options;
       const metadata = await this.#producer.metadata({
-        topics: [this.#options.topic],
+        topics: nextTopic === undefined ? [this.#options.topic] : [this.#options.topic, nextTopic],
         forceUpdate: true,
         retries: 0,
       });
       const topic = metadata.topics.get(this.#options.topic);
       if (!topic) throw new Error(`topic ${this.#options.topic} does not exist`);
+      if (nextTopic !== undefined) {
+        const next = metadata.topics.get(nextTopic);
+        if (!next) throw new Error(`topic ${nextTopic} does not exist`);
+        this.#nextPartitions = next.partitionsCount;
+      }
       if (this.#partitions !== undefined && this.#partitions !== topic.partitionsCount) {
         this.#options.logger.warn(
           { from: this.#partitions, to: topic.partitionsCount },

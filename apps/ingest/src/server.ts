@@ -11,6 +11,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { AttestationVerifier, UploadAuthenticator } from './auth.ts';
 import type { IngestConfig } from './config.ts';
 import { type DeviceKeyring, deriveDeviceSecret, issueUserToken, newDeviceId } from './credentials.ts';
+import { NextGenerationRouter, nextIngestionTopic } from './dual-write.ts';
 import { IngestError } from './errors.ts';
 import { EventLoopShedder } from './load-shedder.ts';
 import type { IngestMetrics } from './metrics.ts';
@@ -139,6 +140,8 @@ export async function createIngestService(
     limits: config,
     router: new RegionRouter(config),
   };
+  const nextTopic = nextIngestionTopic(config);
+  const nextGeneration = nextTopic === undefined ? undefined : new NextGenerationRouter(nextTopic);
 
   // Calls being handled: close() waits for them before shutting the transport down.
   let active = 0;
@@ -286,8 +289,15 @@ export async function createIngestService(
       });
     }
     if (records.length === 0) return { accepted: 0, rejected, rejectedCount };
+    let outgoing = records;
+    if (nextGeneration !== undefined) {
+      const nextPartitions = producer.nextPartitions;
+      if (nextPartitions === undefined)
+        throw new IngestError('INGEST_KAFKA_UNAVAILABLE', 'Kafka not reachable yet; retry');
+      outgoing = nextGeneration.withCopies(records, nextPartitions);
+    }
 
-    if (!producer.admit(records.length)) {
+    if (!producer.admit(outgoing.length)) {
       throw overloaded(`${config.maxInflightPings} pings waiting for Kafka`);
     }
     // Wait for Kafka at most PRODUCE_TIMEOUT_MS (or the caller's deadline, if sooner). send() takes the
@@ -298,7 +308,7 @@ export async function createIngestService(
       0,
       Math.min(config.produceTimeoutMs, (Number.isFinite(deadlineMs) ? deadlineMs : Infinity) - Date.now()),
     );
-    await producer.send(records, AbortSignal.timeout(Math.round(budget)));
+    await producer.send(outgoing, AbortSignal.timeout(Math.round(budget)));
     metrics.pingsAccepted.inc(records.length);
     return { accepted: records.length, rejected, rejectedCount };
   }

@@ -10,6 +10,7 @@ import {
 } from './auth.ts';
 import type { IngestConfig } from './config.ts';
 import { createKeyring } from './credentials.ts';
+import { nextIngestionTopic } from './dual-write.ts';
 import { createIngestMetrics } from './metrics.ts';
 import { PingProducer } from './producer.ts';
 import { TokenBucketLimiter } from './rate-limit.ts';
@@ -60,6 +61,7 @@ export async function startIngest(
   const producer = new PingProducer({
     connection: config,
     topic: config.topicIngestion,
+    nextTopic: nextIngestionTopic(config),
     produceTimeoutMs: config.produceTimeoutMs,
     lingerMs: config.produceLingerMs,
     maxRecords: config.produceMaxRecords,
@@ -130,7 +132,13 @@ export async function startIngest(
           });
     if (ops) closers.push(() => ops.close());
     logger.info(
-      { grpcPort: server.port, opsPort: ops?.port, topic: config.topicIngestion, kafkaUp: producer.healthy },
+      {
+        grpcPort: server.port,
+        opsPort: ops?.port,
+        topic: config.topicIngestion,
+        nextTopic: nextIngestionTopic(config),
+        kafkaUp: producer.healthy,
+      },
       'ingest started',
     );
     let closing: Promise<void> | undefined;

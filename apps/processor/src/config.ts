@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import {
   assertGroupTimings,
+  ConfigError,
   type ConfigOf,
   commonSpec,
   erasureTopicSpec,
@@ -46,6 +47,20 @@ export const processorSpec = {
     'PROCESSOR_IDLE_TIMEOUT_MS',
     60_000,
     'a partition silent this long advances its watermark with the clock (Flink idleness), ms; 0 = never',
+    0,
+  ),
+  // A processor generation's share of event time (docs/operations.md "Changing the partition count"):
+  // two generations over differently partitioned input topics split the outputs at a bucket boundary.
+  outputFromMs: v.int(
+    'OUTPUT_FROM_MS',
+    0,
+    'emit only occupancy buckets and visits starting at or after this event time (Unix ms; 0 = no bound); a bucket boundary',
+    0,
+  ),
+  outputUntilMs: v.int(
+    'OUTPUT_UNTIL_MS',
+    0,
+    'emit only occupancy buckets and visits starting before this event time (Unix ms; 0 = no bound); a bucket boundary',
     0,
   ),
   staticMembership: v.bool(
@@ -101,7 +116,20 @@ export function loadProcessorConfig(
   const config = loadConfig(processorSpec, env, overrides);
   assertGroupTimings(config);
   if (config.nowcastSettleMs < config.nowcastHorizonMs) {
-    throw new RangeError('NOWCAST_SETTLE_MS must be >= NOWCAST_HORIZON_MS');
+    throw new ConfigError(['NOWCAST_SETTLE_MS must be >= NOWCAST_HORIZON_MS']);
+  }
+  for (const [name, ms] of [
+    ['OUTPUT_FROM_MS', config.outputFromMs],
+    ['OUTPUT_UNTIL_MS', config.outputUntilMs],
+  ] as const) {
+    if (ms % config.bucketMs !== 0) {
+      throw new ConfigError([`${name}: ${ms} is not a multiple of BUCKET_MS (${config.bucketMs})`]);
+    }
+  }
+  if (config.outputUntilMs !== 0 && config.outputUntilMs <= config.outputFromMs) {
+    throw new ConfigError([
+      `OUTPUT_UNTIL_MS (${config.outputUntilMs}) must be after OUTPUT_FROM_MS (${config.outputFromMs})`,
+    ]);
   }
   return config;
 }

@@ -25,6 +25,8 @@ export interface ProcessorMetrics {
   idleAdvances: Counter<'source'>;
   lastProgress: Gauge;
   lagTotal: Gauge;
+  outputPending: Gauge;
+  mutableFrom: Gauge;
 }
 
 /** Emit-latency buckets (seconds): fine below 2 s, where the p99 target (1.5 s) lives. */
@@ -33,7 +35,11 @@ export const EMIT_LATENCY_BUCKETS = [
   60,
 ];
 
-export function createProcessorMetrics(instanceId: string): ProcessorMetrics {
+/**
+ * `mutableFromMs`: on each scrape, the earliest event time whose outputs may still change over the
+ * owned partitions that hold data (see `Processor.mutableFromMs`); omitted = the gauge stays unset.
+ */
+export function createProcessorMetrics(instanceId: string, mutableFromMs?: () => number): ProcessorMetrics {
   const registry = createRegistry('processor');
   registry.setDefaultLabels({ service: 'processor', instance_id: instanceId });
   const registers = [registry];
@@ -154,6 +160,19 @@ export function createProcessorMetrics(instanceId: string): ProcessorMetrics {
     lagTotal: new Gauge({
       name: 'footfall_processor_consumer_lag_total',
       help: 'Records between the high watermark and the next offset to read, summed over owned partitions',
+      registers,
+    }),
+    mutableFrom: new Gauge({
+      name: 'footfall_processor_mutable_from_timestamp_seconds',
+      help: 'Event time (Unix s) before which no output of the owned partitions can change any more (oldest open stay or bucket); +Inf with no data. Read when changing the partition count (docs/operations.md)',
+      registers,
+      collect() {
+        if (mutableFromMs !== undefined) this.set(mutableFromMs() / 1000);
+      },
+    }),
+    outputPending: new Gauge({
+      name: 'footfall_processor_output_pending_partitions',
+      help: 'With OUTPUT_UNTIL_MS set: assigned partitions whose outputs before it may still change (0 on every instance = this generation is drained); -1 = not yet known',
       registers,
     }),
   };

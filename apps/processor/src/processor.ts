@@ -120,7 +120,8 @@ export class Processor {
     this.config = config;
     this.#options = options;
     this.logger = options.logger ?? createLogger('processor', config.logLevel);
-    this.metrics = createProcessorMetrics(config.instanceId);
+    this.metrics = createProcessorMetrics(config.instanceId, () => this.mutableFromMs());
+    if (config.outputUntilMs !== 0) this.metrics.outputPending.set(-1);
     this.#group = new GroupMember(config, this.logger, this.metrics);
     this.#taskOptions = {
       ...(config.nowcastIntervalMs > 0 ? { newLiveEdge: () => this.#newLiveEdge() } : {}),
@@ -497,6 +498,8 @@ export class Processor {
     this.#pending = { timestamps: [], counts: [] };
     const outcome = await this.#emitter.emit(this.#states.values(), applied, pending, this.#liveRecords);
     this.#updateStateMetrics();
+    // Drained = committed: after an abort the outputs are still to be re-sent.
+    if (outcome !== 'aborted') this.#updateOutputPending(applied.partitions);
     if (outcome !== 'committed') {
       // Emit latency of records not (yet) committed is reported when they commit.
       this.#pending.timestamps.unshift(...pending.timestamps);
@@ -516,12 +519,40 @@ export class Processor {
     }
   }
 
+  /** Assigned partitions whose outputs before OUTPUT_UNTIL_MS may still change (operations.md). */
+  #updateOutputPending(assigned: Iterable<number>): void {
+    const window = this.#emitter.window;
+    if (window.untilMs === Number.POSITIVE_INFINITY) return;
+    let pending = 0;
+    for (const p of assigned) {
+      const task = this.#states.get(p);
+      if (task?.live !== true || !window.drained(task.aggregator)) pending++;
+    }
+    this.metrics.outputPending.set(pending);
+  }
+
   #clearPartitionMetrics(p: number): void {
     const partition = String(p);
     this.metrics.lag.remove({ partition });
     this.metrics.stateDevices.remove({ partition });
     this.metrics.stateOpenBuckets.remove({ partition });
     this.metrics.stateCellBuckets.remove({ partition });
+  }
+
+  /**
+   * The earliest event time whose outputs may still change, over the owned partitions that hold data
+   * (PartitionAggregator.mutableFromMs; +Infinity when none does). One pass over the devices: computed
+   * on a metrics scrape, not per tick.
+   */
+  mutableFromMs(): number {
+    let m = Number.POSITIVE_INFINITY;
+    for (const s of this.#states.values()) {
+      // A partition still restoring does not know its stays yet.
+      if (!s.live) return Number.NEGATIVE_INFINITY;
+      const from = s.aggregator.mutableFromMs();
+      if (from !== Number.NEGATIVE_INFINITY && from < m) m = from;
+    }
+    return m;
   }
 
   /** Aggregator stats per owned partition (tests, bench). */

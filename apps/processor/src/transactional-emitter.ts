@@ -16,6 +16,7 @@ import type { ProcessorConfig } from './config.ts';
 import { ProcessorError } from './errors.ts';
 import type { Assignment } from './group-member.ts';
 import type { ProcessorMetrics } from './metrics.ts';
+import { OutputWindow } from './output-window.ts';
 import type { PartitionTask, PendingTimestamps } from './partition-task.ts';
 import type { CommitPoint } from './processor.ts';
 
@@ -47,6 +48,8 @@ export class TransactionalEmitter {
   readonly #regionPartitions = new LRUCache<string, number>({ max: 100_000 });
   /** Partition count of the output topic (set at start). */
   outputPartitions = 0;
+  /** This generation's share of event time (OUTPUT_FROM_MS / OUTPUT_UNTIL_MS). */
+  readonly window: OutputWindow;
 
   constructor(
     config: ProcessorConfig,
@@ -62,6 +65,7 @@ export class TransactionalEmitter {
     this.#metrics = metrics;
     this.#consumer = consumer;
     this.#beforeCommit = beforeCommit;
+    this.window = new OutputWindow(config.outputFromMs, config.outputUntilMs);
     this.#producer = this.#createProducer();
   }
 
@@ -113,7 +117,7 @@ export class TransactionalEmitter {
     let live = 0;
     for (const s of tasks) {
       if (!s.live) continue;
-      const u = s.aggregator.drainUpdates();
+      const u = this.window.filter(s.aggregator.drainUpdates());
       const first = messages.length;
       // Work of an aborted transaction first: the state already counts it as emitted.
       for (const m of s.takeUnsent()) messages.push(m);

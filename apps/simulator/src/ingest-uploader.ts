@@ -1,14 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Ping } from '@footfall/contracts';
-import type { DeviceClient, DeviceIdentity } from '@footfall/ingest';
+import type { DeviceClient, DeviceClientOptions, DeviceIdentity } from '@footfall/ingest';
 import { LRUCache } from 'lru-cache';
 import pRetry from 'p-retry';
 import type { PingUploader, UploadOutcome } from './uploader.ts';
 
 /** Options of {@link createIngestUploader}. */
 export interface IngestUploaderOptions {
-  /** `host:port` of the ingest gRPC service. */
+  /**
+   * gRPC target of the ingest service: `host:port`, or several instances as
+   * `ipv4:127.0.0.1:5001,127.0.0.1:5002` (with a round_robin service config in `channelOptions`).
+   */
   target: string;
+  /** gRPC channel options of every device client (e.g. `grpc.service_config` for round_robin). */
+  channelOptions?: DeviceClientOptions['channelOptions'];
   /** Enrollments in flight at most (default 16). */
   enrollConcurrency?: number;
   /** Device clients kept open (LRU; identities are kept for all devices). Default 2000. */
@@ -39,8 +44,8 @@ const RETRYABLE_STATUS = new Set([4, 8, 14]); // DEADLINE_EXCEEDED, RESOURCE_EXH
  * rate-limited or overloaded upload is retried with backoff and the same ping ids.
  */
 export class IngestUploader implements PingUploader {
-  readonly #options: Required<Omit<IngestUploaderOptions, 'onOutcomeUnknown'>> &
-    Pick<IngestUploaderOptions, 'onOutcomeUnknown'>;
+  readonly #options: Required<Omit<IngestUploaderOptions, 'onOutcomeUnknown' | 'channelOptions'>> &
+    Pick<IngestUploaderOptions, 'onOutcomeUnknown' | 'channelOptions'>;
   readonly #sdk: typeof import('@footfall/ingest');
   readonly #identities = new Map<string, DeviceIdentity>();
   readonly #enrolling = new Map<string, Promise<DeviceIdentity>>();
@@ -99,11 +104,16 @@ export class IngestUploader implements PingUploader {
     return pending;
   }
 
+  #clientOptions(): DeviceClientOptions {
+    const { target, channelOptions } = this.#options;
+    return channelOptions === undefined ? { target } : { target, channelOptions };
+  }
+
   async #enroll(simDeviceId: string): Promise<DeviceIdentity> {
     if (this.#enrollSlots === 0) await new Promise<void>((resolve) => this.#enrollWaiters.push(resolve));
     else this.#enrollSlots--;
     try {
-      const client = new this.#sdk.DeviceClient({ target: this.#options.target });
+      const client = new this.#sdk.DeviceClient(this.#clientOptions());
       const identity = await client.enroll({
         installId: `${this.#options.runId}-${simDeviceId}`,
         platform: this.#options.platform,
@@ -123,7 +133,7 @@ export class IngestUploader implements PingUploader {
     const identity = await this.#identity(simDeviceId);
     let client = this.#clients.get(simDeviceId);
     if (client === undefined) {
-      client = new this.#sdk.DeviceClient({ target: this.#options.target, identity });
+      client = new this.#sdk.DeviceClient({ ...this.#clientOptions(), identity });
       this.#clients.set(simDeviceId, client);
     }
     const open = client;

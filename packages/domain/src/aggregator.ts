@@ -171,6 +171,25 @@ export class PartitionAggregator implements PresenceSource {
     this.#lastEvictWatermarkMs = w;
   }
 
+  /**
+   * The earliest event time (ms) whose outputs may still change: the oldest open cell bucket or stay
+   * start, or the start of the bucket a ping not yet seen could still reach (presence is carried back
+   * up to `presenceMaxGapMs` before a ping at or after the watermark). Outputs of buckets and of visits
+   * starting before it are final. -Infinity before the first ping. Costs one pass over the devices.
+   */
+  mutableFromMs(): number {
+    const w = this.#watermarkMs;
+    if (w === Number.NEGATIVE_INFINITY) return w;
+    let m = Math.floor((w - this.#gapMs) / this.#bucketMs) * this.#bucketMs;
+    for (const b of this.#buckets.keys()) if (b < m) m = b;
+    for (const dev of this.#devices.values()) {
+      if (dev.bAnchor !== null && dev.bStart < m) m = dev.bStart;
+      const first = dev.starts[0];
+      if (first !== undefined && first < m) m = first;
+    }
+    return m;
+  }
+
   /** Current distinct-device count of a live (not evicted) cell bucket; undefined if unknown. */
   occupancyAt(cell: string, bucketStartMs: number): number | undefined {
     return this.#buckets.get(bucketStartMs)?.get(cell)?.devs.size;
