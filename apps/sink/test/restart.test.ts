@@ -20,7 +20,9 @@ import {
 import pg from 'pg';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const SESSION_TIMEOUT_MS = 45_000;
+// Long enough that a process start on a loaded CI machine (10–20 s seen at load average 25+) stays far
+// below it: the assertion is "did not wait for the old session to expire", not a latency target.
+const SESSION_TIMEOUT_MS = 60_000;
 
 test('a sink killed -9 and restarted with the same INSTANCE_ID resumes well within the session timeout', async (t) => {
   const temp = await createTemporaryDatabase();
@@ -83,8 +85,12 @@ test('a sink killed -9 and restarted with the same INSTANCE_ID resumes well with
   console.error(
     `[restart] sink resumed ${resumedMs} ms after a kill -9 (session timeout ${SESSION_TIMEOUT_MS} ms)`,
   );
-  // Before the fix the restarted process waited ~20 s (the hard-coded session timeout) to be assigned.
-  // Starting a process on a loaded machine takes a while by itself: allow for the first start's time.
-  const bound = Math.max(SESSION_TIMEOUT_MS / 3, firstUpMs + 5_000);
-  assert.ok(resumedMs < bound, `resumed after ${resumedMs} ms (bound ${bound} ms)`);
+  // Without static membership the restarted process is assigned only once the dead member's session
+  // expired (>= SESSION_TIMEOUT_MS after the kill). With it, the new process takes the old member's place
+  // as soon as it joins, so it resumes in about its own start-up time, whatever the machine's load.
+  console.error(`[restart] first start took ${firstUpMs} ms`);
+  assert.ok(
+    resumedMs < SESSION_TIMEOUT_MS - 5_000,
+    `resumed after ${resumedMs} ms: it waited for the old session (${SESSION_TIMEOUT_MS} ms) to expire`,
+  );
 });
