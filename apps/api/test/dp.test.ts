@@ -104,7 +104,17 @@ describe(`PRIVACY_MODE=dp on real PostgreSQL (seed ${SEED}, replay with TEST_SEE
     // Series and top-K are post-processed from the same release.
     const series = await get(`/v1/occupancy/series?cell=${BUSY}&from=${B1}&to=${B1 + MIN}`);
     assert.equal(series.status, 200);
-    assert.deepEqual(series.body.points, [{ startMs: B1, devices: first.body.devices, suppressed: false }]);
+    assert.deepEqual(
+      series.body.points.map((p: { startMs: number; devices: number; suppressed: boolean }) => ({
+        startMs: p.startMs,
+        devices: p.devices,
+        suppressed: p.suppressed,
+      })),
+      [{ startMs: B1, devices: first.body.devices, suppressed: false }],
+    );
+    // A released bucket is long past its end: final, and dp mode publishes no nowcast.
+    assert.equal(series.body.points[0].state, 'final');
+    assert.equal(series.body.points[0].nowcast, null);
     const top = await get(`/v1/popular?at=${B1}&k=5`);
     assert.equal(top.status, 200);
     assert.deepEqual(
@@ -133,6 +143,27 @@ describe(`PRIVACY_MODE=dp on real PostgreSQL (seed ${SEED}, replay with TEST_SEE
     assert.equal(now.status, 200);
     assert.equal(now.body.devices, null);
     assert.equal(await releases(), before);
+  });
+
+  it('publishes no nowcast: the live edge would be an un-noised second release of the same count', async () => {
+    const b = bucketStart(Date.now(), MIN);
+    const [lat, lon] = cellToLatLng(BUSY);
+    // A provisional live-edge row, as the processor writes it (k-anonymity mode would publish it).
+    await db.query(
+      `INSERT INTO occupancy_live (cell, bucket_start, bucket_ms, region, lat, lon, observed, confirmed,
+         estimate, lower, upper, completeness, final_at, computed_at)
+       VALUES ($1, to_timestamp($2 / 1000.0), 60000, $3, $4, $5, 480, 400, 520, 490, 550, 0.8,
+               to_timestamp($2 / 1000.0) + interval '16 minutes', now())`,
+      [BUSY, b, regionOf(BUSY), lat, lon],
+    );
+    const point = await get(`/v1/occupancy?cell=${BUSY}&at=${b}`);
+    assert.equal(point.status, 200);
+    assert.equal(point.body.state, 'provisional');
+    assert.equal(point.body.nowcast.suppressed, true);
+    assert.equal(point.body.nowcast.estimate, null);
+    const top = await get(`/v1/popular?at=${b}&k=5`);
+    assert.equal(top.status, 200);
+    assert.deepEqual(top.body.nowcast, []);
   });
 
   it('the ledger refuses releases past the period budget (429 API_PRIVACY_BUDGET_EXHAUSTED), all or nothing', async () => {
