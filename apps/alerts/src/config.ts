@@ -16,7 +16,7 @@ export const alertsSpec = {
   databaseUrl: v.optionalString('DATABASE_URL', 'PostgreSQL URL; unset → embedded PGlite (dev only)'),
   ...groupConsumerSpec('footfall-alerts'),
   // dp: the service evaluates nothing (dp-idle.ts); read from the variables the API and processor share.
-  ...privacyModeSpec,
+  privacyMode: privacyModeSpec.privacyMode,
   kAnonymity: v.int('K_ANONYMITY', 5, 'public counts below this are suppressed', 1, 1_000_000),
   maxBatchRecords: v.int(
     'ALERTS_MAX_BATCH_RECORDS',

@@ -28,6 +28,9 @@ function hexRing(cell: string): [number, number][] {
   return [...pts, pts[0] as [number, number]];
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: answers are checked field by field
+type Answer = { status: number; body: any };
+
 describe('PRIVACY_MODE=dp: channels without a DP release are refused', () => {
   let tmp: TemporaryDatabase;
   let db: Database;
@@ -40,12 +43,7 @@ describe('PRIVACY_MODE=dp: channels without a DP release are refused', () => {
     DP_DELTA_PER_DAY: '0.001',
   };
 
-  // biome-ignore lint/suspicious/noExplicitAny: answers are checked field by field
-  const call = async (
-    method: string,
-    path: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: any }> => {
+  const call = async (method: string, path: string, body?: unknown): Promise<Answer> => {
     const res = await fetch(`${api.url}${path}`, {
       method,
       headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
