@@ -4,6 +4,7 @@ import {
   commonSpec,
   groupConsumerSpec,
   loadConfig,
+  privacyModeSpec,
   topicSpec,
   v,
 } from '@footfall/config';
@@ -14,6 +15,8 @@ export const alertsSpec = {
   ...topicSpec,
   databaseUrl: v.optionalString('DATABASE_URL', 'PostgreSQL URL; unset → embedded PGlite (dev only)'),
   ...groupConsumerSpec('footfall-alerts'),
+  // dp: the service evaluates nothing (dp-idle.ts); read from the variables the API and processor share.
+  privacyMode: privacyModeSpec.privacyMode,
   kAnonymity: v.int('K_ANONYMITY', 5, 'public counts below this are suppressed', 1, 1_000_000),
   maxBatchRecords: v.int(
     'ALERTS_MAX_BATCH_RECORDS',

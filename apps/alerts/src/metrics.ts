@@ -40,6 +40,11 @@ export function createAlertsMetrics(registry: Registry = createRegistry('alerts'
       help: 'webhook requests in flight',
       registers: [registry],
     }),
+    dpRefused: new Gauge({
+      name: 'footfall_alerts_dp_refused',
+      help: '1 when PRIVACY_MODE=dp: no subscription is evaluated and no webhook sent (docs/alerts.md)',
+      registers: [registry],
+    }),
     errors: new Counter({
       name: 'footfall_alerts_errors_total',
       help: 'errors by catalog code (docs/errors.md)',

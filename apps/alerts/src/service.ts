@@ -4,6 +4,7 @@ import { isBrokerUnreachable, loadSinkConfig, type Msg, SinkSubscription } from 
 import pRetry from 'p-retry';
 import type { AlertsConfig } from './config.ts';
 import { WebhookDispatcher } from './delivery.ts';
+import { startDpIdleAlerts } from './dp-idle.ts';
 import { evaluateBatch } from './evaluator.ts';
 import { type AlertsMetrics, createAlertsMetrics } from './metrics.ts';
 
@@ -32,6 +33,7 @@ export interface Alerts {
  * the regions it reads (evaluator.ts, one transaction per batch with the offsets) and delivers fired
  * alerts to webhooks from the outbox (delivery.ts). The consumer group membership, its re-subscription
  * after broker outages and its lag are the sink's (`SinkSubscription`), with this service's group id.
+ * With PRIVACY_MODE=dp it does none of this (dp-idle.ts).
  */
 export async function startAlerts(config: AlertsConfig, options: StartAlertsOptions = {}): Promise<Alerts> {
   const logger = options.logger ?? createLogger('alerts', config.logLevel);
@@ -44,6 +46,7 @@ export async function startAlerts(config: AlertsConfig, options: StartAlertsOpti
       poolSize: config.dbPoolSize,
       applicationName: 'footfall-alerts',
     }));
+  if (config.privacyMode === 'dp') return startDpIdleAlerts(config, { db, ownsDb, logger, metrics });
 
   const dispatcher = new WebhookDispatcher({
     db,

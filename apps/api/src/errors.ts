@@ -36,6 +36,7 @@ export const API_ERRORS = {
   API_PRIVACY_BUDGET_EXHAUSTED: 429,
   API_HEADERS_TOO_LARGE: 431,
   API_INTERNAL: 500,
+  API_UNAVAILABLE_IN_DP_MODE: 501,
   API_UNAVAILABLE: 503,
 } as const;
 
@@ -83,7 +84,9 @@ const FRAMEWORK_4XX: Record<number, [ApiErrorCode, string]> = {
  * to HTTP). `internal` tells the caller to log the original: it is a bug (or an outage), not bad input.
  */
 export function toApiError(error: unknown): { apiError: ApiError; internal: boolean } {
-  if (error instanceof ApiError) return { apiError: error, internal: error.status >= 500 };
+  // 501 is a refusal by design (PRIVACY_MODE=dp), not a failure: nothing to log.
+  if (error instanceof ApiError)
+    return { apiError: error, internal: error.status >= 500 && error.status !== 501 };
   const fe = error as Partial<FastifyError>;
   if (fe.validation) {
     // Ajv's messages name the field and the rule (`querystring/k must be <= 100`), never the value.

@@ -33,6 +33,7 @@ const ERROR_DESCRIPTIONS: Record<ApiErrorStatus, string> = {
   429: 'PRIVACY_MODE=dp: the privacy budget of the release period cannot cover the new release(s) this question needs (docs/privacy.md)',
   431: 'request headers too large',
   500: 'a bug; details only in the server log',
+  501: 'PRIVACY_MODE=dp: this channel has no differentially private release and is refused (API_UNAVAILABLE_IN_DP_MODE, docs/privacy.md)',
   503: 'the database is unavailable or the server is shutting down; retry later',
 };
 

@@ -22,6 +22,7 @@ import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { COMMON_HEADERS } from '../http/error-handling.ts';
 import { bearer, errorResponses } from '../http/schemas.ts';
+import { refuseInDpMode } from '../privacy/dp-refusal.ts';
 
 const Uuid = Type.String({ format: 'uuid', description: 'subscription id' });
 const Nullable = <T extends ReturnType<typeof Type.Integer | typeof Type.String | typeof Type.Boolean>>(
@@ -101,12 +102,23 @@ const EventAnswer = Type.Object({
 
 const IdParams = Type.Object({ id: Uuid });
 const errors = errorResponses(400, 401, 403, 404);
+/** Operations carrying counts (or creating what would): refused with PRIVACY_MODE=dp. */
+const countErrors = errorResponses(400, 401, 403, 404, 501);
 
 /**
  * `/v1/alerts/…`: crowd alert subscriptions (docs/alerts.md), operator only: they name webhook
  * targets, and their state is operational. apps/alerts evaluates them and delivers the webhooks.
+ * Alerts are thresholds on raw counts, with no differentially private release: with PRIVACY_MODE=dp,
+ * creating a subscription, reading its events, redelivering and streaming answer 501
+ * API_UNAVAILABLE_IN_DP_MODE (listing, reading and deleting subscriptions still work, so an operator can
+ * clean up), and apps/alerts evaluates nothing.
  */
-export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db, draining }) => {
+export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
+  app,
+  { config, db, draining, gate },
+) => {
+  // Route-level onRequest: after the plugin's authentication, before validation and any read.
+  const refused = refuseInDpMode(gate, 'crowd alerts');
   const authenticate = createAuthenticator(config);
   const streams = new AlertStreams({ db, logger: app.log, intervalMs: config.liveIntervalMs });
   app.addHook('preClose', async () => streams.close());
@@ -125,6 +137,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
     '/v1/alerts/subscriptions',
     {
       bodyLimit: 4_096,
+      onRequest: refused,
       schema: {
         tags: ['alerts'],
         operationId: 'createAlertSubscription',
@@ -137,7 +150,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
         body: SubscriptionBody,
         response: {
           201: Type.Object({ subscription: SubscriptionAnswer, webhookSecret: Nullable(Type.String()) }),
-          ...errors,
+          ...countErrors,
         },
       },
     },
@@ -245,6 +258,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
   app.get(
     '/v1/alerts/subscriptions/:id/events',
     {
+      onRequest: refused,
       schema: {
         tags: ['alerts'],
         operationId: 'listAlertEvents',
@@ -263,7 +277,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
             ]),
           ),
         }),
-        response: { 200: Type.Object({ events: Type.Array(EventAnswer) }), ...errors },
+        response: { 200: Type.Object({ events: Type.Array(EventAnswer) }), ...countErrors },
       },
     },
     async (request) => {
@@ -282,13 +296,17 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
   app.post(
     '/v1/alerts/subscriptions/:id/events/:eventId/redeliver',
     {
+      onRequest: refused,
       schema: {
         tags: ['alerts'],
         operationId: 'redeliverAlertEvent',
         summary: 'Retry a dead-lettered delivery (attempts start again)',
         security: bearer,
         params: Type.Object({ id: Uuid, eventId: Type.String({ maxLength: 100 }) }),
-        response: { 202: Type.Object({ id: Type.String(), delivery: Type.Literal('pending') }), ...errors },
+        response: {
+          202: Type.Object({ id: Type.String(), delivery: Type.Literal('pending') }),
+          ...countErrors,
+        },
       },
     },
     async (request, reply) => {
@@ -309,6 +327,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
   app.get(
     '/v1/alerts/subscriptions/:id/stream',
     {
+      onRequest: refused,
       schema: {
         tags: ['alerts'],
         operationId: 'streamAlerts',
@@ -325,7 +344,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
             description: 'an event stream',
             content: { 'text/event-stream': { schema: Type.String() } },
           },
-          ...errors,
+          ...countErrors,
         },
       },
     },

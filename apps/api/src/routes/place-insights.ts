@@ -26,6 +26,7 @@ import {
   visitsInCells,
 } from '../places/queries.ts';
 import { getPlace } from '../places/store.ts';
+import { refuseInDpMode } from '../privacy/dp-refusal.ts';
 import { PlaceParams } from './places.ts';
 
 const DAY_MS = 86_400_000;
@@ -36,9 +37,16 @@ const Count = Type.Unsafe<number | null>({
 
 /**
  * Public per-place answers (docs/places.md): occupancy (point and series), popular places, dwell and
- * popular times. Every number passes the one k-anonymity gate (`kAnonymize`, K_ANONYMITY).
+ * popular times. Every number passes the one k-anonymity gate (`kAnonymize`, K_ANONYMITY). These counts
+ * have no differentially private release: with PRIVACY_MODE=dp every route here answers 501
+ * API_UNAVAILABLE_IN_DP_MODE (privacy/dp-refusal.ts) before reading anything.
  */
-export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db }) => {
+export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
+  app,
+  { config, db, gate: publicGate },
+) => {
+  // This plugin's routes only (encapsulated): the place registry (places.ts) keeps working in dp mode.
+  app.addHook('onRequest', refuseInDpMode(publicGate, 'place counts'));
   const k = config.kAnonymity;
   const gate = (n: number) => kAnonymize(n, k);
   const kAnon = (n: number) => {
@@ -79,7 +87,7 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
             suppressed: Suppressed,
             kAnonymity: Type.Integer(),
           }),
-          ...errorResponses(400, 404),
+          ...errorResponses(400, 404, 501),
         },
       },
     },
@@ -125,7 +133,7 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
               Type.Object({ startMs: Type.Integer(), devices: Devices, suppressed: Suppressed }),
             ),
           }),
-          ...errorResponses(400, 404),
+          ...errorResponses(400, 404, 501),
         },
       },
     },
@@ -181,7 +189,7 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
               }),
             ),
           }),
-          ...errorResponses(400),
+          ...errorResponses(400, 501),
         },
       },
     },
@@ -230,7 +238,7 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
             buckets: Type.Array(Type.Object({ label: Type.String(), visits: Count })),
             visitorsPerHour: Type.Array(Count, { description: '24 entries, hour of the day (UTC)' }),
           }),
-          ...errorResponses(400, 404),
+          ...errorResponses(400, 404, 501),
         },
       },
     },
@@ -322,7 +330,7 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
               ]),
             }),
           }),
-          ...errorResponses(400, 404),
+          ...errorResponses(400, 404, 501),
         },
       },
     },

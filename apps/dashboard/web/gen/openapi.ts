@@ -1008,6 +1008,15 @@ export interface operations {
                     "application/json": components["schemas"]["def-0"];
                 };
             };
+            /** @description PRIVACY_MODE=dp: this channel has no differentially private release and is refused (API_UNAVAILABLE_IN_DP_MODE, docs/privacy.md) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
             /** @description the database is unavailable or the server is shutting down; retry later */
             503: {
                 headers: {
@@ -1339,6 +1348,15 @@ export interface operations {
                     "application/json": components["schemas"]["def-0"];
                 };
             };
+            /** @description PRIVACY_MODE=dp: this channel has no differentially private release and is refused (API_UNAVAILABLE_IN_DP_MODE, docs/privacy.md) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
             /** @description the database is unavailable or the server is shutting down; retry later */
             503: {
                 headers: {
@@ -1439,6 +1457,15 @@ export interface operations {
                     "application/json": components["schemas"]["def-0"];
                 };
             };
+            /** @description PRIVACY_MODE=dp: this channel has no differentially private release and is refused (API_UNAVAILABLE_IN_DP_MODE, docs/privacy.md) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
             /** @description the database is unavailable or the server is shutting down; retry later */
             503: {
                 headers: {
@@ -1531,6 +1558,15 @@ export interface operations {
             };
             /** @description a bug; details only in the server log */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description PRIVACY_MODE=dp: this channel has no differentially private release and is refused (API_UNAVAILABLE_IN_DP_MODE, docs/privacy.md) */
+            501: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2702,6 +2738,15 @@ export interface operations {
                     "application/json": components["schemas"]["def-0"];
                 };
             };
+            /** @description PRIVACY_MODE=dp: this channel has no differentially private release and is refused (API_UNAVAILABLE_IN_DP_MODE, docs/privacy.md) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
             /** @description the database is unavailable or the server is shutting down; retry later */
             503: {
                 headers: {
@@ -2787,6 +2832,15 @@ export interface operations {
             };
             /** @description a bug; details only in the server log */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description PRIVACY_MODE=dp: this channel has no differentially private release and is refused (API_UNAVAILABLE_IN_DP_MODE, docs/privacy.md) */
+            501: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2884,6 +2938,15 @@ export interface operations {
             };
             /** @description a bug; details only in the server log */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description PRIVACY_MODE=dp: this channel has no differentially private release and is refused (API_UNAVAILABLE_IN_DP_MODE, docs/privacy.md) */
+            501: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2999,6 +3062,15 @@ export interface operations {
                     "application/json": components["schemas"]["def-0"];
                 };
             };
+            /** @description PRIVACY_MODE=dp: this channel has no differentially private release and is refused (API_UNAVAILABLE_IN_DP_MODE, docs/privacy.md) */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
             /** @description the database is unavailable or the server is shutting down; retry later */
             503: {
                 headers: {
@@ -3077,6 +3149,15 @@ export interface operations {
             };
             /** @description a bug; details only in the server log */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["def-0"];
+                };
+            };
+            /** @description PRIVACY_MODE=dp: this channel has no differentially private release and is refused (API_UNAVAILABLE_IN_DP_MODE, docs/privacy.md) */
+            501: {
                 headers: {
                     [name: string]: unknown;
                 };
