@@ -177,7 +177,7 @@ export class PlacePanel {
     const from = to - Math.ceil(o.windowMs / stepMs) * stepMs;
     const day = new Date(Math.floor(o.atMs / DAY) * DAY).toISOString().slice(0, 10);
     const [now, popular, dwell, series] = await Promise.allSettled([
-      this.#api.placeOccupancy(id, o.atMs),
+      this.#latest(id, o.atMs, o.bucketMs),
       this.#api.popularTimes(id, o.atMs),
       this.#api.dwell(id, day),
       this.#api.placeSeries(id, from, to, stepMs),
@@ -206,6 +206,17 @@ export class PlacePanel {
         ? this.#seriesChart(series.value, stepMs, o.atMs, Date.now() - o.finalityDelayMs)
         : failed(series),
     );
+  }
+
+  /**
+   * The count at `atMs`; if that minute has no publishable count yet (it has just begun: few pings are
+   * in), the minute before, which says its own time.
+   */
+  async #latest(id: string, atMs: number, bucketMs: number): Promise<PlaceOccupancyAnswer> {
+    const now = await this.#api.placeOccupancy(id, atMs);
+    if (!now.suppressed) return now;
+    const before = await this.#api.placeOccupancy(id, now.bucketStartMs - bucketMs);
+    return before.suppressed ? now : before;
   }
 
   #seriesChart(s: PlaceSeriesAnswer, stepMs: number, markMs: number, lastFinalMs: number): HTMLElement {
