@@ -14,8 +14,10 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Api, loadApiConfig, registerDashboard, startApi } from '@footfall/api';
 import { issueUserToken } from '@footfall/auth';
+import { AggregateRecord, placeOccupancyKey } from '@footfall/contracts';
 import { type Database, openDatabase } from '@footfall/db';
-import { bucketStart, cellOf } from '@footfall/domain';
+import { bucketStart, cellOf, regionOf } from '@footfall/domain';
+import { createTopics } from '@footfall/kafka';
 import { loadSinkConfig, type Sink, startSink } from '@footfall/sink';
 import {
   createTemporaryDatabase,
@@ -40,6 +42,8 @@ const ARTIFACTS = join(REPO, 'test-artifacts', 'dashboard');
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const SECRET = 'dashboard-test-user-secret-0123456789';
+const OPERATOR = 'dashboard-test-operator-token-0123456789';
+const DAY = 24 * HOUR;
 const USER = 'dash-user';
 const logger = pino({ level: 'silent' });
 const PNG_1PX =
@@ -93,6 +97,32 @@ const NEW_SUPPRESSED = cellOf(52.5135, 13.43);
 const HOME = cellOf(52.515, 13.39);
 const WORK = cellOf(52.523, 13.412);
 const CAFE = cellOf(52.527, 13.4);
+// A named place around the crowd and the café (not home, not work): ~1.4 km × 0.9 km.
+const PLACE_NAME = 'Alexanderplatz (test)';
+const PLACE_RING = [
+  [13.397, 52.5175],
+  [13.409, 52.5175],
+  [13.409, 52.5295],
+  [13.397, 52.5295],
+  [13.397, 52.5175],
+];
+const PLACE_NOW = 60; // devices in the place in the current hour: busier than any usual hour
+/** The usual peak of the place at hour `h` of a UTC day (8…28, all ≥ k). */
+const placeUsual = (h: number) => 8 + Math.round(20 * Math.exp(-((h - 13) ** 2) / 8));
+
+/** A `place_occupancy` record as the processor writes it to `aggregated`. */
+function placeRecord(placeId: string, bucketStartMs: number, devices: number): TestRecord {
+  const region = regionOf(CENTRE);
+  const value = AggregateRecord.encode({
+    region,
+    placeOccupancy: { placeId, bucketStartMs, bucketMs: MIN, devices, version: 1 },
+  }).finish();
+  return {
+    key: Buffer.from(placeOccupancyKey({ placeId, bucketStartMs })),
+    value: Buffer.from(value),
+    region,
+  };
+}
 
 /** Devices in `cell` at `b`, relative to `now` (a bucket): a peak moving from HOT_PAST to HOT_NOW. */
 /**
@@ -124,6 +154,7 @@ describe('dashboard in headless Chromium', { skip }, () => {
   let pageUrl: string;
   let closeProxy: (() => Promise<void>) | undefined;
   let produced = 0;
+  let placeId = '';
   const pageErrors: string[] = [];
   const tileErrors: string[] = [];
   const tileRequests: string[] = [];
@@ -163,6 +194,10 @@ describe('dashboard in headless Chromium', { skip }, () => {
       })(),
     ]);
     topic = (await uniqueTopics()).aggregated;
+    const placesTopic = `places-${topic}`;
+    await createTopics(kafkaBootstrap(), [
+      { name: placesTopic, partitions: 1, configs: { 'cleanup.policy': 'compact' } },
+    ]);
     sink = await startSink(
       loadSinkConfig(
         {},
@@ -185,6 +220,10 @@ describe('dashboard in headless Chromium', { skip }, () => {
           port: 0,
           host: '127.0.0.1',
           userTokenSecret: SECRET,
+          // Place definitions are published to Kafka (docs/places.md), registered by the operator.
+          kafkaBootstrap: [kafkaBootstrap()],
+          topicPlaces: placesTopic,
+          operatorToken: OPERATOR,
           liveIntervalMs: 500,
           popularCacheMs: 0,
           logLevel: 'silent',
@@ -227,6 +266,29 @@ describe('dashboard in headless Chromium', { skip }, () => {
       visitRecord({ deviceId: USER, cell: CAFE, startMs: now - 3 * HOUR, endMs: now - 2 * HOUR }),
     );
     await send(records);
+
+    // A named place registered through the API, with two weeks of history (effective 15 days back, so
+    // popular times have usual values) and a crowd in the current hour, as the processor would count it.
+    const created = await fetch(`${api.url}/v1/places`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: PLACE_NAME,
+        category: 'square',
+        geometry: { type: 'Polygon', coordinates: [PLACE_RING] },
+        effectiveFrom: String(now - 15 * DAY),
+      }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    placeId = ((await created.json()) as { id: string }).id;
+    const hourNow = Math.floor(now / HOUR) * HOUR;
+    const placeRecords: TestRecord[] = [];
+    for (let h = hourNow - 14 * DAY; h < hourNow - HOUR; h += HOUR)
+      placeRecords.push(placeRecord(placeId, h + 10 * MIN, placeUsual(new Date(h).getUTCHours())));
+    // The last hour and a few minutes ahead (the test may cross into the next hour).
+    for (let b = now - 60 * MIN; b <= now + 5 * MIN; b += MIN)
+      placeRecords.push(placeRecord(placeId, b, PLACE_NOW));
+    await send(placeRecords);
 
     pageUrl = await servePage(api, dist, (close) => {
       closeProxy = close;
@@ -395,6 +457,56 @@ describe('dashboard in headless Chromium', { skip }, () => {
     await shot('03-place');
   });
 
+  it('shows a named place registered through the API: outline, name, search, and a panel with popular times', async () => {
+    await page.getByTestId('live-button').click();
+    await page.waitForSelector('body[data-mode="live"]');
+    await showCells(page, DISK);
+    // The outline (MapLibre's rendered features) and the name (an HTML button) are on the map.
+    const name = page.locator(`.place-name[data-place="${placeId}"]`);
+    await name.waitFor({ timeout: 15_000 });
+    assert.equal(await name.textContent(), PLACE_NAME);
+    await waitFor('place outline', () =>
+      page.evaluate(
+        (id) =>
+          (
+            globalThis as unknown as {
+              footfallMap: { map: { queryRenderedFeatures(o: object): { properties: { id: string } }[] } };
+            }
+          ).footfallMap.map
+            .queryRenderedFeatures({ layers: ['places-outline'] })
+            .some((f) => f.properties.id === id),
+        placeId,
+      ),
+    );
+    // Search by name prefix, any case; pick the result.
+    await page.getByTestId('place-search').fill('alexander');
+    const result = page.locator(`[data-testid=place-result] button[data-place="${placeId}"]`);
+    await result.waitFor({ timeout: 10_000 });
+    await result.click();
+    const panel = page.getByTestId('named-place-panel');
+    await panel.waitFor({ state: 'visible' });
+    assert.equal(await page.getByTestId('named-place-name').textContent(), PLACE_NAME);
+    // Popular times: 24 hourly bars of the usual value, the current hour's live bar marked.
+    const hours = page.locator('[data-testid=popular-times] .pt-hour');
+    await waitFor('popular times', async () => (await hours.count()) === 24, 15_000);
+    // The page asked for "now" a moment ago: its hour, or the next if an hour just began.
+    const hoursNear = [new Date(Date.now() - 60_000).getUTCHours(), new Date().getUTCHours()].map(String);
+    await page.locator('.pt-hour.live [data-testid=popular-times-live]').waitFor();
+    assert.ok(hoursNear.includes((await page.locator('.pt-hour.live').getAttribute('data-hour')) ?? ''));
+    const label = (await hours.nth(13).getAttribute('title')) ?? '';
+    assert.match(label, new RegExp(`^13:00: usually ${placeUsual(13)}`));
+    // Now: the latest count, and busier than usual (60 against at most 28).
+    assert.equal(await page.getByTestId('named-place-live').getAttribute('data-status'), 'busier');
+    assert.match((await page.getByTestId('named-place-live').textContent()) ?? '', /^Busier than usual/);
+    assert.match((await page.getByTestId('named-place-now').textContent()) ?? '', /60 devices/);
+    // The last hours (uPlot) and the dwell distribution (no visits of 5 devices today: suppressed).
+    const series = page.getByTestId('place-series');
+    await series.locator('canvas').waitFor();
+    assert.ok(Number(await series.getAttribute('data-bars')) >= 30);
+    assert.equal(await page.locator('[data-testid=dwell] .time-row').count(), 5);
+    await shot('04-named-place');
+  });
+
   it('shows "my time" for a signed-in user as ranked bars and on the map', async () => {
     await page.getByTestId('live-button').click();
     await page.waitForSelector('body[data-mode="live"]');
@@ -414,6 +526,11 @@ describe('dashboard in headless Chromium', { skip }, () => {
       /^24 h 00 min at 3 places in the last 7 days/,
     );
     assert.equal(await page.locator('.mark-badge').count(), 3);
+    // Time per named place: the café visit is inside the place, home and work are not.
+    const placeRows = page.locator('[data-testid=mytime-places] .time-row');
+    await waitFor('my places', async () => (await placeRows.count()) === 1);
+    assert.equal(await placeRows.first().getAttribute('data-place'), placeId);
+    assert.match((await placeRows.first().textContent()) ?? '', /1 h 00 min · 1×/);
     await shot('04-my-time');
 
     // A wrong token is refused with a readable message.

@@ -22,6 +22,13 @@ export type SeriesAnswer = Ok<'/v1/occupancy/series'>;
 export type SeriesPoint = SeriesAnswer['points'][number];
 export type UserTimeAnswer = Ok<'/v1/users/{id}/time'>;
 export type TimeAtPlace = UserTimeAnswer['locations'][number];
+export type PlaceList = Ok<'/v1/places'>;
+export type PlaceInfo = PlaceList['places'][number];
+export type PlaceOccupancyAnswer = Ok<'/v1/places/{id}/occupancy'>;
+export type PlaceSeriesAnswer = Ok<'/v1/places/{id}/occupancy/series'>;
+export type PopularTimesAnswer = Ok<'/v1/places/{id}/popular-times'>;
+export type DwellAnswer = Ok<'/v1/places/{id}/dwell'>;
+export type UserPlaceTimeAnswer = Ok<'/v1/users/{id}/places/time'>;
 export type ApiErrorBody = paths['/v1/popular']['get']['responses'][400]['content']['application/json'];
 
 // The SSE events of /v1/live are not schemas of the document (only their prose is); their fields are
@@ -121,6 +128,47 @@ export class FootfallApi {
   userTime(userId: string, token: string, fromMs: number, toMs: number): Promise<UserTimeAnswer> {
     const query: Query<'/v1/users/{id}/time'> = { from: String(fromMs), to: String(toMs) };
     return this.#get(`/v1/users/${encodeURIComponent(userId)}/time`, query, token);
+  }
+
+  /** Places by bounding box and/or name prefix (the registry: names and outlines, no counts). */
+  places(q: { bbox?: BBox | undefined; q?: string | undefined; limit?: number }): Promise<PlaceList> {
+    const query: Query<'/v1/places'> = {
+      bbox: q.bbox?.map((n) => n.toFixed(6)).join(','),
+      q: q.q || undefined,
+      limit: q.limit ?? 100,
+      offset: 0,
+    };
+    return this.#get('/v1/places', query);
+  }
+
+  placeOccupancy(id: string, at: number): Promise<PlaceOccupancyAnswer> {
+    const query: Query<'/v1/places/{id}/occupancy'> = { at: String(at) };
+    return this.#get(`/v1/places/${encodeURIComponent(id)}/occupancy`, query);
+  }
+
+  placeSeries(id: string, fromMs: number, toMs: number, stepMs: number): Promise<PlaceSeriesAnswer> {
+    const query: Query<'/v1/places/{id}/occupancy/series'> = {
+      from: String(fromMs),
+      to: String(toMs),
+      step: stepMs,
+    };
+    return this.#get(`/v1/places/${encodeURIComponent(id)}/occupancy/series`, query);
+  }
+
+  popularTimes(id: string, at: number): Promise<PopularTimesAnswer> {
+    const query: Query<'/v1/places/{id}/popular-times'> = { at: String(at) };
+    return this.#get(`/v1/places/${encodeURIComponent(id)}/popular-times`, query);
+  }
+
+  /** Dwell of the UTC day `date` (YYYY-MM-DD). */
+  dwell(id: string, date: string): Promise<DwellAnswer> {
+    const query: Query<'/v1/places/{id}/dwell'> = { date };
+    return this.#get(`/v1/places/${encodeURIComponent(id)}/dwell`, query);
+  }
+
+  userPlaceTime(userId: string, token: string, fromMs: number, toMs: number): Promise<UserPlaceTimeAnswer> {
+    const query: Query<'/v1/users/{id}/places/time'> = { from: String(fromMs), to: String(toMs) };
+    return this.#get(`/v1/users/${encodeURIComponent(userId)}/places/time`, query, token);
   }
 
   /** Opens the SSE stream; EventSource reconnects by itself (the server sends `retry:`). */

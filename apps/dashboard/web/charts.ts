@@ -10,6 +10,10 @@ import { el, formatClock, formatDuration, formatTime, shortCell } from './format
 const BAR = '#d9480f';
 const SUPPRESSED = 'rgba(140,140,140,0.45)';
 
+/** A step of a series: cells' points carry the live-edge state and nowcast, places' points do not. */
+export type ChartPoint = Pick<SeriesPoint, 'startMs' | 'devices' | 'suppressed'> &
+  Partial<Pick<SeriesPoint, 'state' | 'nowcast'>>;
+
 export interface OccupancyChartOptions {
   stepMs: number;
   kAnonymity: number;
@@ -19,13 +23,15 @@ export interface OccupancyChartOptions {
   provisionalFromMs?: number | null | undefined;
   width?: number;
   height?: number;
+  /** data-testid of the chart (default `place-chart`). */
+  testId?: string;
 }
 
 /**
  * Occupancy series as bars, one per step (peak devices). A step below k has no number: it is drawn as
  * a grey stub up to the k line. Returns the chart's container; call `destroy` on it via `disposeChart`.
  */
-export function occupancyChart(points: SeriesPoint[], opts: OccupancyChartOptions): HTMLElement {
+export function occupancyChart(points: ChartPoint[], opts: OccupancyChartOptions): HTMLElement {
   const k = opts.kAnonymity;
   const xs = points.map((p) => p.startMs / 1000);
   const shown = points.map((p) => (p.suppressed || p.devices === null ? null : p.devices));
@@ -37,7 +43,7 @@ export function occupancyChart(points: SeriesPoint[], opts: OccupancyChartOption
   const bars = uPlot.paths.bars?.({ size: [0.85, 40], align: 1 });
   const box = el('div', {
     class: 'chart occupancy-chart',
-    'data-testid': 'place-chart',
+    'data-testid': opts.testId ?? 'place-chart',
     'data-bars': String(shown.filter((v) => v !== null).length),
     'data-suppressed': String(hidden.filter((v) => v !== null).length),
     'data-provisional': String(points.filter((p) => p.state === 'provisional').length),
@@ -108,7 +114,7 @@ export function disposeChart(node: Element | null | undefined): void {
   (node as (Element & { uplot?: uPlot }) | null | undefined)?.uplot?.destroy();
 }
 
-function describeSeries(points: SeriesPoint[], k: number): string {
+function describeSeries(points: ChartPoint[], k: number): string {
   const values = points.filter((p) => !p.suppressed && p.devices !== null).map((p) => p.devices as number);
   const first = points[0];
   const last = points.at(-1);

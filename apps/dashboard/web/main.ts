@@ -24,6 +24,7 @@ import {
   toLocalInput,
 } from './format.ts';
 import { HexMap } from './map.ts';
+import { PlacesUi } from './places-ui.ts';
 
 interface RuntimeConfig {
   tileUrl: string | null;
@@ -75,6 +76,8 @@ let selected: string | undefined;
 let placeWindowMs = 3_600_000;
 let fitted = false;
 let myMarks: { cell: string; rank: number }[] = [];
+/** How long after its start a bucket may still change (the live answer's finalAtMs − bucketStartMs). */
+let finalityDelayMs = 60_000;
 
 const bucketOf = (t: number) => Math.floor(t / bucketMs) * bucketMs;
 
@@ -102,6 +105,13 @@ const map = new HexMap($('map'), {
 });
 // For tests and the console: what the map renders (MapLibre's own rendered features).
 (window as unknown as { footfallMap: HexMap }).footfallMap = map;
+const places = new PlacesUi({
+  api,
+  map,
+  shownAt: () => (mode === 'live' ? Date.now() : historyAt),
+  bucketMs: () => bucketMs,
+  finalityDelayMs: () => finalityDelayMs,
+});
 const center = params.get('center')?.split(',').map(Number);
 if (center?.length === 2 && center.every(Number.isFinite)) {
   map.setView(center[0] ?? 0, center[1] ?? 0, Number(params.get('zoom')) || 14);
@@ -232,6 +242,7 @@ function onLivePopular(p: LivePopular): void {
   const nowcast = p.nowcast ?? [];
   liveNowcast = new Map(nowcast.map((l) => [l.cell, l]));
   liveCompleteness = p.completeness ?? 1;
+  if (Number.isFinite(p.finalAtMs)) finalityDelayMs = Math.max(bucketMs, p.finalAtMs - p.bucketStartMs);
   liveTop = nowcast.length
     ? nowcast.map((l) => ({ rank: l.rank, cell: l.cell, devices: l.estimate, lat: l.lat, lon: l.lon }))
     : p.locations;
@@ -311,6 +322,7 @@ async function showHistory(at: number): Promise<void> {
     for (const l of top.locations) historyCells.set(l.cell, l.devices);
     render();
     if (selected) void refreshPlace();
+    places.refresh();
   } catch (error) {
     if (seq === historySeq) setStatus('error', (error as Error).message);
   }
@@ -323,6 +335,7 @@ function goLive(): void {
   render();
   setStatus(document.body.dataset.live === 'open' ? 'open' : 'connecting', 'live');
   if (selected) void refreshPlace();
+  places.refresh();
 }
 
 let sliderTimer: ReturnType<typeof setTimeout> | undefined;
@@ -348,6 +361,7 @@ $('live-btn').addEventListener('click', goLive);
 
 map.onViewChange((bbox) => {
   viewBBox = bbox;
+  void places.onView(bbox);
   if (mode === 'live') void fetchLiveView();
   else void showHistory(historyAt);
 });
@@ -428,6 +442,7 @@ function schedulePlaceRefresh(): void {
 }
 setInterval(() => {
   if (mode === 'live' && selected) void refreshPlace();
+  if (mode === 'live') places.refresh();
 }, 30_000);
 
 // --- my time ---
@@ -446,6 +461,7 @@ $('forget').addEventListener('click', () => {
   myMarks = [];
   map.setMarks([]);
   $('mytime-chart-box').replaceChildren();
+  $('mytime-places-box').replaceChildren();
   $('mytime-status').textContent = '';
   renderLegend();
 });
@@ -474,7 +490,12 @@ $('mytime-form').addEventListener('submit', async (e) => {
   const fromMs = toMs - Number($<HTMLSelectElement>('mytime-range').value);
   status.textContent = 'Loading…';
   try {
-    const a = await api.userTime(userId, token, fromMs, toMs);
+    const [a, atPlaces] = await Promise.all([
+      api.userTime(userId, token, fromMs, toMs),
+      // Time per named place; an older API without it leaves the list out.
+      api.userPlaceTime(userId, token, fromMs, toMs).catch(() => undefined),
+    ]);
+    $('mytime-places-box').replaceChildren(atPlaces ? places.userPlaces(atPlaces) : '');
     const top = a.locations.slice(0, 10);
     myMarks = top.map((l, i) => ({ cell: l.cell, rank: i + 1 }));
     const range = $<HTMLSelectElement>('mytime-range');
@@ -491,6 +512,7 @@ $('mytime-form').addEventListener('submit', async (e) => {
     const s = error instanceof ApiRequestError ? error.status : 0;
     status.textContent = USER_ERRORS[s] ?? (error as Error).message;
     $('mytime-chart-box').replaceChildren();
+    $('mytime-places-box').replaceChildren();
   }
 });
 

@@ -178,6 +178,12 @@ export class HexMap {
 
     this.map.on('moveend', () => this.#emitView());
     this.map.on('click', (e) => {
+      // A click inside a named place opens the place (place-layer.ts), not the cell under it.
+      if (
+        this.map.getLayer('places-fill') &&
+        this.map.queryRenderedFeatures(e.point, { layers: ['places-fill'] }).length
+      )
+        return;
       const hit = this.map.queryRenderedFeatures(e.point, { layers: CELL_LAYERS })[0];
       const cell = hit?.properties?.cell;
       if (typeof cell === 'string') for (const l of this.#selectListeners) l(cell);
