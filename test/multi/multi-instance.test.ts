@@ -8,8 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { acceptedPings, type PingUploader, runSimulation } from '@footfall/simulator';
-import { waitFor } from '@footfall/testing';
-import { type AnswerSource, mismatches } from '../support/answers.ts';
+import { type AnswerSource, eventuallyExact } from '../support/answers.ts';
 import { startCluster } from './cluster.ts';
 
 const SEED = Number(process.env.MULTI_SEED ?? 20261202);
@@ -91,16 +90,7 @@ test(`2 ingest, 2 processors, 2 sinks with a rolling restart give the exact answ
       return id;
     },
   };
-  let last: string[] = [];
-  await waitFor(
-    'every answer to equal the exact expectation',
-    async () => {
-      last = await mismatches(source).catch((error: Error) => [error.message]);
-      return last.length === 0;
-    },
-    120_000,
-    1_000,
-  ).catch(() => assert.fail(`${last.length} answers differ, e.g.:\n${last.slice(0, 10).join('\n')}`));
+  await eventuallyExact(source, { timeoutMs: 120_000 });
   for (const s of cluster.all()) {
     assert.deepEqual(s.deaths, [], `${s.name} died: ${JSON.stringify(s.deaths)}`);
   }

@@ -18,7 +18,7 @@ import type { Ping } from '@footfall/contracts';
 import { createTopics } from '@footfall/kafka';
 import { acceptedPings, GroundTruth, type PingUploader, runSimulation } from '@footfall/simulator';
 import { type ServiceProcess, waitFor } from '@footfall/testing';
-import { type AnswerSource, mismatches } from '../support/answers.ts';
+import { type AnswerSource, eventuallyExact } from '../support/answers.ts';
 import { startCluster } from './cluster.ts';
 import { SplitTruth } from './split-truth.ts';
 
@@ -255,16 +255,7 @@ test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${S
       return id;
     },
   };
-  let last: string[] = [];
-  await waitFor(
-    'every answer to equal the exact expectation',
-    async () => {
-      last = await mismatches(source).catch((error: Error) => [error.message]);
-      return last.length === 0;
-    },
-    120_000,
-    1_000,
-  ).catch(() => assert.fail(`${last.length} answers differ, e.g.:\n${last.slice(0, 10).join('\n')}`));
+  await eventuallyExact(source, { timeoutMs: 120_000 });
   for (const s of cluster.all()) {
     assert.deepEqual(s.deaths, [], `${s.name} died: ${JSON.stringify(s.deaths)}`);
   }
