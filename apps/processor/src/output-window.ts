@@ -29,10 +29,14 @@ export class OutputWindow {
   /** The updates this generation emits (all of them when unbounded). */
   filter(u: AggregatorUpdates): AggregatorUpdates {
     if (!this.bounded) return u;
-    return {
+    const out: AggregatorUpdates = {
       occupancy: u.occupancy.filter((o) => this.owns(o.bucketStartMs)),
       visits: u.visits.filter((v) => this.owns(v.startMs)),
     };
+    // Named places' counts are per bucket like occupancy: the same owner (dropping them would lose
+    // every place count of the dual-run).
+    if (u.places !== undefined) out.places = u.places.filter((p) => this.owns(p.bucketStartMs));
+    return out;
   }
 
   /**

@@ -28,8 +28,23 @@ test('the old generation keeps what starts before C, the new one the rest; unbou
       closed: false,
       retracted: false,
     })),
+    places: [C - MIN, C].map((b) => ({
+      placeId: 'p',
+      region: 'r',
+      bucketStartMs: b,
+      devices: 2,
+      version: 1,
+    })),
   };
   const old = new OutputWindow(0, C).filter(updates);
+  assert.deepEqual(
+    old.places?.map((p) => p.bucketStartMs),
+    [C - MIN],
+  );
+  assert.deepEqual(
+    new OutputWindow(C, 0).filter(updates).places?.map((p) => p.bucketStartMs),
+    [C],
+  );
   assert.deepEqual(
     old.occupancy.map((o) => o.bucketStartMs),
     [C - MIN],
