@@ -31,9 +31,14 @@ for (const name of selected) {
     console.error(`=== ${name} FAILED (exit ${result.status}) after ${seconds} s`);
     continue;
   }
+  console.error(`=== ${name} done in ${seconds} s → bench/results/${name}.json`);
+}
+// The summary holds every section's latest result (each carries its own date), not only the sections
+// run now: a BENCH_ONLY run must not erase the others from it.
+summary.ranNow = selected;
+for (const name of [...all, ...optional]) {
   const file = join(here, 'results', `${name}.json`);
   if (existsSync(file)) summary[name] = JSON.parse(readFileSync(file, 'utf8'));
-  console.error(`=== ${name} done in ${seconds} s → ${file}`);
 }
 writeFileSync(join(here, 'results', 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
 console.error(`\nsummary → bench/results/summary.json`);
