@@ -201,4 +201,14 @@ describe('PingProducer answers', () => {
       await p.close();
     }
   });
+  test('an infinite budget is no deadline (setTimeout would make it 1 ms)', async () => {
+    const { producer: p, metrics } = producer({ lingerMs: 0, maxRecords: 1 });
+    try {
+      assert.ok(p.admit(1));
+      assert.equal(await codeOf(p.send([record()], Number.POSITIVE_INFINITY)), 'INGEST_KAFKA_UNAVAILABLE');
+      assert.equal((await metrics.outcomeUnknown.get()).values.length, 0);
+    } finally {
+      await p.close();
+    }
+  });
 });
