@@ -3,7 +3,8 @@
 // gRPC handler and the Kafka client (HMAC check, decode, validate, H3 cell + region, PingRecord
 // encode), for the current code and for the generic generated-codec path it replaced. On a shared,
 // noisy machine this is the stable number (thread CPU time, not wall time); bench/ingest.ts gives the
-// end-to-end picture. BENCH_HOTPATH_BATCHES (default 4 000 batches of 50 pings).
+// end-to-end picture. Also the per-upload cost of bounding the wait for Kafka (AbortSignal.timeout vs
+// a cleared timer). BENCH_HOTPATH_BATCHES (default 4 000 batches of 50 pings).
 
 import { createHmac } from 'node:crypto';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
@@ -120,10 +121,40 @@ for (let round = 0; round < 7; round++) {
   rounds.generic?.push(cpuMicros(generic) / (BATCHES * PINGS));
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+/**
+ * Per upload, the handler bounds its wait for Kafka. CPU µs per upload of the two ways: an
+ * AbortSignal.timeout (its timer cannot be cleared: it fires after the upload was answered and builds
+ * a DOMException) vs a budget in ms (one timer, cleared when the send settles). Includes the firing.
+ */
+async function deadlineMicros(kind: 'signal' | 'timer'): Promise<number> {
+  const n = 20_000;
+  const start = process.cpuUsage();
+  for (let i = 0; i < n; i++) {
+    if (kind === 'signal') {
+      const signal = AbortSignal.timeout(20);
+      const onAbort = () => {};
+      signal.addEventListener('abort', onAbort, { once: true });
+      signal.removeEventListener('abort', onAbort);
+    } else clearTimeout(setTimeout(() => {}, 20).unref());
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200)); // every signal's timer has fired
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / n;
+}
+const deadline: Record<'signal' | 'timer', number[]> = { signal: [], timer: [] };
+for (let round = 0; round < 5; round++) {
+  deadline.signal.push(await deadlineMicros('signal'));
+  deadline.timer.push(await deadlineMicros('timer'));
+}
 const result = {
   pingsPerRound: BATCHES * PINGS,
   currentMicrosPerPing: median(rounds.current ?? []),
   genericMicrosPerPing: median(rounds.generic ?? []),
+  perUploadDeadlineMicros: {
+    abortSignalTimeout: median(deadline.signal),
+    clearedTimer: median(deadline.timer),
+  },
   loadavg: (await import('node:os')).loadavg(),
 };
 console.log(JSON.stringify(result));

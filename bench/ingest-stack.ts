@@ -40,7 +40,10 @@ export async function startIngestStack(options: {
     onProgress: options.log,
   });
   const [grpcPort, opsPort] = [await freePort(), await freePort()];
-  const ingest = spawn(process.execPath, [join(root, 'apps/ingest/src/main.ts')], {
+  // BENCH_CPU_PROF_DIR=dir: the service runs with --cpu-prof (profile written there on SIGTERM).
+  const profDir = process.env.BENCH_CPU_PROF_DIR;
+  const profArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const ingest = spawn(process.execPath, [...profArgs, join(root, 'apps/ingest/src/main.ts')], {
     env: {
       ...process.env,
       KAFKA_BOOTSTRAP: broker.bootstrap,

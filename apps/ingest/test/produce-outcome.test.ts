@@ -172,4 +172,43 @@ describe('PingProducer answers', () => {
       await p.close();
     }
   });
+  test('a budget in ms that runs out while queued: withdrawn, INGEST_KAFKA_UNAVAILABLE', async () => {
+    const { producer: p, metrics } = producer({ lingerMs: 600_000, maxRecords: 100 });
+    try {
+      assert.ok(p.admit(1));
+      assert.equal(await codeOf(p.send([record()], 1)), 'INGEST_KAFKA_UNAVAILABLE');
+      assert.equal(p.inflight, 0);
+      assert.equal((await metrics.outcomeUnknown.get()).values.length, 0);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('a budget in ms that runs out once handed to Kafka: INGEST_OUTCOME_UNKNOWN', async () => {
+    // The send to the closed port fails only after the client's 200 ms retry delays; 1 ms is up first.
+    const { producer: p, metrics } = producer({ lingerMs: 0, maxRecords: 1 });
+    try {
+      assert.ok(p.admit(1));
+      assert.equal(await codeOf(p.send([record()], 1)), 'INGEST_OUTCOME_UNKNOWN');
+      const counted = (await metrics.outcomeUnknown.get()).values;
+      assert.deepEqual(
+        counted.map((v) => [v.labels.reason, v.value]),
+        [['timeout', 1]],
+      );
+      await p.drain();
+      assert.equal(p.inflight, 0);
+    } finally {
+      await p.close();
+    }
+  });
+  test('an infinite budget is no deadline (setTimeout would make it 1 ms)', async () => {
+    const { producer: p, metrics } = producer({ lingerMs: 0, maxRecords: 1 });
+    try {
+      assert.ok(p.admit(1));
+      assert.equal(await codeOf(p.send([record()], Number.POSITIVE_INFINITY)), 'INGEST_KAFKA_UNAVAILABLE');
+      assert.equal((await metrics.outcomeUnknown.get()).values.length, 0);
+    } finally {
+      await p.close();
+    }
+  });
 });
