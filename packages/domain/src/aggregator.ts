@@ -8,7 +8,16 @@ import {
   type PingEvent,
 } from './aggregator-types.ts';
 import { CellTable } from './cell-table.ts';
-import { anchorOf, DeviceState, F_CELLS, F_START, F_T, INACC_STRIDE, NO_CELL, WINDOW_STRIDE } from './device-state.ts';
+import {
+  anchorOf,
+  DeviceState,
+  F_CELLS,
+  F_START,
+  F_T,
+  INACC_STRIDE,
+  NO_CELL,
+  WINDOW_STRIDE,
+} from './device-state.ts';
 import { EventClock } from './event-clock.ts';
 import { foldDevice } from './eviction.ts';
 import { OccupancyStore } from './occupancy-store.ts';

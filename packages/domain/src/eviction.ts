@@ -50,7 +50,8 @@ export function foldDevice(
       if (w[j * S + F_COUNT] !== 1) continue;
       // Ping j starts a new stay: the previous one (base or ending at j-1) is final.
       if (j === 0) {
-        if (dev.bAnchor !== NO_CELL) visits.finalizeStay(dev, dev.bAnchor, dev.bStart, dev.bLastT, dev.bPings);
+        if (dev.bAnchor !== NO_CELL)
+          visits.finalizeStay(dev, dev.bAnchor, dev.bStart, dev.bLastT, dev.bPings);
       } else {
         const p = (j - 1) * S;
         visits.finalizeStay(

@@ -44,7 +44,8 @@ export class OccupancyStore {
     const o = j * WINDOW_STRIDE;
     const cellNum = anchorOf(w[o + F_CELLS] as number);
     const t = w[o + F_T] as number;
-    const from = (w[o + F_COUNT] as number) > 1 ? (j > 0 ? (w[o - WINDOW_STRIDE + F_T] as number) : dev.bLastT) : t;
+    const from =
+      (w[o + F_COUNT] as number) > 1 ? (j > 0 ? (w[o - WINDOW_STRIDE + F_T] as number) : dev.bLastT) : t;
     const bms = this.#bucketMs;
     const last = Math.floor(t / bms) * bms;
     const num = dev.num;

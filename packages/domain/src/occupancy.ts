@@ -17,9 +17,12 @@ export class CellBucket {
   readonly bucketStartMs: number;
   /** Distinct devices present. */
   devices = 0;
-  /** device number, segments, … while small; null once {@link big} holds them (or before the first). */
+  /** The first device present (-1: none) and its segments: most (cell, bucket)s hold one device. */
+  d0 = -1;
+  s0 = 0;
+  /** Further devices while few: device number, segments, …; null if none. */
   small: number[] | null = null;
-  /** device number → segments, above SMALL_MAX devices. */
+  /** device number → segments of every device (d0 unused), above SMALL_MAX devices. */
   big: Map<number, number> | null = null;
   /**
    * Contribution bounding only (dp mode): device number → stay start → segments, so the bounded count can
@@ -50,6 +53,23 @@ export class CellBucket {
       return prev;
     }
     const a = this.small;
+    if (this.d0 === num) {
+      const prev = this.s0;
+      const c = prev + delta;
+      if (c > 0) this.s0 = c;
+      else {
+        // Refill the first slot from the array's last pair.
+        if (a !== null) {
+          const last = a.length - 2;
+          this.d0 = a[last] as number;
+          this.s0 = a[last + 1] as number;
+          if (last === 0) this.small = null;
+          else a.length = last;
+        } else this.d0 = -1;
+        this.devices--;
+      }
+      return prev;
+    }
     if (a !== null) {
       for (let i = 0; i < a.length; i += 2) {
         if (a[i] !== num) continue;
@@ -60,21 +80,26 @@ export class CellBucket {
           const last = a.length - 2;
           a[i] = a[last] as number;
           a[i + 1] = a[last + 1] as number;
-          a.length = last;
+          if (last === 0) this.small = null;
+          else a.length = last;
           this.devices--;
         }
         return prev;
       }
     }
     if (delta <= 0) return 0;
-    if (a === null) this.small = [num, delta];
+    if (this.d0 === -1) {
+      this.d0 = num;
+      this.s0 = delta;
+    } else if (a === null) this.small = [num, delta];
     else if (a.length < 2 * SMALL_MAX) a.push(num, delta);
     else {
-      const m = new Map<number, number>();
+      const m = new Map<number, number>([[this.d0, this.s0]]);
       for (let i = 0; i < a.length; i += 2) m.set(a[i] as number, a[i + 1] as number);
       m.set(num, delta);
       this.big = m;
       this.small = null;
+      this.d0 = -1;
     }
     this.devices++;
     return 0;
@@ -83,6 +108,7 @@ export class CellBucket {
   /** Presence segments of device `num` (0 if absent). */
   segmentsOf(num: number): number {
     if (this.big !== null) return this.big.get(num) ?? 0;
+    if (this.d0 === num) return this.s0;
     const a = this.small;
     if (a !== null) for (let i = 0; i < a.length; i += 2) if (a[i] === num) return a[i + 1] as number;
     return 0;
@@ -92,6 +118,7 @@ export class CellBucket {
   deviceMap(): ReadonlyMap<number, number> {
     if (this.big !== null) return this.big;
     const m = new Map<number, number>();
+    if (this.d0 !== -1) m.set(this.d0, this.s0);
     const a = this.small ?? [];
     for (let i = 0; i < a.length; i += 2) m.set(a[i] as number, a[i + 1] as number);
     return m;

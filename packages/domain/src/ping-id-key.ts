@@ -100,7 +100,10 @@ export function keyAfter(dev: DeviceState, key: IdKey, arr: readonly number[], o
     return (k[2] as number) > (arr[o + 2] as number);
   }
   const a = key.long ?? unpack(k[0] as number, k[1] as number, k[2] as number);
-  const b = b0 < 0 ? (dev.longIds?.get(arr[o + 1] as number) ?? '') : unpack(b0, arr[o + 1] as number, arr[o + 2] as number);
+  const b =
+    b0 < 0
+      ? (dev.longIds?.get(arr[o + 1] as number) ?? '')
+      : unpack(b0, arr[o + 1] as number, arr[o + 2] as number);
   return a > b;
 }
 

@@ -4,9 +4,9 @@
 import type { VisitUpdate } from './aggregator-types.ts';
 import type { CellTable } from './cell-table.ts';
 import {
+  anchorOf,
   type DeviceState,
   type EmittedVisit,
-  anchorOf,
   F_CELLS,
   F_COUNT,
   F_START,
@@ -93,7 +93,14 @@ export class VisitChanges {
     else if (prev !== undefined) this.#push(dev, cell, startMs, prev.endMs, prev.pings, false, true);
   }
 
-  #emitStay(dev: DeviceState, cell: number, startMs: number, endMs: number, pings: number, seen: number): void {
+  #emitStay(
+    dev: DeviceState,
+    cell: number,
+    startMs: number,
+    endMs: number,
+    pings: number,
+    seen: number,
+  ): void {
     const emitted = dev.emitted;
     const long = endMs - startMs >= this.#minVisitMs;
     if (!long && emitted.length === 0) return;
