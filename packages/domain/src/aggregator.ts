@@ -9,13 +9,13 @@ import {
 } from './aggregator-types.ts';
 import { CellTable } from './cell-table.ts';
 import {
-  anchorOf,
+  anchorAt,
   DeviceState,
-  F_CELLS,
-  F_START,
   F_T,
   INACC_STRIDE,
   NO_CELL,
+  NONE,
+  startAt,
   WINDOW_STRIDE,
 } from './device-state.ts';
 import { EventClock } from './event-clock.ts';
@@ -117,6 +117,7 @@ export class PartitionAggregator implements PresenceSource {
     if (!(ping.accuracyM <= this.#maxAccuracyM)) {
       this.#inaccurate++;
       this.#inaccurateHeld++;
+      if (dev.inacc === NONE) dev.inacc = [];
       const o = dev.inacc.length;
       dev.inacc.push(t, 0, 0, 0);
       storeKey(dev, key, dev.inacc, o + 1);
@@ -181,8 +182,10 @@ export class PartitionAggregator implements PresenceSource {
     for (const b of this.#occupancy.buckets.keys()) if (b < m) m = b;
     for (const dev of this.#devices.values()) {
       if (dev.bAnchor !== NO_CELL && dev.bStart < m) m = dev.bStart;
-      const first = dev.w[F_START];
-      if (first !== undefined && first < m) m = first;
+      if (dev.w.length > 0) {
+        const first = startAt(dev, 0);
+        if (first < m) m = first;
+      }
     }
     return m;
   }
@@ -209,11 +212,15 @@ export class PartitionAggregator implements PresenceSource {
   ): void {
     const cells = this.#cells;
     for (const dev of this.#devices.values()) {
-      const w = dev.w;
-      if (w.length > 0) {
-        const o = w.length - WINDOW_STRIDE;
-        const a = anchorOf(w[o + F_CELLS] as number);
-        fn(cells.cell(a), cells.region(a), w[o + F_T] as number, w[o + F_START] as number);
+      const n = dev.size;
+      if (n > 0) {
+        const a = anchorAt(dev, n - 1);
+        fn(
+          cells.cell(a),
+          cells.region(a),
+          dev.w[(n - 1) * WINDOW_STRIDE + F_T] as number,
+          startAt(dev, n - 1),
+        );
       } else if (dev.bAnchor !== NO_CELL) {
         fn(cells.cell(dev.bAnchor), cells.region(dev.bAnchor), dev.bLastT, dev.bStart);
       }

@@ -1,37 +1,73 @@
 // Per-device aggregation state in a compact layout: the folded base stay, the window of pings within
 // lateness with their derivation, the ping-id keys (dedup and order) and the open visits emitted so far.
 // The window is one `number[]` of doubles (V8 stores it unboxed: 8 B per field, one backing store per
-// device, nothing for the garbage collector to trace), WINDOW_STRIDE fields per ping: 56 B a ping,
+// device, nothing for the garbage collector to trace), WINDOW_STRIDE fields per ping: 40 B a ping,
 // against ~100 B plus a ping-id string before (docs/processor.md, "State layout").
 
 /** Fields per window ping in {@link DeviceState.w}. */
-export const WINDOW_STRIDE = 7;
+export const WINDOW_STRIDE = 5;
 /** Event time (ms). */
 export const F_T = 0;
-/** Start time of the stay the ping belongs to. */
-export const F_START = 1;
-/** The ping's cell number and its stay's anchor cell number: cell · 2²⁶ + anchor ({@link cellOf}). */
-export const F_CELLS = 2;
-/** Pings of the stay up to and including this one; 1 = the ping starts a new stay. */
-export const F_COUNT = 3;
+/** The ping's cell number and its stay's ping count so far: cell · 2²⁷ + count ({@link cellOf}, {@link countOf}). */
+export const F_CELL_COUNT = 1;
 /** The ping id's key, ID_KEY_FIELDS fields (ping-id-key.ts): dedup and the order of equal event times. */
-export const F_ID = 4;
+export const F_ID = 2;
 /** Fields per inaccurate ping in {@link DeviceState.inacc}: event time, then the id key. */
 export const INACC_STRIDE = 4;
 /** No cell (no base stay). */
 export const NO_CELL = -1;
-/** Cell numbers are below this (cell-table.ts), so a cell and an anchor share one double exactly. */
+/** Cell numbers are below this (cell-table.ts). */
 export const CELL_LIMIT = 2 ** 26;
+/** Pings per stay are below this (2²⁷: over 4 years at one ping a second), so cell and count share a double. */
+export const COUNT_LIMIT = 2 ** 27;
 
-/** The ping's own cell number of a packed F_CELLS value. */
+/** The ping's cell number of a packed F_CELL_COUNT value. */
 export function cellOf(packed: number): number {
-  return Math.floor(packed / CELL_LIMIT);
+  return Math.floor(packed / COUNT_LIMIT);
 }
 
-/** The anchor cell number of a packed F_CELLS value. */
-export function anchorOf(packed: number): number {
-  return packed % CELL_LIMIT;
+/**
+ * Pings of the stay up to and including this one (1 = the ping starts a new stay), of a packed
+ * F_CELL_COUNT value.
+ */
+export function countOf(packed: number): number {
+  return packed % COUNT_LIMIT;
 }
+
+/** Packs a cell number and a stay count into one exact double. */
+export function cellCount(cell: number, count: number): number {
+  if (count >= COUNT_LIMIT) throw new RangeError(`a stay of more than ${COUNT_LIMIT} pings`);
+  return cell * COUNT_LIMIT + count;
+}
+
+// A stay's anchor cell and start are not stored per ping: they are those of the stay's first ping,
+// which is `count − 1` pings earlier in the window, or, when the stay began before the window, the
+// base stay's (the fold keeps the base equal to the derivation after the last folded ping).
+
+/** Anchor (attributed) cell number of window ping j's stay. */
+export function anchorAt(dev: DeviceState, j: number): number {
+  const w = dev.w;
+  const f = j + 1 - countOf(w[j * WINDOW_STRIDE + F_CELL_COUNT] as number);
+  return f >= 0 ? cellOf(w[f * WINDOW_STRIDE + F_CELL_COUNT] as number) : dev.bAnchor;
+}
+
+/** Start time of window ping j's stay. */
+export function startAt(dev: DeviceState, j: number): number {
+  const w = dev.w;
+  const f = j + 1 - countOf(w[j * WINDOW_STRIDE + F_CELL_COUNT] as number);
+  return f >= 0 ? (w[f * WINDOW_STRIDE + F_T] as number) : dev.bStart;
+}
+
+/** Pings of window ping j's stay up to and including it. */
+export function countAt(dev: DeviceState, j: number): number {
+  return countOf(dev.w[j * WINDOW_STRIDE + F_CELL_COUNT] as number);
+}
+
+/**
+ * The shared empty `inacc` / `emitted` of devices that have none (most): saves two arrays per device.
+ * Frozen, so a push that forgot to replace it throws instead of leaking into every device.
+ */
+export const NONE: never[] = Object.freeze([]) as unknown as never[];
 
 export interface EmittedVisit {
   cell: number;
@@ -53,11 +89,11 @@ export class DeviceState {
   /** Window: accepted pings with event time >= watermark, sorted by (t, ping id), stride WINDOW_STRIDE. */
   readonly w: number[] = [];
   /** Inaccurate pings within lateness (only for dedup), stride INACC_STRIDE. */
-  readonly inacc: number[] = [];
+  inacc: number[] = NONE;
   /** Ids that have no compact key (ping-id-key.ts), by their hash; null while there are none. */
   longIds: Map<number, string> | null = null;
   /** Open visits emitted so far (usually 0–2; searched linearly by cell and startMs). */
-  emitted: EmittedVisit[] = [];
+  emitted: EmittedVisit[] = NONE;
   /** Smallest window index whose derivation changed since the last collect (Infinity = clean). */
   dirtyFrom = Number.POSITIVE_INFINITY;
   /** An out-of-order insert happened: stays may have been retracted. */

@@ -3,15 +3,15 @@
 // dedup window, and an idle device is forgotten once its last presence's buckets are gone.
 
 import {
-  anchorOf,
+  anchorAt,
+  countAt,
   type DeviceState,
-  F_CELLS,
-  F_COUNT,
   F_ID,
-  F_START,
   F_T,
   INACC_STRIDE,
   NO_CELL,
+  NONE,
+  startAt,
   WINDOW_STRIDE,
 } from './device-state.ts';
 import { releaseKey } from './ping-id-key.ts';
@@ -40,34 +40,36 @@ export function foldDevice(
   if (k < n && k * 4 < n) k = 0;
   // After folding, the base stay closes if no acceptable ping can continue it: its last ping is more than
   // a gap before the watermark and no (deferred) window ping below the watermark follows it.
-  const baseAnchor = k > 0 ? anchorOf(w[(k - 1) * S + F_CELLS] as number) : dev.bAnchor;
+  const baseAnchor = k > 0 ? anchorAt(dev, k - 1) : dev.bAnchor;
   const baseLastT = k > 0 ? (w[(k - 1) * S + F_T] as number) : dev.bLastT;
   const closeBase =
     baseAnchor !== NO_CELL && wm - baseLastT > gapMs && (k === n || (w[k * S + F_T] as number) >= wm);
   if (k > 0 || closeBase) visits.flush(dev);
   if (k > 0) {
     for (let j = 0; j < k; j++) {
-      if (w[j * S + F_COUNT] !== 1) continue;
+      if (countAt(dev, j) !== 1) continue;
       // Ping j starts a new stay: the previous one (base or ending at j-1) is final.
       if (j === 0) {
         if (dev.bAnchor !== NO_CELL)
           visits.finalizeStay(dev, dev.bAnchor, dev.bStart, dev.bLastT, dev.bPings);
       } else {
-        const p = (j - 1) * S;
         visits.finalizeStay(
           dev,
-          anchorOf(w[p + F_CELLS] as number),
-          w[p + F_START] as number,
-          w[p + F_T] as number,
-          w[p + F_COUNT] as number,
+          anchorAt(dev, j - 1),
+          startAt(dev, j - 1),
+          w[(j - 1) * S + F_T] as number,
+          countAt(dev, j - 1),
         );
       }
     }
-    const p = (k - 1) * S;
-    dev.bAnchor = anchorOf(w[p + F_CELLS] as number);
-    dev.bStart = w[p + F_START] as number;
-    dev.bLastT = w[p + F_T] as number;
-    dev.bPings = w[p + F_COUNT] as number;
+    // Read before assigning: the derived anchor and start may come from the old base.
+    const bAnchor = anchorAt(dev, k - 1);
+    const bStart = startAt(dev, k - 1);
+    const bPings = countAt(dev, k - 1);
+    dev.bAnchor = bAnchor;
+    dev.bStart = bStart;
+    dev.bLastT = w[(k - 1) * S + F_T] as number;
+    dev.bPings = bPings;
     if (dev.longIds !== null) for (let j = 0; j < k; j++) releaseKey(dev, w, j * S + F_ID);
     w.splice(0, k * S);
   }
@@ -75,13 +77,17 @@ export function foldDevice(
     visits.finalizeStay(dev, dev.bAnchor, dev.bStart, dev.bLastT, dev.bPings);
     dev.bAnchor = NO_CELL;
   }
-  const inacc = dev.inacc;
+  let inacc = dev.inacc;
   if (inacc.length > 0) {
     for (let j = inacc.length - INACC_STRIDE; j >= 0; j -= INACC_STRIDE) {
       if ((inacc[j] as number) < wm) {
         releaseKey(dev, inacc, j + 1);
         inacc.splice(j, INACC_STRIDE);
       }
+    }
+    if (inacc.length === 0) {
+      inacc = NONE;
+      dev.inacc = inacc;
     }
   }
   // Forget an idle device only once the buckets of its last presence are evicted too, so that a device

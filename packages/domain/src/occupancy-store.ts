@@ -5,7 +5,15 @@ import type { OccupancyUpdate } from './aggregator-types.ts';
 import { addStay, rebound, rememberEvicted } from './bounded-occupancy.ts';
 import type { CellTable } from './cell-table.ts';
 import type { BoundingOptions, EarlierStays } from './contribution-bounding.ts';
-import { anchorOf, type DeviceState, F_CELLS, F_COUNT, F_START, F_T, WINDOW_STRIDE } from './device-state.ts';
+import {
+  anchorAt,
+  countOf,
+  type DeviceState,
+  F_CELL_COUNT,
+  F_T,
+  startAt,
+  WINDOW_STRIDE,
+} from './device-state.ts';
 import { CellBucket } from './occupancy.ts';
 import type { PlaceTracker } from './place-occupancy.ts';
 
@@ -42,10 +50,14 @@ export class OccupancyStore {
   contribute(dev: DeviceState, j: number, delta: 1 | -1): void {
     const w = dev.w;
     const o = j * WINDOW_STRIDE;
-    const cellNum = anchorOf(w[o + F_CELLS] as number);
+    const cellNum = anchorAt(dev, j);
     const t = w[o + F_T] as number;
     const from =
-      (w[o + F_COUNT] as number) > 1 ? (j > 0 ? (w[o - WINDOW_STRIDE + F_T] as number) : dev.bLastT) : t;
+      countOf(w[o + F_CELL_COUNT] as number) > 1
+        ? j > 0
+          ? (w[o - WINDOW_STRIDE + F_T] as number)
+          : dev.bLastT
+        : t;
     const bms = this.#bucketMs;
     const last = Math.floor(t / bms) * bms;
     const num = dev.num;
@@ -71,7 +83,7 @@ export class OccupancyStore {
       }
       e.addSegments(num, delta);
       if (b === last) e.pings += delta;
-      if (this.#bounds) addStay(e, num, w[o + F_START] as number, delta);
+      if (this.#bounds) addStay(e, num, startAt(dev, j), delta);
       if (!e.dirty) {
         e.dirty = true;
         this.#dirty.push(e);

@@ -92,7 +92,9 @@ export class CellBucket {
       this.d0 = num;
       this.s0 = delta;
     } else if (a === null) this.small = [num, delta];
-    else if (a.length < 2 * SMALL_MAX) a.push(num, delta);
+    // A copy of exact size rather than push(): push grows the capacity by 1.5× + 16 (~170 B of slack
+    // per (cell, bucket)); at most SMALL_MAX copies, of at most 2·SMALL_MAX Smis, per (cell, bucket).
+    else if (a.length < 2 * SMALL_MAX) this.small = a.concat(num, delta);
     else {
       const m = new Map<number, number>([[this.d0, this.s0]]);
       for (let i = 0; i < a.length; i += 2) m.set(a[i] as number, a[i + 1] as number);

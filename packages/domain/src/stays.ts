@@ -5,14 +5,13 @@
 
 import type { CellTable } from './cell-table.ts';
 import {
-  anchorOf,
-  CELL_LIMIT,
+  anchorAt,
+  cellCount,
   cellOf,
+  countOf,
   type DeviceState,
-  F_CELLS,
-  F_COUNT,
+  F_CELL_COUNT,
   F_ID,
-  F_START,
   F_T,
   NO_CELL,
   WINDOW_STRIDE,
@@ -41,10 +40,10 @@ export class Stays {
     const w = dev.w;
     const n = dev.size;
     const lastT = n > 0 ? (w[(n - 1) * S + F_T] as number) : Number.NEGATIVE_INFINITY;
-    const cells = cell * CELL_LIMIT + cell;
+    const cc = cellCount(cell, 1);
     // Pings with equal event times are ordered by ping id (string order).
     if (n === 0 || t > lastT || (t === lastT && keyAfter(dev, key, w, (n - 1) * S + F_ID))) {
-      w.push(t, t, cells, 1, 0, 0, 0);
+      w.push(t, cc, 0, 0, 0);
       storeKey(dev, key, w, n * S + F_ID);
       this.#derive(dev, n);
       this.#occupancy.contribute(dev, n, 1);
@@ -61,7 +60,7 @@ export class Stays {
       else hi = mid;
     }
     for (let j = lo; j < n; j++) this.#occupancy.contribute(dev, j, -1);
-    w.splice(lo * S, 0, t, t, cells, 1, 0, 0, 0);
+    w.splice(lo * S, 0, t, cc, 0, 0, 0);
     storeKey(dev, key, w, lo * S + F_ID);
     for (let j = lo; j <= n; j++) {
       this.#derive(dev, j);
@@ -70,35 +69,25 @@ export class Stays {
     this.#visits.mark(dev, lo, true);
   }
 
-  /** Derives anchor/start/count of window ping j from the state after ping j-1 (or the base). */
+  /** Derives the stay count of window ping j from ping j-1 (or the base); anchor and start follow. */
   #derive(dev: DeviceState, j: number): void {
     const w = dev.w;
     const o = j * S;
     let anchor: number;
-    let start: number;
     let lastT: number;
     let count: number;
     if (j > 0) {
-      anchor = anchorOf(w[o - S + F_CELLS] as number);
-      start = w[o - S + F_START] as number;
+      anchor = anchorAt(dev, j - 1);
       lastT = w[o - S + F_T] as number;
-      count = w[o - S + F_COUNT] as number;
+      count = countOf(w[o - S + F_CELL_COUNT] as number);
     } else {
       anchor = dev.bAnchor;
-      start = dev.bStart;
       lastT = dev.bLastT;
       count = dev.bPings;
     }
     const t = w[o + F_T] as number;
-    const cell = cellOf(w[o + F_CELLS] as number);
-    if (anchor !== NO_CELL && t - lastT <= this.#gapMs && this.#cells.near(anchor, cell)) {
-      w[o + F_CELLS] = cell * CELL_LIMIT + anchor;
-      w[o + F_START] = start;
-      w[o + F_COUNT] = count + 1;
-    } else {
-      w[o + F_CELLS] = cell * CELL_LIMIT + cell;
-      w[o + F_START] = t;
-      w[o + F_COUNT] = 1;
-    }
+    const cell = cellOf(w[o + F_CELL_COUNT] as number);
+    const continues = anchor !== NO_CELL && t - lastT <= this.#gapMs && this.#cells.near(anchor, cell);
+    w[o + F_CELL_COUNT] = cellCount(cell, continues ? count + 1 : 1);
   }
 }

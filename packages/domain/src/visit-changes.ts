@@ -4,14 +4,14 @@
 import type { VisitUpdate } from './aggregator-types.ts';
 import type { CellTable } from './cell-table.ts';
 import {
-  anchorOf,
+  anchorAt,
+  countAt,
   type DeviceState,
   type EmittedVisit,
-  F_CELLS,
-  F_COUNT,
-  F_START,
   F_T,
   NO_CELL,
+  NONE,
+  startAt,
   WINDOW_STRIDE,
 } from './device-state.ts';
 
@@ -55,18 +55,17 @@ export class VisitChanges {
     const full = dev.rederived;
     const lo = full ? 0 : Math.max(0, dev.dirtyFrom - 1);
     const seen = full ? ++this.#pass : 0;
-    if (lo === 0 && dev.bAnchor !== NO_CELL && (n === 0 || w[F_COUNT] === 1)) {
+    if (lo === 0 && dev.bAnchor !== NO_CELL && (n === 0 || countAt(dev, 0) === 1)) {
       this.#emitStay(dev, dev.bAnchor, dev.bStart, dev.bLastT, dev.bPings, seen);
     }
     for (let j = lo; j < n; j++) {
-      const o = j * WINDOW_STRIDE;
-      if (j === n - 1 || w[o + WINDOW_STRIDE + F_COUNT] === 1) {
+      if (j === n - 1 || countAt(dev, j + 1) === 1) {
         this.#emitStay(
           dev,
-          anchorOf(w[o + F_CELLS] as number),
-          w[o + F_START] as number,
-          w[o + F_T] as number,
-          w[o + F_COUNT] as number,
+          anchorAt(dev, j),
+          startAt(dev, j),
+          w[j * WINDOW_STRIDE + F_T] as number,
+          countAt(dev, j),
           seen,
         );
       }
@@ -77,7 +76,7 @@ export class VisitChanges {
         if (v.seen === seen) kept.push(v);
         else this.#push(dev, v.cell, v.startMs, v.endMs, v.pings, false, true);
       }
-      dev.emitted = kept;
+      dev.emitted = kept.length > 0 ? kept : NONE;
     }
     dev.dirtyFrom = Number.POSITIVE_INFINITY;
     dev.rederived = false;
@@ -109,7 +108,8 @@ export class VisitChanges {
     if (prev !== undefined) prev.seen = seen;
     if (long) {
       if (prev === undefined) {
-        emitted.push({ cell, startMs, endMs, pings, seen });
+        if (emitted === NONE) dev.emitted = [{ cell, startMs, endMs, pings, seen }];
+        else emitted.push({ cell, startMs, endMs, pings, seen });
       } else if (prev.endMs !== endMs || prev.pings !== pings) {
         prev.endMs = endMs;
         prev.pings = pings;
