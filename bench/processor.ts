@@ -211,6 +211,7 @@ try {
     { name: 'paced-in', partitions: PARTITIONS },
     { name: 'paced-out', partitions: PARTITIONS, configs: { 'cleanup.policy': 'compact,delete' } },
     { name: 'erasures', partitions: 1, configs: { 'cleanup.policy': 'compact' } },
+    { name: 'places', partitions: 1, configs: { 'cleanup.policy': 'compact' } },
   ]);
   const startMs = Date.now() - 3_600_000;
   console.error(`filling bench-in with ${N} pings (${DEVICES} devices, ${CELLS} cells)…`);

@@ -33,7 +33,7 @@ export function addStay(e: CellBucket, device: number, stayStartMs: number, delt
  * bounded count changed and that are not already in `dirty` (the caller flushes them too).
  */
 export function rebound(
-  buckets: ReadonlyMap<number, ReadonlyMap<string, CellBucket>>,
+  buckets: ReadonlyMap<number, ReadonlyMap<number, CellBucket>>,
   dirty: readonly CellBucket[],
   bucketMs: number,
   o: BoundingOptions,
