@@ -208,14 +208,15 @@ export class PartitionAggregator implements PresenceSource {
    * edge"); read-only, changes no state.
    */
   forEachLatestPresence(
-    fn: (cell: string, region: string, eventTimeMs: number, stayStartMs: number) => void,
+    fn: (cell: string, region: string, eventTimeMs: number, stayStartMs: number, deviceNum: number) => void,
   ): void {
     for (const dev of this.#devices.values()) {
       const n = dev.ts.length;
       if (n > 0) {
         const cell = dev.anchors[n - 1] as string;
-        fn(cell, this.#region(cell), dev.ts[n - 1] as number, dev.starts[n - 1] as number);
-      } else if (dev.bAnchor !== null) fn(dev.bAnchor, this.#region(dev.bAnchor), dev.bLastT, dev.bStart);
+        fn(cell, this.#region(cell), dev.ts[n - 1] as number, dev.starts[n - 1] as number, dev.num);
+      } else if (dev.bAnchor !== null)
+        fn(dev.bAnchor, this.#region(dev.bAnchor), dev.bLastT, dev.bStart, dev.num);
     }
   }
 
