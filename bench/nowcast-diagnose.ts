@@ -1,7 +1,14 @@
 // Diagnostic (not a benchmark): where does the lag-0 nowcast error come from? Same feed as bench/nowcast.ts;
 // at each sampled instant, for every (cell, bucket) of now's bucket, the final truth's devices are
-// classified by what the live edge knew of them at that instant. Writes rows as CSV to DIAG_OUT.
-import { writeFileSync } from 'node:fs';
+// classified by what the live edge knew of them at that instant (confirmed, carried here, confirmed or
+// carried elsewhere = moved in unseen, silent = latest ping older than the gap), with the carry's false
+// positives, the silent devices of the cell by age band and the cell's out-flow; the live edge's own
+// estimate and interval are in the row too (docs/insights.md, "Where the error at now comes from").
+// Writes one CSV row per (instant, cell) to DIAG_OUT (default /tmp/nowcast/diag.csv). Env: as
+// bench/nowcast.ts (NOWCAST_BENCH_SEED, NOWCAST_BENCH_DEVICES, NOWCAST_BENCH_HOURS), and for ablations
+// DIAG_SILENT_MS (the live edge's silentMs; 1 = no silent part) and DIAG_FLOW_MS (flowWindowMs).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { cellOf, LiveEdge, type LiveOccupancyUpdate, PartitionAggregator, regionOf } from '@footfall/domain';
 import { planSimulation, timeline } from '@footfall/simulator';
 
@@ -246,5 +253,6 @@ for (const s of snaps) {
     );
   }
 }
+mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${rows.join('\n')}\n`);
 console.log(`${rows.length - 1} rows → ${out}`);
