@@ -1,6 +1,6 @@
 import { type Database, openDatabase } from '@footfall/db';
 import { ConsumerLiveness, createLogger, type Logger, OpsServer } from '@footfall/observability';
-import { isBrokerUnreachable, loadSinkConfig, type Msg, SinkSubscription } from '@footfall/sink';
+import { BatchLoop, isBrokerUnreachable, loadSinkConfig, type Msg, SinkSubscription } from '@footfall/sink';
 import pRetry from 'p-retry';
 import type { AlertsConfig } from './config.ts';
 import { WebhookDispatcher } from './delivery.ts';
@@ -63,10 +63,6 @@ export async function startAlerts(config: AlertsConfig, options: StartAlertsOpti
 
   let closing = false;
   let batches = 0;
-  let pending: Msg[] = [];
-  let inFlight = 0;
-  let flushing: Promise<void> | undefined;
-  let timer: NodeJS.Timeout | undefined;
   let dbHealthy = true;
   const closeSignal = new AbortController();
   const evalOptions = {
@@ -116,34 +112,19 @@ export async function startAlerts(config: AlertsConfig, options: StartAlertsOpti
       metrics.errors.inc({ code: 'ALERTS_COMMIT_FAILED' });
       logger.warn({ err: error }, 'ALERTS_COMMIT_FAILED: records will be re-read and skipped');
     }
-    inFlight = 0;
     liveness.progressed();
     metrics.batchSeconds.observe((performance.now() - started) / 1000);
   };
 
-  const drain = async () => {
-    while (pending.length) {
-      const batch = pending.slice(0, config.maxBatchRecords);
-      pending = pending.slice(batch.length);
-      inFlight = batch.length;
-      await processBatch(batch);
-      if (closing && !dbHealthy) return;
-    }
-  };
-
-  const kick = () => {
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    if (flushing) return;
-    flushing = drain()
-      .catch((error: unknown) => logger.error({ err: error }, 'alerts batch loop failed'))
-      .finally(() => {
-        flushing = undefined;
-        if (closing) return;
-        subscription.resume();
-        if (pending.length) kick();
-      });
-  };
+  const loop = new BatchLoop({
+    maxBatchRecords: config.maxBatchRecords,
+    flushIntervalMs: config.flushIntervalMs,
+    processBatch,
+    pause: () => subscription.pause(),
+    resume: () => subscription.resume(),
+    shouldStop: () => !dbHealthy,
+    onError: (error) => logger.error({ err: error }, 'alerts batch loop failed'),
+  });
 
   const subscription = new SinkSubscription(
     // The subscription reads only the Kafka, topic and group settings, which both services share.
@@ -165,19 +146,8 @@ export async function startAlerts(config: AlertsConfig, options: StartAlertsOpti
     ),
     logger,
     {
-      onMessage: (message) => {
-        pending.push(message);
-        if (pending.length >= config.maxBatchRecords) {
-          subscription.pause();
-          kick();
-        } else if (!timer && !flushing) timer = setTimeout(kick, config.flushIntervalMs);
-      },
-      beforeResubscribe: async () => {
-        if (timer) clearTimeout(timer);
-        timer = undefined;
-        await flushing;
-        pending = [];
-      },
+      onMessage: (message) => loop.push(message),
+      beforeResubscribe: () => loop.resubscribe(),
       onFatal: (error) => {
         liveness.died(error);
         metrics.errors.inc({ code: 'ALERTS_CONSUMER_FAILED' });
@@ -192,7 +162,7 @@ export async function startAlerts(config: AlertsConfig, options: StartAlertsOpti
     stallTimeoutMs: config.stallTimeoutMs,
     lag: async () => {
       const behind = await subscription.lag();
-      return behind === undefined ? undefined : behind + pending.length + inFlight;
+      return behind === undefined ? undefined : behind + loop.backlog;
     },
   });
   await subscription.start();
@@ -221,12 +191,11 @@ export async function startAlerts(config: AlertsConfig, options: StartAlertsOpti
     closed ??= (async () => {
       ops.drain();
       subscription.pause();
-      if (timer) clearTimeout(timer);
+      loop.stop();
       liveness.close();
       closing = true;
       if (!dbHealthy) closeSignal.abort();
-      await flushing;
-      if (pending.length && dbHealthy) await drain().catch(() => {});
+      await loop.finish(() => dbHealthy);
       closeSignal.abort();
       await subscription.close();
       await dispatcher.close();

@@ -1,3 +1,4 @@
+export { BatchLoop, type BatchLoopOptions } from './batch-loop.ts';
 export { loadSinkConfig, type SinkConfig, sinkSpec } from './config.ts';
 export { SINK_ERRORS, SinkError, type SinkErrorCode } from './errors.ts';
 export { dayOf, PartitionManager } from './partitions.ts';

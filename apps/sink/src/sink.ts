@@ -1,6 +1,7 @@
 import { type Database, isDatabaseUnavailable, openDatabase } from '@footfall/db';
 import { ConsumerLiveness, createLogger, type Logger, OpsServer } from '@footfall/observability';
 import pRetry from 'p-retry';
+import { BatchLoop } from './batch-loop.ts';
 import type { SinkConfig } from './config.ts';
 import { SinkError } from './errors.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
@@ -72,9 +73,6 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
   await runRetention();
 
   let closing = false;
-  let pending: Msg[] = [];
-  let flushing: Promise<void> | undefined;
-  let timer: NodeJS.Timeout | undefined;
   let dbHealthy = true;
   const closeSignal = new AbortController();
 
@@ -168,54 +166,26 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
       metrics.errors.inc({ code: 'SINK_COMMIT_FAILED' });
       logger.warn({ err: error }, 'SINK_COMMIT_FAILED: records will be re-read and re-applied (idempotent)');
     }
-    inFlight = 0;
     liveness.progressed();
     metrics.recordsRead.inc(batch.length);
     metrics.batchRecords.observe(batch.length);
     metrics.batchSeconds.observe((performance.now() - started) / 1000);
   };
 
-  const drain = async () => {
-    while (pending.length) {
-      const batch = pending.slice(0, config.maxBatchRecords);
-      pending = pending.slice(batch.length);
-      inFlight = batch.length;
-      await processBatch(batch);
-      if (closing && !dbHealthy) return;
-    }
-  };
-
-  const kick = () => {
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    if (flushing) return;
-    flushing = drain()
-      .catch((error: unknown) => logger.error({ err: error }, 'sink batch loop failed'))
-      .finally(() => {
-        flushing = undefined;
-        if (closing) return;
-        subscription.resume();
-        if (pending.length) kick();
-      });
-  };
+  const loop = new BatchLoop({
+    maxBatchRecords: config.maxBatchRecords,
+    flushIntervalMs: config.flushIntervalMs,
+    processBatch,
+    pause: () => subscription.pause(),
+    resume: () => subscription.resume(),
+    shouldStop: () => !dbHealthy,
+    onError: (error) => logger.error({ err: error }, 'sink batch loop failed'),
+  });
 
   const subscription = new SinkSubscription(config, logger, {
-    onMessage: (message) => {
-      pending.push(message);
-      if (pending.length >= config.maxBatchRecords) {
-        // Backpressure: stop fetching until the batch is durable.
-        subscription.pause();
-        kick();
-      } else if (!timer && !flushing) timer = setTimeout(kick, config.flushIntervalMs);
-    },
+    onMessage: (message) => loop.push(message),
     beforeResubscribe: async () => {
-      // The failed stream's read-but-unwritten records are dropped (the new stream reads them again
-      // from the committed offsets). An in-flight batch finishes first, so it can never overwrite
-      // newer values the new stream writes.
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      await flushing;
-      pending = [];
+      await loop.resubscribe();
       metrics.resubscriptions.inc();
     },
     onFatal: (error) => {
@@ -232,12 +202,11 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
   });
   // Unwritten records (read but not yet durable) count as lag too: a sink stuck on its database is as
   // stuck as one that stopped fetching.
-  let inFlight = 0;
   const liveness = new ConsumerLiveness({
     stallTimeoutMs: config.stallTimeoutMs,
     lag: async () => {
       const behind = await subscription.lag();
-      return behind === undefined ? undefined : behind + pending.length + inFlight;
+      return behind === undefined ? undefined : behind + loop.backlog;
     },
   });
   await subscription.start();
@@ -270,15 +239,14 @@ export async function startSink(config: SinkConfig, options: StartSinkOptions = 
     closed ??= (async () => {
       ops.drain();
       subscription.pause();
-      if (timer) clearTimeout(timer);
+      loop.stop();
       clearInterval(retentionTimer);
       liveness.close();
       // No new retries from now on; a batch already failing stops retrying at once.
       closing = true;
       if (!dbHealthy) closeSignal.abort();
-      await flushing;
       // Write what was already read so the next owner has less to re-read (best effort).
-      if (pending.length && dbHealthy) await drain().catch(() => {});
+      await loop.finish(() => dbHealthy);
       closeSignal.abort();
       await subscription.close();
       await ops.close();

@@ -208,7 +208,7 @@ export class PartitionAggregator implements PresenceSource {
    * edge"); read-only, changes no state.
    */
   forEachLatestPresence(
-    fn: (cell: string, region: string, eventTimeMs: number, stayStartMs: number) => void,
+    fn: (cell: string, region: string, eventTimeMs: number, stayStartMs: number, deviceNum: number) => void,
   ): void {
     const cells = this.#cells;
     for (const dev of this.#devices.values()) {
@@ -220,9 +220,10 @@ export class PartitionAggregator implements PresenceSource {
           cells.region(a),
           dev.w[(n - 1) * WINDOW_STRIDE + F_T] as number,
           startAt(dev, n - 1),
+          dev.num,
         );
       } else if (dev.bAnchor !== NO_CELL) {
-        fn(cells.cell(dev.bAnchor), cells.region(dev.bAnchor), dev.bLastT, dev.bStart);
+        fn(cells.cell(dev.bAnchor), cells.region(dev.bAnchor), dev.bLastT, dev.bStart, dev.num);
       }
     }
   }

@@ -20,6 +20,13 @@ export interface LiveEdgeOptions {
   readonly learnMinCount: number;
   /** A carried device whose stay had lasted this long at its latest ping is "long-stay" (default 5 min). */
   readonly longStayMs?: number;
+  /**
+   * A device whose latest ping is older than the presence gap by at most this is "silent" in its cell
+   * (a model input, not carried; default `horizonMs`: the delay a provisional bucket still waits for).
+   */
+  readonly silentMs?: number;
+  /** Devices that left a cell within this before a bucket are its recent out-flow (default 5 min). */
+  readonly flowWindowMs?: number;
   /** H3 resolution of a cell's region (REGION_RESOLUTION, default 5). */
   readonly regionResolution?: number;
   readonly model?: Partial<NowcastModelOptions>;
@@ -47,9 +54,12 @@ export interface LiveOccupancyUpdate {
 /** Lag steps per bucket (see #lags). */
 const LAG_STEPS = 3;
 
+/** Parts of a count ({@link CountParts}). */
+const P = 5;
+
 interface Track {
   region: string;
-  /** Per lag index × 3 parts (confirmed, carried long, carried short): sums; and observation counts. */
+  /** Per lag index × P parts: sums; and observation counts. */
   sums: Float64Array;
   counts: Uint16Array;
 }
@@ -59,6 +69,8 @@ interface Parts {
   n: number;
   long: number;
   short: number;
+  silent: number;
+  left: number;
 }
 
 export class LiveEdge {
@@ -134,40 +146,14 @@ export class LiveEdge {
    * buckets that settled since.
    */
   snapshot(agg: PartitionAggregator, nowMs: number): LiveOccupancyUpdate[] {
-    const { bucketMs, presenceMaxGapMs } = this.options;
+    const { bucketMs } = this.options;
     const nowBucket = Math.floor(nowMs / bucketMs) * bucketMs;
     const oldest = nowBucket - (this.#buckets - 1) * bucketMs;
     this.#settle(agg, nowMs);
-    // confirmed[b][cell], observed = confirmed + carried (long + short stays).
-    const longStayMs = this.options.longStayMs ?? 300_000;
-    const confirmed = new Map<number, Map<string, Parts>>();
-    for (let b = oldest; b <= nowBucket; b += bucketMs) {
-      const m = new Map<string, Parts>();
-      agg.forEachCellOf(b, (cell, region, devices) => m.set(cell, { region, n: devices, long: 0, short: 0 }));
-      confirmed.set(b, m);
-    }
-    agg.forEachLatestPresence((cell, region, t, stayStart) => {
-      if (!(nowMs - t <= presenceMaxGapMs) || t > nowMs) return;
-      const long = t - stayStart >= longStayMs;
-      // The ping's own bucket already counts the device; carry it through every later one up to now.
-      for (
-        let b = Math.max(Math.floor(t / bucketMs) * bucketMs + bucketMs, oldest);
-        b <= nowBucket;
-        b += bucketMs
-      ) {
-        const m = confirmed.get(b) as Map<string, Parts>;
-        let e = m.get(cell);
-        if (e === undefined) {
-          e = { region, n: 0, long: 0, short: 0 };
-          m.set(cell, e);
-        }
-        if (long) e.long++;
-        else e.short++;
-      }
-    });
+    const parts = this.#parts(agg, nowMs, oldest, nowBucket);
     const out: LiveOccupancyUpdate[] = [];
     const emitted = new Map<string, LiveOccupancyUpdate>();
-    for (const [b, cells] of confirmed) {
+    for (const [b, cells] of parts) {
       const lag = Math.min(this.#lags - 1, Math.floor(((nowMs - b) * LAG_STEPS) / bucketMs));
       let tracks = this.#tracks.get(b);
       if (tracks === undefined) {
@@ -179,17 +165,16 @@ export class LiveEdge {
         if (track === undefined) {
           track = {
             region: e.region,
-            sums: new Float64Array(3 * this.#lags),
+            sums: new Float64Array(P * this.#lags),
             counts: new Uint16Array(this.#lags),
           };
           tracks.set(cell, track);
         }
-        const sums = track.sums;
-        sums[3 * lag] = (sums[3 * lag] as number) + e.n;
-        sums[3 * lag + 1] = (sums[3 * lag + 1] as number) + e.long;
-        sums[3 * lag + 2] = (sums[3 * lag + 2] as number) + e.short;
+        const x: CountParts = [e.n, e.long, e.short, e.silent, e.left];
+        for (let p = 0; p < P; p++)
+          track.sums[P * lag + p] = (track.sums[P * lag + p] as number) + (x[p] ?? 0);
         track.counts[lag] = (track.counts[lag] as number) + 1;
-        const u = this.#update(e.region, cell, b, lag, [e.n, e.long, e.short], nowMs);
+        const u = this.#update(e.region, cell, b, lag, x, nowMs);
         const key = `${cell}|${b}`;
         emitted.set(key, u);
         if (!sameValue(this.#emitted.get(key), u)) out.push(u);
@@ -204,6 +189,87 @@ export class LiveEdge {
       out.push(u);
     }
     this.#emitted = emitted;
+    return out;
+  }
+
+  /**
+   * The parts of every (cell, bucket) from `oldest` to now's bucket: confirmed (exact count so far),
+   * carried to now from a long or a short stay, silent, and left recently (see nowcast.ts). Only cells
+   * with a confirmed or carried device get an entry: silent and left devices inform an estimate, they
+   * never make a cell appear.
+   */
+  #parts(
+    agg: PartitionAggregator,
+    nowMs: number,
+    oldest: number,
+    nowBucket: number,
+  ): Map<number, Map<string, Parts>> {
+    const { bucketMs, presenceMaxGapMs } = this.options;
+    const longStayMs = this.options.longStayMs ?? 300_000;
+    const silentMs = this.options.silentMs ?? this.options.horizonMs;
+    const flowBuckets = Math.max(1, Math.round((this.options.flowWindowMs ?? 300_000) / bucketMs));
+    const out = new Map<number, Map<string, Parts>>();
+    for (let b = oldest; b <= nowBucket; b += bucketMs) {
+      const m = new Map<string, Parts>();
+      agg.forEachCellOf(b, (cell, region, devices) =>
+        m.set(cell, { region, n: devices, long: 0, short: 0, silent: 0, left: 0 }),
+      );
+      out.set(b, m);
+    }
+    const latestCell = new Map<number, string>();
+    const silent: [cell: string, t: number][] = [];
+    agg.forEachLatestPresence((cell, region, t, stayStart, num) => {
+      latestCell.set(num, cell);
+      if (t > nowMs) return;
+      if (nowMs - t > presenceMaxGapMs) {
+        if (nowMs - t <= presenceMaxGapMs + silentMs) silent.push([cell, t]);
+        return;
+      }
+      const long = t - stayStart >= longStayMs;
+      // The ping's own bucket already counts the device; carry it through every later one up to now.
+      for (let b = Math.max(floorTo(t, bucketMs) + bucketMs, oldest); b <= nowBucket; b += bucketMs) {
+        const m = out.get(b) as Map<string, Parts>;
+        let e = m.get(cell);
+        if (e === undefined) {
+          e = { region, n: 0, long: 0, short: 0, silent: 0, left: 0 };
+          m.set(cell, e);
+        }
+        if (long) e.long++;
+        else e.short++;
+      }
+    });
+    // Silent: over the same buckets the carry would cover, where the cell has an entry.
+    for (const [cell, t] of silent) {
+      for (let b = Math.max(floorTo(t, bucketMs) + bucketMs, oldest); b <= nowBucket; b += bucketMs) {
+        const e = out.get(b)?.get(cell);
+        if (e !== undefined) e.silent++;
+      }
+    }
+    // Out-flow: the last bucket each device was seen in a cell it is no longer in (latest presence).
+    const lastSeen = new Map<string, Map<number, number>>();
+    for (let b = oldest - flowBuckets * bucketMs; b < nowBucket; b += bucketMs) {
+      agg.forEachCellOf(b, (cell) => {
+        for (const num of agg.presentIn(cell, b)?.keys() ?? []) {
+          if (latestCell.get(num) === cell) continue;
+          let m = lastSeen.get(cell);
+          if (m === undefined) {
+            m = new Map();
+            lastSeen.set(cell, m);
+          }
+          m.set(num, b); // ascending b: the last bucket wins
+        }
+      });
+    }
+    for (const [cell, m] of lastSeen) {
+      for (const last of m.values()) {
+        // Left after `last`: recent out-flow of the buckets in (last, last + flow window].
+        const to = Math.min(last + flowBuckets * bucketMs, nowBucket);
+        for (let b = Math.max(last + bucketMs, oldest); b <= to; b += bucketMs) {
+          const e = out.get(b)?.get(cell);
+          if (e !== undefined) e.left++;
+        }
+      }
+    }
     return out;
   }
 
@@ -258,10 +324,13 @@ export class LiveEdge {
         for (let lag = 0; lag < this.#lags; lag++) {
           const n = t.counts[lag] as number;
           if (n === 0) continue;
+          const s = t.sums;
           const x: CountParts = [
-            (t.sums[3 * lag] as number) / n,
-            (t.sums[3 * lag + 1] as number) / n,
-            (t.sums[3 * lag + 2] as number) / n,
+            (s[P * lag] as number) / n,
+            (s[P * lag + 1] as number) / n,
+            (s[P * lag + 2] as number) / n,
+            (s[P * lag + 3] as number) / n,
+            (s[P * lag + 4] as number) / n,
           ];
           if (settled < learnMinCount && x[0] + x[1] + x[2] < learnMinCount) continue;
           model.learn(lag, x, settled);
@@ -269,6 +338,10 @@ export class LiveEdge {
       }
     }
   }
+}
+
+function floorTo(t: number, step: number): number {
+  return Math.floor(t / step) * step;
 }
 
 function sameValue(a: LiveOccupancyUpdate | undefined, b: LiveOccupancyUpdate): boolean {

@@ -2,13 +2,17 @@
 // triangle method of epidemiological nowcasting, on device counts, with the count split by how it is
 // known. For each lag index i (0 = the bucket containing now, 1 = the one before, …) the model learns, per
 // region and rolling, how the parts seen at lag i relate to the settled count of the same (cell, bucket):
-//   x = (confirmed, carried from a long stay, carried from a short stay)
-//   settled ≈ β_i · x       (ridge least squares, prior β = (1, 1, 1): the development factors)
+//   x = (confirmed, carried from a long stay, carried from a short stay, silent, left recently)
+//   settled ≈ β_i · x       (ridge least squares, prior β = (1, 1, 1, 0, 0): the development factors)
 //   dispersion φ_i = Σ (settled − β_i·x)² / Σ β_i·x   (quasi-Poisson variance φ·mean)
 // A device carried from a long stay has most likely stayed; one carried from a short stay (just arrived,
 // or passing through) much less so: separate factors correct the carry's over- and under-counting.
+// The last two parts are the not-yet-reported mass the carry cannot see: "silent" devices, whose latest
+// ping in the cell is older than the presence gap (their later pings are most often still on the phone),
+// and the cell's recent out-flow (devices that left it in the last minutes: in steady state as many have
+// walked in whose pings have not arrived). Their prior factor is 0 (the carry rule alone), so they only
+// count once settled buckets have shown how much of them turns out present.
 // Pure; sums decay geometrically per settled bucket so the model follows changing upload behaviour.
-
 /** Options of a {@link NowcastModel}. */
 export interface NowcastModelOptions {
   /** Lag indices learned: 0 … lags − 1. */
@@ -37,10 +41,22 @@ export interface NowcastEstimate {
   upper: number;
 }
 
-/** The parts of a count seen at some lag: confirmed, carried from a long stay, carried from a short one. */
-export type CountParts = readonly [confirmed: number, carriedLong: number, carriedShort: number];
+/**
+ * The parts of a count seen at some lag: confirmed, carried from a long stay, carried from a short one,
+ * silent (latest ping in the cell older than the presence gap, within the silent window) and left
+ * recently (the cell's out-flow). Missing trailing parts are 0.
+ */
+export type CountParts = readonly [
+  confirmed: number,
+  carriedLong: number,
+  carriedShort: number,
+  silent?: number,
+  leftRecently?: number,
+];
 
-const D = 3;
+const D = 5;
+/** Prior factors: the carry rule (confirmed and carried count once; silent and left devices not at all). */
+const PRIOR: readonly number[] = [1, 1, 1, 0, 0];
 
 export class NowcastModel {
   readonly options: NowcastModelOptions;
@@ -77,8 +93,9 @@ export class NowcastModel {
   }
 
   /** One (cell, bucket) settled at `settled` devices, seen as `x` (means) at lag index `lag`. */
-  learn(lag: number, x: CountParts, settled: number): void {
+  learn(lag: number, parts: CountParts, settled: number): void {
     if (!(lag >= 0 && lag < this.options.lags)) return;
+    const x = full(parts);
     const mean = this.#predict(lag, x);
     const xtx = this.#xtx[lag] as Float64Array;
     const xty = this.#xty[lag] as Float64Array;
@@ -93,9 +110,9 @@ export class NowcastModel {
     this.#beta[lag] = null;
   }
 
-  /** β_i: the factors of (confirmed, carried long, carried short); (1, 1, 1) beyond the learned lags. */
+  /** β_i: the factors of the {@link CountParts}; the prior (1, 1, 1, 0, 0) beyond the learned lags. */
   factors(lag: number): ArrayLike<number> {
-    if (!(lag >= 0 && lag < this.options.lags)) return [1, 1, 1];
+    if (!(lag >= 0 && lag < this.options.lags)) return PRIOR;
     let beta = this.#beta[lag];
     if (beta === null || beta === undefined) {
       beta = solveRidge(
@@ -116,9 +133,9 @@ export class NowcastModel {
   }
 
   /** Nowcast of a count seen as `x` at lag index `lag`; the interval never goes below x's confirmed part. */
-  estimate(lag: number, x: CountParts): NowcastEstimate {
-    const confirmed = x[0];
-    const estimate = Math.max(this.#predict(lag, x), confirmed);
+  estimate(lag: number, parts: CountParts): NowcastEstimate {
+    const confirmed = parts[0];
+    const estimate = Math.max(this.#predict(lag, full(parts)), confirmed);
     const half = this.options.z * Math.sqrt(this.dispersion(lag) * Math.max(estimate, 1));
     return {
       estimate,
@@ -127,20 +144,26 @@ export class NowcastModel {
     };
   }
 
-  #predict(lag: number, x: CountParts): number {
+  #predict(lag: number, x: readonly number[]): number {
     const b = this.factors(lag);
-    return Math.max(0, (b[0] as number) * x[0] + (b[1] as number) * x[1] + (b[2] as number) * x[2]);
+    let sum = 0;
+    for (let r = 0; r < D; r++) sum += (b[r] as number) * (x[r] as number);
+    return Math.max(0, sum);
   }
 }
 
+function full(parts: CountParts): number[] {
+  return Array.from({ length: D }, (_, r) => parts[r] ?? 0);
+}
+
 /**
- * argmin ‖y − Xβ‖² + w‖β − 1‖², i.e. (XᵀX + wI) β = Xᵀy + w·1, by Gaussian elimination with partial
+ * argmin ‖y − Xβ‖² + w‖β − prior‖², i.e. (XᵀX + wI) β = Xᵀy + w·prior, by Gaussian elimination with partial
  * pivoting; each factor clamped to [0, 3] (a factor outside that is noise, not a delay correction).
  */
 function solveRidge(xtx: Float64Array, xty: Float64Array, w: number): Float64Array {
   const a = Array.from({ length: D }, (_, r) => [
     ...Array.from({ length: D }, (_, c) => (xtx[r * D + c] as number) + (r === c ? w : 0)),
-    (xty[r] as number) + w,
+    (xty[r] as number) + w * (PRIOR[r] as number),
   ]);
   for (let col = 0; col < D; col++) {
     let pivot = col;
