@@ -18,6 +18,7 @@ import { liveRoutes } from './routes/live.ts';
 import { occupancyRoutes } from './routes/occupancy.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { placeInsightRoutes } from './routes/place-insights.ts';
+import { placeOccupancyRoutes } from './routes/place-occupancy.ts';
 import { placeRoutes } from './routes/places.ts';
 import { popularRoutes } from './routes/popular.ts';
 import { userPlaceRoutes } from './routes/user-places.ts';
@@ -101,6 +102,7 @@ export async function buildApp(ctx: ApiContext, logger: Logger): Promise<ApiApp>
   await app.register(alertRoutes, ctx);
   // Named places (docs/places.md).
   await app.register(placeRoutes, ctx);
+  await app.register(placeOccupancyRoutes, ctx);
   await app.register(placeInsightRoutes, ctx);
   await app.register(userPlaceRoutes, ctx);
   await registerDashboard(app, {

@@ -76,7 +76,10 @@ ON CONFLICT (place_id, bucket_start) DO UPDATE
  WHERE o.computed_at <= EXCLUDED.computed_at`;
 
 /** Upserts provisional place rows (latest computed_at wins; pruned with the cells' rows). */
-export async function upsertLivePlaceOccupancy(tx: Tx, rows: readonly LivePlaceOccupancyRow[]): Promise<number> {
+export async function upsertLivePlaceOccupancy(
+  tx: Tx,
+  rows: readonly LivePlaceOccupancyRow[],
+): Promise<number> {
   let n = 0;
   for (let i = 0; i < rows.length; i += CHUNK) {
     const c = rows.slice(i, i + CHUNK);
