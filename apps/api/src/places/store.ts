@@ -160,12 +160,20 @@ export async function listPlaces(db: Database, q: ListQuery): Promise<{ places: 
     where.push(`lower(name) LIKE $${args.length}`);
   }
   const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
-  const total = await db.query<{ n: string }>(`SELECT count(*) AS n FROM places ${cond}`, args);
-  args.push(q.limit, q.offset);
-  const r = await db.query<Raw>(
-    `SELECT ${COLUMNS} FROM places ${cond} ORDER BY lower(name), id LIMIT $${args.length - 1} OFFSET $${args.length}`,
-    args,
-  );
+  // Four statement shapes (with/without bbox, name): each prepared once per connection; the count and
+  // the page run side by side.
+  const shape = `${q.bbox ? 'b' : ''}${q.q ? 'q' : ''}`;
+  const n = args.length;
+  const [total, r] = await Promise.all([
+    db.query<{ n: string }>(`SELECT count(*) AS n FROM places ${cond}`, args, {
+      name: `places_count_${shape}`,
+    }),
+    db.query<Raw>(
+      `SELECT ${COLUMNS} FROM places ${cond} ORDER BY lower(name), id LIMIT $${n + 1} OFFSET $${n + 2}`,
+      [...args, q.limit, q.offset],
+      { name: `places_list_${shape}` },
+    ),
+  ]);
   return { places: r.rows.map(toRow), total: Number(total.rows[0]?.n ?? 0) };
 }
 

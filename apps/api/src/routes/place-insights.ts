@@ -20,11 +20,14 @@ import { answerState, NowcastSchema, StateFields } from '../live-edge.ts';
 import { parseTime } from '../params.ts';
 import { livePlaceRows } from '../places/live.ts';
 import { placeHourlyPeaks, placePeak, visitsInCells } from '../places/queries.ts';
-import { getPlace } from '../places/store.ts';
+import { RegistryCaches } from '../places/read-cache.ts';
+import type { PlaceRow } from '../places/store.ts';
 import { refuseInDpMode } from '../privacy/dp-refusal.ts';
 import { PlaceParams } from './places.ts';
 
 const DAY_MS = 86_400_000;
+/** A bucket this old no longer changes (allowed lateness 1 h + presence gap; like /v1/popular). */
+const SETTLED_AFTER_MS = 2 * HOUR_MS;
 const Count = Type.Unsafe<number | null>({
   type: ['integer', 'null'],
   description: 'a count; null when below K_ANONYMITY (suppressed)',
@@ -38,7 +41,7 @@ const Count = Type.Unsafe<number | null>({
  */
 export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
   app,
-  { config, db, gate: publicGate },
+  { config, db, gate: publicGate, registryCaches },
 ) => {
   // This plugin's routes only (encapsulated): the place registry (places.ts) keeps working in dp mode.
   app.addHook('onRequest', refuseInDpMode(publicGate, 'place counts'));
@@ -49,11 +52,67 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
   const usualWeeks = new LRUCache<string, Promise<ReturnType<typeof usualWeek>>>({ max: 20_000 });
   // Past days' dwell no longer changes once every visit in it is closed (a day + lateness later).
   const dwells = new LRUCache<string, Promise<ReturnType<typeof dwellSummary>>>({ max: 20_000, ttl: 60_000 });
+  const caches = registryCaches ?? new RegistryCaches(db, config.placesCacheMs);
   const placeOr404 = async (id: string) => {
-    const place = await getPlace(db, id);
+    const place = await caches.place(id);
     if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
     return place;
   };
+
+  /** The popular-times answer of `place` at `now` (every number through the gate). */
+  const popularTimes = async (place: PlaceRow, weeks: number, now: number) => {
+    const hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
+    const fromMs = Math.max(hourStart - weeks * WEEK_MS, place.effectiveFromMs);
+    const key = `${place.id}|${place.version}|${weeks}|${hourStart}`;
+    let profile = usualWeeks.get(key);
+    if (profile === undefined) {
+      profile = placeHourlyPeaks(db, place.id, Math.min(fromMs, hourStart), hourStart).then((hourly) =>
+        usualWeek(hourly, fromMs, hourStart),
+      );
+      // Until the hour ends (a late ping can still change the last hours: at most ALLOWED_LATENESS_MS);
+      // a profile asked for a past `at` for 60 s.
+      const untilHourEndMs = hourStart + HOUR_MS - Date.now();
+      usualWeeks.set(key, profile, { ttl: untilHourEndMs > 0 ? untilHourEndMs : 60_000 });
+      profile.catch(() => usualWeeks.delete(key));
+    }
+    // The bucket containing `at`: while provisional, its nowcast is the live part of "current".
+    const b = bucketStart(now, config.bucketMs);
+    const provisional = b + config.bucketMs + config.nowcastHorizonMs > Date.now();
+    const [usual, peak, live] = await Promise.all([
+      profile,
+      placePeak(db, place.id, hourStart, now + 1),
+      provisional ? livePlaceRows(db, place.id, b, b + 1) : undefined,
+    ]);
+    const st = answerState(live?.get(b), b, Date.now(), config.bucketMs, config.nowcastHorizonMs, k);
+    const estimate = st.nowcast?.estimate ?? null;
+    const current = Math.max(peak, estimate ?? 0);
+    const how = hourOfWeek(now);
+    const usualNow = usual[how]?.usual ?? null;
+    return {
+      placeId: place.id,
+      kAnonymity: k,
+      history: {
+        weeksRequested: weeks,
+        fromMs,
+        toMs: hourStart,
+        fullWeeks: Math.max(0, (hourStart - fromMs) / WEEK_MS),
+      },
+      hours: usual.map((u) => ({
+        hourOfWeek: u.hourOfWeek,
+        usual: u.usual === null ? null : gate(u.usual),
+        weeks: u.weeks,
+      })),
+      live: {
+        hourOfWeek: how,
+        current: gate(peak),
+        estimate,
+        usual: usualNow === null ? null : gate(usualNow),
+        status: liveStatus(current, usualNow, now - hourStart, k),
+        ...st,
+      },
+    };
+  };
+  const settledAnswers = new LRUCache<string, ReturnType<typeof popularTimes>>({ max: 20_000, ttl: 60_000 });
 
   app.get(
     '/v1/places/:id/dwell',
@@ -191,56 +250,17 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
       const weeks = request.query.weeks ?? config.popularTimesWeeks;
       const now = parseTime(request.query.at, 'at', Date.now());
       const place = await placeOr404(request.params.id);
-      const hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
-      const fromMs = Math.max(hourStart - weeks * WEEK_MS, place.effectiveFromMs);
-      const key = `${place.id}|${place.version}|${weeks}|${hourStart}`;
-      let profile = usualWeeks.get(key);
-      if (profile === undefined) {
-        profile = placeHourlyPeaks(db, place.id, Math.min(fromMs, hourStart), hourStart).then((hourly) =>
-          usualWeek(hourly, fromMs, hourStart),
-        );
-        // Until the hour ends (a late ping can still change the last hours: at most ALLOWED_LATENESS_MS);
-        // a profile asked for a past `at` for 60 s.
-        const untilHourEndMs = hourStart + HOUR_MS - Date.now();
-        usualWeeks.set(key, profile, { ttl: untilHourEndMs > 0 ? untilHourEndMs : 60_000 });
-        profile.catch(() => usualWeeks.delete(key));
+      // A past `at` whose counts no longer change: the whole (gated) answer is reused for 60 s.
+      const settled = now + SETTLED_AFTER_MS < Date.now();
+      const answerKey = `${place.id}|${place.version}|${weeks}|${now}`;
+      const cached = settled ? settledAnswers.get(answerKey) : undefined;
+      if (cached !== undefined) return cached;
+      const pending = popularTimes(place, weeks, now);
+      if (settled) {
+        settledAnswers.set(answerKey, pending);
+        pending.catch(() => settledAnswers.delete(answerKey));
       }
-      // The bucket containing `at`: while provisional, its nowcast is the live part of "current".
-      const b = bucketStart(now, config.bucketMs);
-      const provisional = b + config.bucketMs + config.nowcastHorizonMs > Date.now();
-      const [usual, peak, live] = await Promise.all([
-        profile,
-        placePeak(db, place.id, hourStart, now + 1),
-        provisional ? livePlaceRows(db, place.id, b, b + 1) : undefined,
-      ]);
-      const st = answerState(live?.get(b), b, Date.now(), config.bucketMs, config.nowcastHorizonMs, k);
-      const estimate = st.nowcast?.estimate ?? null;
-      const current = Math.max(peak, estimate ?? 0);
-      const how = hourOfWeek(now);
-      const usualNow = usual[how]?.usual ?? null;
-      return {
-        placeId: place.id,
-        kAnonymity: k,
-        history: {
-          weeksRequested: weeks,
-          fromMs,
-          toMs: hourStart,
-          fullWeeks: Math.max(0, (hourStart - fromMs) / WEEK_MS),
-        },
-        hours: usual.map((u) => ({
-          hourOfWeek: u.hourOfWeek,
-          usual: u.usual === null ? null : gate(u.usual),
-          weeks: u.weeks,
-        })),
-        live: {
-          hourOfWeek: how,
-          current: gate(peak),
-          estimate,
-          usual: usualNow === null ? null : gate(usualNow),
-          status: liveStatus(current, usualNow, now - hourStart, k),
-          ...st,
-        },
-      };
+      return pending;
     },
   );
 };

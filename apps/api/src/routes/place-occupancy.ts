@@ -15,7 +15,7 @@ import {
   nowcastTopPlaces,
 } from '../places/live.ts';
 import { placeOccupancyAt, placeOccupancySeries, popularPlaces } from '../places/queries.ts';
-import { getPlace } from '../places/store.ts';
+import { RegistryCaches } from '../places/read-cache.ts';
 import { refuseInDpMode } from '../privacy/dp-refusal.ts';
 import { PlaceParams } from './places.ts';
 
@@ -27,8 +27,9 @@ import { PlaceParams } from './places.ts';
  */
 export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
   app,
-  { config, db, gate: publicGate },
+  { config, db, gate: publicGate, registryCaches },
 ) => {
+  const caches = registryCaches ?? new RegistryCaches(db, config.placesCacheMs);
   app.addHook('onRequest', refuseInDpMode(publicGate, 'place counts'));
   const k = config.kAnonymity;
   const kAnon = (n: number) => {
@@ -166,7 +167,7 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
         bucketStart(now - config.nowcastHorizonMs, config.bucketMs) - config.bucketMs,
       );
       const [place, peaks, live] = await Promise.all([
-        getPlace(db, id),
+        caches.place(id),
         placeOccupancySeries(db, id, start, toMs, stepMs),
         liveFrom < toMs ? livePlaceRows(db, id, liveFrom, toMs) : new Map<number, LivePlaceRow>(),
       ]);
