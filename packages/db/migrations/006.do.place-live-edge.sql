@@ -25,3 +25,8 @@ CREATE TABLE place_occupancy_live (
 -- Popular places of a provisional bucket, by estimate, read in index order.
 CREATE INDEX place_occupancy_live_bucket_estimate ON place_occupancy_live (bucket_start, estimate DESC, place_id);
 CREATE INDEX place_occupancy_live_final_at ON place_occupancy_live (final_at);
+
+-- The public place list by name prefix, in name order, reads only its page: a byte-order (C) index on
+-- the lower-cased name and id serves both the prefix (as a range) and the ORDER BY with LIMIT (the
+-- text_pattern_ops index of 003 serves the prefix only, so every match was fetched and sorted).
+CREATE INDEX places_name_c ON places ((lower(name) COLLATE "C"), id);

@@ -141,13 +141,13 @@ export async function getPlace(db: Pick<Database, 'query'>, id: string): Promise
 
 export interface ListQuery {
   bbox?: { minLon: number; minLat: number; maxLon: number; maxLat: number } | undefined;
-  /** Case-insensitive prefix of the name (served by the `lower(name) text_pattern_ops` index). */
+  /** Case-insensitive prefix of the name (served by the `lower(name) COLLATE "C"` index, migration 006). */
   q?: string | undefined;
   limit: number;
   offset: number;
 }
 
-/** Places intersecting the bbox (by bounding box) and/or matching the name, by name then id. */
+/** Places intersecting the bbox (by bounding box) and/or matching the name, by name (byte order) then id. */
 export async function listPlaces(db: Database, q: ListQuery): Promise<{ places: PlaceRow[]; total: number }> {
   const where: string[] = [];
   const args: unknown[] = [];
@@ -157,7 +157,7 @@ export async function listPlaces(db: Database, q: ListQuery): Promise<{ places: 
   }
   if (q.q) {
     args.push(`${q.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-    where.push(`lower(name) LIKE $${args.length}`);
+    where.push(`(lower(name) COLLATE "C") LIKE $${args.length}`);
   }
   const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
   // Four statement shapes (with/without bbox, name): each prepared once per connection; the count and
@@ -169,7 +169,7 @@ export async function listPlaces(db: Database, q: ListQuery): Promise<{ places: 
       name: `places_count_${shape}`,
     }),
     db.query<Raw>(
-      `SELECT ${COLUMNS} FROM places ${cond} ORDER BY lower(name), id LIMIT $${n + 1} OFFSET $${n + 2}`,
+      `SELECT ${COLUMNS} FROM places ${cond} ORDER BY lower(name) COLLATE "C", id LIMIT $${n + 1} OFFSET $${n + 2}`,
       [...args, q.limit, q.offset],
       { name: `places_list_${shape}` },
     ),
