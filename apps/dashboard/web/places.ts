@@ -130,12 +130,14 @@ export function dwellBars(d: DwellAnswer): HTMLElement {
 export function placeNowText(o: PlaceOccupancyAnswer): string {
   const count = o.suppressed ? `fewer than ${o.kAnonymity} devices (suppressed)` : `${o.devices} devices`;
   if (o.state === 'final') return `${formatTime(o.bucketStartMs)}: ${count}`;
-  const until = `provisional until ${formatClock(o.finalAtMs)}, ${Math.round(o.completeness * 100)} % of pings in`;
+  const until = `provisional until ${formatClock(o.finalAtMs)}`;
   const n = o.nowcast;
+  // Without a publishable nowcast there is no estimate to qualify: the arrived count and its state.
   if (n?.estimate == null) return `${formatTime(o.bucketStartMs)}: ${count}, ${until}`;
   const interval = `${n.lower ?? `< ${o.kAnonymity}`}–${n.upper}`;
   const arrived = o.suppressed ? '' : `; ${o.devices} confirmed`;
-  return `${formatTime(o.bucketStartMs)}: about ${n.estimate} devices (${interval}${arrived}), ${until}`;
+  const part = `${Math.round(o.completeness * 100)} % of pings in`;
+  return `${formatTime(o.bucketStartMs)}: about ${n.estimate} devices (${interval}${arrived}), ${until}, ${part}`;
 }
 
 export interface PlacePanelElements {
