@@ -107,8 +107,8 @@ export const apiSpec = {
   placesCacheMs: v.int(
     'API_PLACES_CACHE_MS',
     1_000,
-    'registry reads (a place by id, place lists; no counts) are cached this long, ms (0 = off); a change ' +
-      'through another API instance shows after at most this',
+    'registry reads (a place by id, place lists; no counts) are fresh this long, then refreshed in the background, ms (0 = off); a change ' +
+      'through another API instance shows after at most twice this',
     0,
   ),
   dashboardTileUrl: v.string(
