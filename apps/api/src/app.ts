@@ -13,11 +13,13 @@ import {
   methodNotAllowed,
 } from './http/error-handling.ts';
 import { ErrorSchema } from './http/schemas.ts';
+import { RegistryCaches } from './places/read-cache.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { liveRoutes } from './routes/live.ts';
 import { occupancyRoutes } from './routes/occupancy.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { placeInsightRoutes } from './routes/place-insights.ts';
+import { placeOccupancyRoutes } from './routes/place-occupancy.ts';
 import { placeRoutes } from './routes/places.ts';
 import { popularRoutes } from './routes/popular.ts';
 import { userPlaceRoutes } from './routes/user-places.ts';
@@ -99,9 +101,14 @@ export async function buildApp(ctx: ApiContext, logger: Logger): Promise<ApiApp>
   await app.register(userRoutes, ctx);
   await app.register(liveRoutes, ctx);
   await app.register(alertRoutes, ctx);
-  // Named places (docs/places.md).
-  await app.register(placeRoutes, ctx);
-  await app.register(placeInsightRoutes, ctx);
+  // Named places (docs/places.md); their registry reads share one set of short caches.
+  const placeCtx: ApiContext = {
+    ...ctx,
+    registryCaches: ctx.registryCaches ?? new RegistryCaches(ctx.db, ctx.config.placesCacheMs),
+  };
+  await app.register(placeRoutes, placeCtx);
+  await app.register(placeOccupancyRoutes, placeCtx);
+  await app.register(placeInsightRoutes, placeCtx);
   await app.register(userPlaceRoutes, ctx);
   await registerDashboard(app, {
     tileUrl: ctx.config.dashboardTileUrl === 'none' ? undefined : ctx.config.dashboardTileUrl,

@@ -104,6 +104,13 @@ export const apiSpec = {
     1_000,
   ),
   popularCacheMs: v.int('API_POPULAR_CACHE_MS', 1_000, 'top-K answers are cached this long, ms (0 = off)', 0),
+  placesCacheMs: v.int(
+    'API_PLACES_CACHE_MS',
+    1_000,
+    'registry reads (a place by id, place lists; no counts) are fresh this long, then refreshed in the background, ms (0 = off); a change ' +
+      'through another API instance shows after at most twice this',
+    0,
+  ),
   dashboardTileUrl: v.string(
     'DASHBOARD_TILE_URL',
     'https://tile.openstreetmap.org/{z}/{x}/{y}.png',

@@ -64,7 +64,7 @@ export interface AnswerState {
 
 /** State of the bucket at `b` at time `nowMs`, from its live row (if any). */
 export function answerState(
-  row: LiveRow | undefined,
+  row: Omit<LiveRow, 'cell'> | undefined,
   b: number,
   nowMs: number,
   bucketMs: number,
@@ -74,7 +74,7 @@ export function answerState(
   const finalAtMs = row?.finalAtMs ?? b + bucketMs + horizonMs;
   if (nowMs >= finalAtMs) return { state: 'final', finalAtMs, completeness: 1, nowcast: null };
   if (row === undefined) {
-    // Nothing carried or arrived for this cell (or the nowcast is off): an empty provisional bucket.
+    // Nothing carried or arrived for this cell or place (or the nowcast is off): an empty provisional bucket.
     return {
       state: 'provisional',
       finalAtMs,

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Api, loadApiConfig, registerDashboard, startApi } from '@footfall/api';
 import { issueUserToken } from '@footfall/auth';
-import { AggregateRecord, placeOccupancyKey } from '@footfall/contracts';
+import { AggregateRecord, livePlaceOccupancyKey, placeOccupancyKey } from '@footfall/contracts';
 import { type Database, openDatabase } from '@footfall/db';
 import { bucketStart, cellOf, regionOf } from '@footfall/domain';
 import { createTopics } from '@footfall/kafka';
@@ -119,6 +119,30 @@ function placeRecord(placeId: string, bucketStartMs: number, devices: number): T
   }).finish();
   return {
     key: Buffer.from(placeOccupancyKey({ placeId, bucketStartMs })),
+    value: Buffer.from(value),
+    region,
+  };
+}
+
+/** The place's provisional value (the processor's `liveplace:` record): a nowcast above the arrived 60. */
+const PLACE_NOWCAST = { observed: 64, confirmed: PLACE_NOW, estimate: 66, lower: 58, upper: 75 };
+function livePlaceRecord(placeId: string, bucketStartMs: number): TestRecord {
+  const region = regionOf(CENTRE);
+  const value = AggregateRecord.encode({
+    region,
+    livePlaceOccupancy: {
+      placeId,
+      bucketStartMs,
+      bucketMs: MIN,
+      ...PLACE_NOWCAST,
+      completeness: 0.4,
+      finalAtMs: bucketStartMs + MIN + 900_000,
+      computedAtMs: Date.now(),
+      version: 1,
+    },
+  }).finish();
+  return {
+    key: Buffer.from(livePlaceOccupancyKey({ placeId, bucketStartMs })),
     value: Buffer.from(value),
     region,
   };
@@ -288,6 +312,8 @@ describe('dashboard in headless Chromium', { skip }, () => {
     // The last hour and a few minutes ahead (the test may cross into the next hour).
     for (let b = now - 60 * MIN; b <= now + 5 * MIN; b += MIN)
       placeRecords.push(placeRecord(placeId, b, PLACE_NOW));
+    // The live edge of the minutes near now, through the sink like every record.
+    for (let b = now - 2 * MIN; b <= now + 5 * MIN; b += MIN) placeRecords.push(livePlaceRecord(placeId, b));
     await send(placeRecords);
 
     pageUrl = await servePage(api, dist, (close) => {
@@ -498,7 +524,13 @@ describe('dashboard in headless Chromium', { skip }, () => {
     // Now: the latest count, and busier than usual (60 against at most 28).
     assert.equal(await page.getByTestId('named-place-live').getAttribute('data-status'), 'busier');
     assert.match((await page.getByTestId('named-place-live').textContent()) ?? '', /^Busier than usual/);
-    assert.match((await page.getByTestId('named-place-now').textContent()) ?? '', /60 devices/);
+    // Now: the place's own provisional state (its nowcast, interval, arrived count, completeness).
+    const placeNow = page.getByTestId('named-place-now');
+    assert.equal(await placeNow.getAttribute('data-state'), 'provisional');
+    assert.match(
+      (await placeNow.textContent()) ?? '',
+      /about 66 devices \(58–75; 60 confirmed\), provisional until \d\d:\d\d, 40 % of pings in/,
+    );
     // The last hours (uPlot) and the dwell distribution (no visits of 5 devices today: suppressed).
     const series = page.getByTestId('place-series');
     await series.locator('canvas').waitFor();

@@ -10,7 +10,7 @@ import { el, formatClock, formatDuration, formatTime, shortCell } from './format
 const BAR = '#d9480f';
 const SUPPRESSED = 'rgba(140,140,140,0.45)';
 
-/** A step of a series: cells' points carry the live-edge state and nowcast, places' points do not. */
+/** A step of a series, with its live-edge state and nowcast (cells' and places' series both carry them). */
 export type ChartPoint = Pick<SeriesPoint, 'startMs' | 'devices' | 'suppressed'> &
   Partial<Pick<SeriesPoint, 'state' | 'nowcast'>>;
 

@@ -1,22 +1,15 @@
-// Footfall live dashboard: map of cells by live device count, popular-now list, time travel, place
-// detail, and "my time" for a signed-in user. Data: the query API of the same origin (docs/api.md).
+// Footfall live dashboard: map of cells by live device count, popular-now list and time travel; the cell
+// panel (cell-panel.ts), named places (places-ui.ts) and "my time" (my-time.ts) are wired here. Data:
+// the query API of the same origin (docs/api.md).
 
 import './style.css';
-import {
-  ApiRequestError,
-  type BBox,
-  FootfallApi,
-  type LivePopular,
-  type NowcastLocation,
-  type TopLocation,
-  tokenSubject,
-} from './api.ts';
-import { disposeChart, occupancyChart, timeBars } from './charts.ts';
+import { type BBox, FootfallApi, type LivePopular, type NowcastLocation, type TopLocation } from './api.ts';
+import { CellPanel } from './cell-panel.ts';
+import { loadConfig } from './config.ts';
 import {
   colourFor,
   el,
   formatClock,
-  formatDuration,
   formatTime,
   fromLocalInput,
   RAMP_CSS,
@@ -24,29 +17,14 @@ import {
   toLocalInput,
 } from './format.ts';
 import { HexMap } from './map.ts';
+import { MyTime } from './my-time.ts';
 import { PlacesUi } from './places-ui.ts';
-
-interface RuntimeConfig {
-  tileUrl: string | null;
-  tileAttribution: string | null;
-}
 
 const params = new URLSearchParams(location.search);
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const TOKEN_KEY = 'footfall.userToken';
 const MAP_K = 100; // cells fetched for the map (the API's maximum k)
 const LIST_K = Math.max(1, Math.min(100, Number(params.get('k')) || 10));
 const HISTORY_SPAN_MS = 24 * 3_600_000;
-
-async function loadConfig(): Promise<RuntimeConfig> {
-  const fallback: RuntimeConfig = { tileUrl: null, tileAttribution: null };
-  try {
-    const res = await fetch('./config.json', { cache: 'no-cache' });
-    if (res.ok && (res.headers.get('content-type') ?? '').includes('json'))
-      return { ...fallback, ...(await res.json()) };
-  } catch {}
-  return fallback;
-}
 
 // The base map comes from the API's configuration only (DASHBOARD_TILE_URL): the page's CSP allows
 // connections to that tile server and nowhere else, so a URL parameter could not choose another.
@@ -72,12 +50,7 @@ let liveCompleteness = 1;
 let historyAt = 0;
 let historyCells = new Map<string, number | null>();
 let historyTop: TopLocation[] = [];
-let selected: string | undefined;
-let placeWindowMs = 3_600_000;
 let fitted = false;
-let myMarks: { cell: string; rank: number }[] = [];
-/** How long after its start a bucket may still change (the live answer's finalAtMs − bucketStartMs). */
-let finalityDelayMs = 60_000;
 
 const bucketOf = (t: number) => Math.floor(t / bucketMs) * bucketMs;
 
@@ -110,8 +83,20 @@ const places = new PlacesUi({
   map,
   shownAt: () => (mode === 'live' ? Date.now() : historyAt),
   bucketMs: () => bucketMs,
-  finalityDelayMs: () => finalityDelayMs,
 });
+// --- cell detail (cell-panel.ts) ---
+const cellPanel = new CellPanel(api, map, {
+  shownBucket: () => (mode === 'live' ? (liveBucket ?? bucketOf(Date.now())) : historyAt),
+  bucketMs: () => bucketMs,
+  kAnonymity: () => kAnonymity,
+});
+map.onSelect((cell) => cellPanel.select(cell));
+// --- my time (my-time.ts) ---
+const myTime = new MyTime(api, map, places, {
+  selectCell: (cell) => cellPanel.select(cell, true),
+  changed: () => renderLegend(),
+});
+
 const center = params.get('center')?.split(',').map(Number);
 if (center?.length === 2 && center.every(Number.isFinite)) {
   map.setView(center[0] ?? 0, center[1] ?? 0, Number(params.get('zoom')) || 14);
@@ -189,9 +174,9 @@ function renderTop(top: TopLocation[]): void {
         el('code', { class: 'cell' }, shortCell(l.cell)),
         el('span', { class: 'devices' }, nowcastLabel(l.cell, l.devices)),
       );
-      button.addEventListener('click', () => selectCell(l.cell, true));
+      button.addEventListener('click', () => cellPanel.select(l.cell, true));
       const li = el('li', { 'data-testid': 'topk-item' }, button);
-      li.classList.toggle('active', l.cell === selected);
+      li.classList.toggle('active', l.cell === cellPanel.selected);
       return li;
     }),
   );
@@ -217,7 +202,7 @@ function renderLegend(): void {
       el('span', { class: 'hatch-swatch' }),
       `fewer than ${kAnonymity}: suppressed`,
     ),
-    ...(myMarks.length
+    ...(myTime.marks.length
       ? [el('div', { class: 'legend-row' }, el('span', { class: 'mark-swatch' }), 'my places (ranked)')]
       : []),
   );
@@ -242,7 +227,6 @@ function onLivePopular(p: LivePopular): void {
   const nowcast = p.nowcast ?? [];
   liveNowcast = new Map(nowcast.map((l) => [l.cell, l]));
   liveCompleteness = p.completeness ?? 1;
-  if (Number.isFinite(p.finalAtMs)) finalityDelayMs = Math.max(bucketMs, p.finalAtMs - p.bucketStartMs);
   liveTop = nowcast.length
     ? nowcast.map((l) => ({ rank: l.rank, cell: l.cell, devices: l.estimate, lat: l.lat, lon: l.lon }))
     : p.locations;
@@ -271,7 +255,7 @@ function onLiveOccupancy(o: {
     if (liveNowcast.has(c.cell)) continue; // the nowcast (≥ the confirmed count) is what is drawn
     liveCells.set(c.cell, c.devices);
     touched = true;
-    if (c.cell === selected && mode === 'live') schedulePlaceRefresh();
+    if (c.cell === cellPanel.selected && mode === 'live') cellPanel.scheduleRefresh();
   }
   if (touched && mode === 'live') render();
 }
@@ -321,7 +305,7 @@ async function showHistory(at: number): Promise<void> {
     historyCells = new Map(view?.locations.map((l) => [l.cell, l.devices]));
     for (const l of top.locations) historyCells.set(l.cell, l.devices);
     render();
-    if (selected) void refreshPlace();
+    void cellPanel.refresh();
     places.refresh();
   } catch (error) {
     if (seq === historySeq) setStatus('error', (error as Error).message);
@@ -334,7 +318,7 @@ function goLive(): void {
   refreshHeader();
   render();
   setStatus(document.body.dataset.live === 'open' ? 'open' : 'connecting', 'live');
-  if (selected) void refreshPlace();
+  void cellPanel.refresh();
   places.refresh();
 }
 
@@ -366,155 +350,10 @@ map.onViewChange((bbox) => {
   else void showHistory(historyAt);
 });
 
-// --- place detail ---
-function selectCell(cell: string, focus = false): void {
-  selected = cell;
-  map.select(cell);
-  if (focus) map.focus(cell);
-  for (const li of $('topk').querySelectorAll('li')) {
-    li.classList.toggle('active', li.querySelector('button')?.dataset.cell === cell);
-  }
-  $('place-panel').hidden = false;
-  $('place-cell').textContent = cell;
-  void refreshPlace();
-}
-map.onSelect((cell) => selectCell(cell));
-$('place-close').addEventListener('click', () => {
-  selected = undefined;
-  map.select(undefined);
-  $('place-panel').hidden = true;
-});
-for (const b of $('place-range').querySelectorAll<HTMLButtonElement>('button')) {
-  b.addEventListener('click', () => {
-    placeWindowMs = Number(b.dataset.window);
-    for (const o of $('place-range').querySelectorAll('button'))
-      o.setAttribute('aria-pressed', String(o === b));
-    void refreshPlace();
-  });
-}
-
-let placeSeq = 0;
-async function refreshPlace(): Promise<void> {
-  const cell = selected;
-  if (!cell) return;
-  const seq = ++placeSeq;
-  const ref = mode === 'live' ? (liveBucket ?? bucketOf(Date.now())) : historyAt;
-  const to = ref + bucketMs;
-  // ≤ 180 bars: the step is a multiple of the bucket.
-  const stepMs = Math.max(1, Math.ceil(placeWindowMs / bucketMs / 180)) * bucketMs;
-  const from = to - Math.ceil(placeWindowMs / stepMs) * stepMs;
-  try {
-    const [series, now] = await Promise.all([api.series(cell, from, to, stepMs), api.occupancy(cell, ref)]);
-    if (seq !== placeSeq) return;
-    const box = $('place-chart-box');
-    disposeChart(box.firstElementChild);
-    box.replaceChildren(
-      occupancyChart(series.points, {
-        stepMs,
-        kAnonymity: series.kAnonymity ?? kAnonymity,
-        markMs: ref,
-        provisionalFromMs: series.provisionalFromMs,
-        width: box.clientWidth || 340,
-      }),
-    );
-    const n = now.nowcast;
-    const label =
-      now.state === 'provisional' && n && !n.suppressed
-        ? `≈${n.estimate} devices (${n.lower ?? `<${now.kAnonymity}`}–${n.upper}), provisional, ` +
-          `~${Math.round(now.completeness * 100)}% of pings arrived, final ${formatClock(now.finalAtMs)}`
-        : now.suppressed
-          ? `suppressed (fewer than ${now.kAnonymity})${now.state === 'provisional' ? ', provisional' : ''}`
-          : `${now.devices} devices${now.state === 'provisional' ? ' (provisional)' : ''}`;
-    $('place-now').textContent = `${formatTime(ref)}: ${label}`;
-    $('place-now').classList.toggle('suppressed', now.suppressed);
-  } catch (error) {
-    if (seq === placeSeq)
-      $('place-chart-box').replaceChildren(el('p', { class: 'error' }, (error as Error).message));
-  }
-}
-let placeTimer: ReturnType<typeof setTimeout> | undefined;
-function schedulePlaceRefresh(): void {
-  if (placeTimer !== undefined) return;
-  placeTimer = setTimeout(() => {
-    placeTimer = undefined;
-    void refreshPlace();
-  }, 5_000);
-}
 setInterval(() => {
-  if (mode === 'live' && selected) void refreshPlace();
+  if (mode === 'live') void cellPanel.refresh();
   if (mode === 'live') places.refresh();
 }, 30_000);
-
-// --- my time ---
-const tokenInput = $<HTMLInputElement>('token');
-const userInput = $<HTMLInputElement>('user-id');
-tokenInput.value = sessionStorage.getItem(TOKEN_KEY) ?? '';
-userInput.value = tokenSubject(tokenInput.value) ?? '';
-tokenInput.addEventListener('input', () => {
-  const sub = tokenSubject(tokenInput.value);
-  if (sub) userInput.value = sub;
-});
-$('forget').addEventListener('click', () => {
-  sessionStorage.removeItem(TOKEN_KEY);
-  tokenInput.value = '';
-  userInput.value = '';
-  myMarks = [];
-  map.setMarks([]);
-  $('mytime-chart-box').replaceChildren();
-  $('mytime-places-box').replaceChildren();
-  $('mytime-status').textContent = '';
-  renderLegend();
-});
-$<HTMLInputElement>('mytime-onmap').addEventListener('change', (e) => {
-  map.setMarks((e.target as HTMLInputElement).checked ? myMarks : []);
-});
-
-const USER_ERRORS: Record<number, string> = {
-  401: 'The token is invalid or expired.',
-  403: 'This token belongs to another user.',
-  404: 'No visits recorded for this user yet.',
-  410: 'This user’s data was erased.',
-};
-
-$('mytime-form').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const token = tokenInput.value.trim();
-  const userId = userInput.value.trim() || tokenSubject(token);
-  const status = $('mytime-status');
-  if (!token || !userId) {
-    status.textContent = 'Paste your token (the user id is read from it).';
-    return;
-  }
-  sessionStorage.setItem(TOKEN_KEY, token);
-  const toMs = Date.now();
-  const fromMs = toMs - Number($<HTMLSelectElement>('mytime-range').value);
-  status.textContent = 'Loading…';
-  try {
-    const [a, atPlaces] = await Promise.all([
-      api.userTime(userId, token, fromMs, toMs),
-      // Time per named place; an older API without it leaves the list out.
-      api.userPlaceTime(userId, token, fromMs, toMs).catch(() => undefined),
-    ]);
-    $('mytime-places-box').replaceChildren(atPlaces ? places.userPlaces(atPlaces) : '');
-    const top = a.locations.slice(0, 10);
-    myMarks = top.map((l, i) => ({ cell: l.cell, rank: i + 1 }));
-    const range = $<HTMLSelectElement>('mytime-range');
-    const rangeText = range.selectedOptions[0]?.textContent ?? '';
-    status.textContent = top.length
-      ? `${formatDuration(a.totalMs)} at ${a.locations.length} place${a.locations.length === 1 ? '' : 's'} in the ${rangeText}`
-      : `No visits in the ${rangeText}.`;
-    const box = $('mytime-chart-box');
-    box.replaceChildren(top.length ? timeBars(top, (cell) => selectCell(cell, true)) : '');
-    map.setMarks($<HTMLInputElement>('mytime-onmap').checked ? myMarks : []);
-    if (top.length) map.fit(top.map((l) => l.cell));
-    renderLegend();
-  } catch (error) {
-    const s = error instanceof ApiRequestError ? error.status : 0;
-    status.textContent = USER_ERRORS[s] ?? (error as Error).message;
-    $('mytime-chart-box').replaceChildren();
-    $('mytime-places-box').replaceChildren();
-  }
-});
 
 // --- start ---
 const startAt = params.get('at');

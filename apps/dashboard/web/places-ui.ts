@@ -13,8 +13,6 @@ export interface PlacesDeps {
   /** The minute shown (live or time travel). */
   shownAt(): number;
   bucketMs(): number;
-  /** How long after its start a bucket may still change (from the live answer's finalAtMs). */
-  finalityDelayMs(): number;
   /** Called when a place opens (main.ts closes the cell detail). */
   onOpen?(): void;
 }
@@ -126,7 +124,6 @@ export class PlacesUi {
       atMs: this.#d.shownAt(),
       bucketMs: this.#d.bucketMs(),
       windowMs: SERIES_WINDOW_MS,
-      finalityDelayMs: this.#d.finalityDelayMs(),
     });
   }
 

@@ -38,11 +38,14 @@ export function popularTimesBars(a: PopularTimesAnswer, atMs: number): HTMLEleme
   const dayStart = Math.floor(hourOfWeek(atMs) / 24) * 24;
   const hours = Array.from({ length: 24 }, (_, h) => a.hours[dayStart + h]);
   const liveHour = a.live.hourOfWeek - dayStart;
-  const max = Math.max(a.kAnonymity, ...hours.map((x) => x?.usual ?? 0), a.live.current ?? 0);
+  // The live bar: the hour's peak so far, or the current minute's nowcast when that is higher (the
+  // comparison the API's status uses).
+  const liveNow = a.live.estimate == null ? a.live.current : Math.max(a.live.current ?? 0, a.live.estimate);
+  const max = Math.max(a.kAnonymity, ...hours.map((x) => x?.usual ?? 0), liveNow ?? 0);
   const items = hours.map((x, h) => {
     const usual = x?.usual ?? null;
     const isLive = h === liveHour;
-    const current = isLive ? a.live.current : null;
+    const current = isLive ? liveNow : null;
     const text =
       `${hourLabel(h)}: usually ${usual ?? `fewer than ${a.kAnonymity}`}` +
       (isLive ? `; now ${current ?? `fewer than ${a.kAnonymity}`}` : '');
@@ -120,12 +123,21 @@ export function dwellBars(d: DwellAnswer): HTMLElement {
   );
 }
 
-/** The latest count, and whether it may still change (`finalityDelayMs` after its bucket). */
-export function placeNowText(o: PlaceOccupancyAnswer, finalityDelayMs: number, nowMs: number): string {
-  const finalAt = o.bucketStartMs + finalityDelayMs;
-  const provisional = finalAt > nowMs ? `, provisional until ${formatClock(finalAt)}` : '';
+/**
+ * The latest count with its state (from the answer itself): final; or provisional until `finalAtMs`
+ * with the nowcast estimate, its interval and the completeness when the API published them.
+ */
+export function placeNowText(o: PlaceOccupancyAnswer): string {
   const count = o.suppressed ? `fewer than ${o.kAnonymity} devices (suppressed)` : `${o.devices} devices`;
-  return `${formatTime(o.bucketStartMs)}: ${count}${provisional}`;
+  if (o.state === 'final') return `${formatTime(o.bucketStartMs)}: ${count}`;
+  const until = `provisional until ${formatClock(o.finalAtMs)}`;
+  const n = o.nowcast;
+  // Without a publishable nowcast there is no estimate to qualify: the arrived count and its state.
+  if (n?.estimate == null) return `${formatTime(o.bucketStartMs)}: ${count}, ${until}`;
+  const interval = `${n.lower ?? `< ${o.kAnonymity}`}–${n.upper}`;
+  const arrived = o.suppressed ? '' : `; ${o.devices} confirmed`;
+  const part = `${Math.round(o.completeness * 100)} % of pings in`;
+  return `${formatTime(o.bucketStartMs)}: about ${n.estimate} devices (${interval}${arrived}), ${until}, ${part}`;
 }
 
 export interface PlacePanelElements {
@@ -156,15 +168,11 @@ export class PlacePanel {
     this.#e.panel.hidden = true;
   }
 
-  /**
-   * Shows place `id` at `atMs` with `windowMs` of series. The place API has no provisional state, so a
-   * bucket is shown provisional until `finalityDelayMs` after its start (the cells' delay, from /v1/popular: places are counted by the
-   * same processor with the same lateness) are shown as provisional.
-   */
+  /** Shows place `id` at `atMs` with `windowMs` of series; states come from the answers themselves. */
   async show(
     id: string,
     name: string,
-    o: { atMs: number; bucketMs: number; windowMs: number; finalityDelayMs: number },
+    o: { atMs: number; bucketMs: number; windowMs: number },
   ): Promise<void> {
     const seq = ++this.#seq;
     this.id = id;
@@ -184,10 +192,8 @@ export class PlacePanel {
     ]);
     if (seq !== this.#seq) return;
     const failed = (r: PromiseRejectedResult) => el('p', { class: 'error' }, String(r.reason?.message));
-    e.now.textContent =
-      now.status === 'fulfilled'
-        ? placeNowText(now.value, o.finalityDelayMs, Date.now())
-        : String(now.reason?.message);
+    e.now.textContent = now.status === 'fulfilled' ? placeNowText(now.value) : String(now.reason?.message);
+    e.now.dataset.state = now.status === 'fulfilled' ? now.value.state : '';
     if (popular.status === 'fulfilled') {
       const live = popular.value.live;
       e.live.textContent =
@@ -202,30 +208,28 @@ export class PlacePanel {
     e.dwell.replaceChildren(dwell.status === 'fulfilled' ? dwellBars(dwell.value) : failed(dwell));
     disposeChart(e.series.firstElementChild);
     e.series.replaceChildren(
-      series.status === 'fulfilled'
-        ? this.#seriesChart(series.value, stepMs, o.atMs, Date.now() - o.finalityDelayMs)
-        : failed(series),
+      series.status === 'fulfilled' ? this.#seriesChart(series.value, stepMs, o.atMs) : failed(series),
     );
   }
 
   /**
-   * The count at `atMs`; if that minute has no publishable count yet (it has just begun: few pings are
-   * in), the minute before, which says its own time.
+   * The count at `atMs`; if that minute has neither a publishable count nor a publishable nowcast (it
+   * has just begun and nobody is carried into it), the minute before, which says its own time.
    */
   async #latest(id: string, atMs: number, bucketMs: number): Promise<PlaceOccupancyAnswer> {
     const now = await this.#api.placeOccupancy(id, atMs);
-    if (!now.suppressed) return now;
+    if (!now.suppressed || now.nowcast?.estimate != null) return now;
     const before = await this.#api.placeOccupancy(id, now.bucketStartMs - bucketMs);
     return before.suppressed ? now : before;
   }
 
-  #seriesChart(s: PlaceSeriesAnswer, stepMs: number, markMs: number, lastFinalMs: number): HTMLElement {
-    const tail = s.points.find((p) => p.startMs > lastFinalMs)?.startMs;
+  #seriesChart(s: PlaceSeriesAnswer, stepMs: number, markMs: number): HTMLElement {
+    // The provisional tail is the answer's own (provisionalFromMs), its nowcast drawn by the chart.
     return occupancyChart(s.points, {
       stepMs,
       kAnonymity: s.kAnonymity,
       markMs,
-      provisionalFromMs: tail ?? null,
+      provisionalFromMs: s.provisionalFromMs,
       width: this.#e.series.clientWidth || 340,
       height: 150,
       testId: 'place-series',

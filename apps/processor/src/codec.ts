@@ -2,6 +2,7 @@ import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { AggregateRecord, PingRecord } from '@footfall/contracts';
 import type {
   LiveOccupancyUpdate,
+  LivePlaceOccupancyUpdate,
   OccupancyUpdate,
   PingEvent,
   PlaceOccupancyUpdate,
@@ -41,7 +42,13 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 // The `aggregated` key format has one home, @footfall/contracts (the sink parses it back).
-export { liveOccupancyKey, occupancyKey, placeOccupancyKey, visitKey } from '@footfall/contracts';
+export {
+  liveOccupancyKey,
+  livePlaceOccupancyKey,
+  occupancyKey,
+  placeOccupancyKey,
+  visitKey,
+} from '@footfall/contracts';
 
 export function encodeOccupancy(u: OccupancyUpdate, bucketMs: number): Buffer {
   return toBuffer(
@@ -108,6 +115,33 @@ export function encodeLiveOccupancy(u: LiveOccupancyUpdate, bucketMs: number, co
         completeness: u.completeness,
         finalAtMs: u.finalAtMs,
         computedAtMs,
+      },
+    }).finish(),
+  );
+}
+
+/** A place's provisional live-edge value (docs/places.md, "Live edge"), computed at `computedAtMs`. */
+export function encodeLivePlaceOccupancy(
+  u: LivePlaceOccupancyUpdate,
+  bucketMs: number,
+  computedAtMs: number,
+): Buffer {
+  return toBuffer(
+    AggregateRecord.encode({
+      region: u.region,
+      livePlaceOccupancy: {
+        placeId: u.placeId,
+        bucketStartMs: u.bucketStartMs,
+        bucketMs,
+        observed: u.observed,
+        confirmed: u.confirmed,
+        estimate: u.estimate,
+        lower: u.lower,
+        upper: u.upper,
+        completeness: u.completeness,
+        finalAtMs: u.finalAtMs,
+        computedAtMs,
+        version: u.version,
       },
     }).finish(),
   );

@@ -2,11 +2,18 @@ import {
   idleWatermarkMs,
   type LiveEdge,
   type LiveOccupancyUpdate,
+  type LivePlaceEdge,
+  type LivePlaceOccupancyUpdate,
   type PartitionAggregator,
 } from '@footfall/domain';
 import { isControlBatch, KafkaErrorCodes } from '@footfall/kafka';
 import type { Consumer, MessageToProduce } from '@platformatic/kafka';
 import { decodePing } from './codec.ts';
+
+const NO_LIVE_UPDATES = Object.freeze({ cells: [], places: [] }) as {
+  cells: LiveOccupancyUpdate[];
+  places: LivePlaceOccupancyUpdate[];
+};
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
 /** One partition of a fetch response. */
@@ -58,6 +65,8 @@ export interface PartitionTaskOptions {
   readonly isErased?: (deviceId: string) => boolean;
   /** Creates the task's live edge (docs/insights.md, "Live edge"); absent = no provisional output. */
   readonly newLiveEdge?: () => LiveEdge;
+  /** Creates the task's place live edge (docs/places.md, "Live edge") over its live edge. */
+  readonly newLivePlaceEdge?: (edge: LiveEdge, aggregator: PartitionAggregator) => LivePlaceEdge | undefined;
   /** Live-edge publication period, ms. */
   readonly liveEdgeIntervalMs?: number;
 }
@@ -86,6 +95,8 @@ export class PartitionTask {
   #unsent: MessageToProduce[] = [];
   /** Presence carried to now, delay profile and nowcast: read-only on the aggregator. */
   readonly liveEdge: LiveEdge | undefined;
+  /** The same for named places: distinct devices per place, carried to now. */
+  readonly livePlaceEdge: LivePlaceEdge | undefined;
   #liveEdgeAtMs = Number.NEGATIVE_INFINITY;
 
   /**
@@ -105,6 +116,8 @@ export class PartitionTask {
     this.committed = committed;
     this.#options = options;
     this.liveEdge = options.newLiveEdge?.();
+    this.livePlaceEdge =
+      this.liveEdge === undefined ? undefined : options.newLivePlaceEdge?.(this.liveEdge, aggregator);
     this.#state =
       committed > start
         ? { kind: 'restoring', restoreEnd: committed, startedAtMs: performance.now() }
@@ -144,12 +157,15 @@ export class PartitionTask {
    * The live edge's changed provisional values at `nowMs`, at most once per `liveEdgeIntervalMs`
    * (none while restoring). They never touch the aggregator: final counts stay deterministic.
    */
-  liveEdgeUpdates(nowMs: number): LiveOccupancyUpdate[] {
+  liveEdgeUpdates(nowMs: number): { cells: LiveOccupancyUpdate[]; places: LivePlaceOccupancyUpdate[] } {
     const edge = this.liveEdge;
-    if (edge === undefined || !this.live) return [];
-    if (nowMs - this.#liveEdgeAtMs < (this.#options.liveEdgeIntervalMs ?? 5_000)) return [];
+    if (edge === undefined || !this.live) return NO_LIVE_UPDATES;
+    if (nowMs - this.#liveEdgeAtMs < (this.#options.liveEdgeIntervalMs ?? 5_000)) return NO_LIVE_UPDATES;
     this.#liveEdgeAtMs = nowMs;
-    return edge.snapshot(this.aggregator, nowMs);
+    // Cells first: their snapshot teaches the region's model the places' nowcast reuses.
+    const cells = edge.snapshot(this.aggregator, nowMs);
+    const places = this.livePlaceEdge?.snapshot(this.aggregator, nowMs) ?? [];
+    return { cells, places };
   }
 
   /** Records not yet read, as of the last fetch. */

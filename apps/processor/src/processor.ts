@@ -1,5 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_VISIT_WINDOW_MS, LiveEdge, PartitionAggregator, PlaceTracker } from '@footfall/domain';
+import {
+  DEFAULT_VISIT_WINDOW_MS,
+  LiveEdge,
+  LivePlaceEdge,
+  PartitionAggregator,
+  PlaceTracker,
+} from '@footfall/domain';
 import { ErasureTable } from '@footfall/erasure';
 import { stableCommittedOffsets } from '@footfall/kafka';
 import { ConsumerLiveness, createLogger, type Logger, OpsServer } from '@footfall/observability';
@@ -89,6 +95,8 @@ export class Processor {
   readonly #emitter: TransactionalEmitter;
   /** Erased devices: their pings are skipped, live and on restore replay (docs/privacy.md). */
   readonly erasures: ErasureTable;
+  /** Each partition's place tracker, for its place live edge (docs/places.md, "Live edge"). */
+  readonly #trackers = new WeakMap<PartitionAggregator, PlaceTracker>();
   /** Named places (docs/places.md): every partition counts distinct devices per place too. */
   readonly places: PlaceTable;
   /** `/healthz`: fails when the loop died, or had lag without advancing for CONSUMER_STALL_TIMEOUT_MS. */
@@ -124,7 +132,15 @@ export class Processor {
     if (config.outputUntilMs !== 0) this.metrics.outputPending.set(-1);
     this.#group = new GroupMember(config, this.logger, this.metrics);
     this.#taskOptions = {
-      ...(config.nowcastIntervalMs > 0 ? { newLiveEdge: () => this.#newLiveEdge() } : {}),
+      ...(config.nowcastIntervalMs > 0
+        ? {
+            newLiveEdge: () => this.#newLiveEdge(),
+            newLivePlaceEdge: (edge: LiveEdge, aggregator: PartitionAggregator) => {
+              const tracker = this.#trackers.get(aggregator);
+              return tracker && new LivePlaceEdge(edge, tracker, this.places.index);
+            },
+          }
+        : {}),
       liveEdgeIntervalMs: config.nowcastIntervalMs,
       idleTimeoutMs: config.idleTimeoutMs,
       allowedLatenessMs: config.allowedLatenessMs,
@@ -382,7 +398,9 @@ export class Processor {
           ? { maxCellsPerBucket: c.dpMaxCellsPerBucket, visitWindowMs: DEFAULT_VISIT_WINDOW_MS }
           : undefined,
     });
-    aggregator.observePlaces(new PlaceTracker(this.places.index, aggregator));
+    const tracker = new PlaceTracker(this.places.index, aggregator);
+    aggregator.observePlaces(tracker);
+    this.#trackers.set(aggregator, tracker);
     return aggregator;
   }
 

@@ -4,10 +4,12 @@ import { type Consumer, type Message, type MessageToProduce, Producer } from '@p
 import { LRUCache } from 'lru-cache';
 import {
   encodeLiveOccupancy,
+  encodeLivePlaceOccupancy,
   encodeOccupancy,
   encodePlaceOccupancy,
   encodeVisit,
   liveOccupancyKey,
+  livePlaceOccupancyKey,
   occupancyKey,
   placeOccupancyKey,
   visitKey,
@@ -123,12 +125,22 @@ export class TransactionalEmitter {
       for (const m of s.takeUnsent()) messages.push(m);
       // Provisional live-edge values (separate `live:` keys, never the final `occ:` counts).
       const nowMs = this.#clock();
-      for (const l of s.liveEdgeUpdates(nowMs)) {
+      const liveUpdates = s.liveEdgeUpdates(nowMs);
+      for (const l of liveUpdates.cells) {
         messages.push({
           topic,
           partition: this.#outputPartition(l.region, n),
           key: Buffer.from(liveOccupancyKey(l)),
           value: encodeLiveOccupancy(l, bucketMs, nowMs),
+        });
+        live++;
+      }
+      for (const l of liveUpdates.places) {
+        messages.push({
+          topic,
+          partition: this.#outputPartition(l.region, n),
+          key: Buffer.from(livePlaceOccupancyKey(l)),
+          value: encodeLivePlaceOccupancy(l, bucketMs, nowMs),
         });
         live++;
       }

@@ -1,4 +1,4 @@
-import { AggregateRecord, parseLiveOccupancyKey } from '@footfall/contracts';
+import { AggregateRecord, parseLiveOccupancyKey, parseLivePlaceOccupancyKey } from '@footfall/contracts';
 import { cellToLatLng } from 'h3-js';
 
 /** One provisional (live-edge) row as written (times in ms since the epoch); see migration 002. */
@@ -51,5 +51,54 @@ export function parseLiveRecord(
     completeness: l.completeness,
     finalAtMs: l.finalAtMs,
     computedAtMs: l.computedAtMs,
+  };
+}
+
+/** One provisional (place, bucket) row as written; see migration 006. */
+export interface LivePlaceOccupancyRow {
+  placeId: string;
+  bucketStartMs: number;
+  bucketMs: number;
+  region: string;
+  observed: number;
+  confirmed: number;
+  estimate: number;
+  lower: number;
+  upper: number;
+  completeness: number;
+  finalAtMs: number;
+  computedAtMs: number;
+  version: number;
+}
+
+/** A `liveplace:` record → its row; undefined when the key or value is malformed (counted invalid). */
+export function parseLivePlaceRecord(
+  keyText: string,
+  value: Buffer | null | undefined,
+): LivePlaceOccupancyRow | undefined {
+  const key = parseLivePlaceOccupancyKey(keyText);
+  if (key === undefined || value == null || value.length === 0) return undefined;
+  let decoded: AggregateRecord;
+  try {
+    decoded = AggregateRecord.decode(value);
+  } catch {
+    return undefined;
+  }
+  const l = decoded.livePlaceOccupancy;
+  if (l === undefined) return undefined;
+  return {
+    placeId: key.placeId,
+    bucketStartMs: key.bucketStartMs,
+    bucketMs: l.bucketMs,
+    region: decoded.region,
+    observed: l.observed,
+    confirmed: l.confirmed,
+    estimate: l.estimate,
+    lower: l.lower,
+    upper: l.upper,
+    completeness: l.completeness,
+    finalAtMs: l.finalAtMs,
+    computedAtMs: l.computedAtMs,
+    version: l.version,
   };
 }

@@ -1,5 +1,5 @@
 import type { Database } from '@footfall/db';
-import type { LiveOccupancyRow } from './live-records.ts';
+import type { LiveOccupancyRow, LivePlaceOccupancyRow } from './live-records.ts';
 
 type Tx = Pick<Database, 'query'>;
 const CHUNK = 5_000;
@@ -24,6 +24,7 @@ ON CONFLICT (cell, bucket_start) DO UPDATE
 
 /** Rows past their final time are only history: the final counts are in `occupancy`. */
 const PRUNE_LIVE = `DELETE FROM occupancy_live WHERE final_at < now() - interval '1 hour'`;
+const PRUNE_LIVE_PLACES = `DELETE FROM place_occupancy_live WHERE final_at < now() - interval '1 hour'`;
 const PRUNE_EVERY_MS = 60_000;
 let lastPruneMs = 0;
 
@@ -53,6 +54,51 @@ export async function upsertLiveOccupancy(tx: Tx, rows: readonly LiveOccupancyRo
   if (Date.now() - lastPruneMs >= PRUNE_EVERY_MS) {
     lastPruneMs = Date.now();
     await tx.query(PRUNE_LIVE);
+    await tx.query(PRUNE_LIVE_PLACES);
+  }
+  return n;
+}
+
+// Same rule for places: latest computed_at wins (migration 006).
+const UPSERT_LIVE_PLACE = `
+INSERT INTO place_occupancy_live AS o (place_id, bucket_start, bucket_ms, region, observed, confirmed,
+                                       estimate, lower, upper, completeness, final_at, computed_at, version)
+SELECT t.p, ${TS('t.b')}, t.bms, t.region, t.observed, t.confirmed, t.estimate, t.lower, t.upper,
+       t.completeness, ${TS('t.f')}, ${TS('t.c')}, t.v
+  FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::int[], $6::int[], $7::int[], $8::int[],
+              $9::int[], $10::real[], $11::bigint[], $12::bigint[], $13::int[])
+       AS t(p, b, bms, region, observed, confirmed, estimate, lower, upper, completeness, f, c, v)
+ON CONFLICT (place_id, bucket_start) DO UPDATE
+   SET bucket_ms = EXCLUDED.bucket_ms, region = EXCLUDED.region, observed = EXCLUDED.observed,
+       confirmed = EXCLUDED.confirmed, estimate = EXCLUDED.estimate, lower = EXCLUDED.lower,
+       upper = EXCLUDED.upper, completeness = EXCLUDED.completeness, final_at = EXCLUDED.final_at,
+       computed_at = EXCLUDED.computed_at, version = EXCLUDED.version, updated_at = now()
+ WHERE o.computed_at <= EXCLUDED.computed_at`;
+
+/** Upserts provisional place rows (latest computed_at wins; pruned with the cells' rows). */
+export async function upsertLivePlaceOccupancy(
+  tx: Tx,
+  rows: readonly LivePlaceOccupancyRow[],
+): Promise<number> {
+  let n = 0;
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const c = rows.slice(i, i + CHUNK);
+    const r = await tx.query(UPSERT_LIVE_PLACE, [
+      c.map((x) => x.placeId),
+      c.map((x) => x.bucketStartMs),
+      c.map((x) => x.bucketMs),
+      c.map((x) => x.region),
+      c.map((x) => x.observed),
+      c.map((x) => x.confirmed),
+      c.map((x) => x.estimate),
+      c.map((x) => x.lower),
+      c.map((x) => x.upper),
+      c.map((x) => x.completeness),
+      c.map((x) => x.finalAtMs),
+      c.map((x) => x.computedAtMs),
+      c.map((x) => x.version),
+    ]);
+    n += r.rowCount;
   }
   return n;
 }

@@ -1,6 +1,11 @@
 import { type AggregatedKey, AggregateRecord, parseAggregatedKey, type VisitKey } from '@footfall/contracts';
 import { cellToLatLng } from 'h3-js';
-import { type LiveOccupancyRow, parseLiveRecord } from './live-records.ts';
+import {
+  type LiveOccupancyRow,
+  type LivePlaceOccupancyRow,
+  parseLivePlaceRecord,
+  parseLiveRecord,
+} from './live-records.ts';
 
 /** One occupancy row as written (times in ms since the epoch). */
 export interface OccupancyRow {
@@ -46,6 +51,8 @@ export interface BatchPlan {
   deletes: VisitKey[];
   /** Provisional live-edge rows (`live:` keys), latest per key. */
   live: LiveOccupancyRow[];
+  /** Provisional place rows (`liveplace:` keys), latest per key (absent: none). */
+  livePlaces?: LivePlaceOccupancyRow[];
   /** Named places' counts (absent in plans built before places existed: treat as empty). */
   places?: PlaceOccupancyRow[];
   invalid: number;
@@ -71,6 +78,7 @@ export function planBatch(records: readonly RawRecord[]): BatchPlan {
   const visits = new Map<string, VisitRow | VisitKey>();
   const live = new Map<string, LiveOccupancyRow>();
   const places = new Map<string, PlaceOccupancyRow>();
+  const livePlaces = new Map<string, LivePlaceOccupancyRow>();
   let invalid = 0;
   let tombstones = 0;
   for (const record of records) {
@@ -79,6 +87,12 @@ export function planBatch(records: readonly RawRecord[]): BatchPlan {
       const row = parseLiveRecord(keyText, record.value);
       if (row === undefined) invalid++;
       else live.set(keyText, row);
+      continue;
+    }
+    if (keyText.startsWith('liveplace:')) {
+      const row = parseLivePlaceRecord(keyText, record.value);
+      if (row === undefined) invalid++;
+      else livePlaces.set(keyText, row);
       continue;
     }
     const key = parseKey(keyText);
@@ -156,6 +170,7 @@ export function planBatch(records: readonly RawRecord[]): BatchPlan {
     tombstones,
   };
   if (places.size > 0) plan.places = [...places.values()];
+  if (livePlaces.size > 0) plan.livePlaces = [...livePlaces.values()];
   for (const v of visits.values()) {
     if ('endMs' in v) plan.visits.push(v);
     else plan.deletes.push(v);

@@ -1,5 +1,5 @@
 import { type Database, ERASURE_LOCK_KEY } from '@footfall/db';
-import { upsertLiveOccupancy } from './live-writer.ts';
+import { upsertLiveOccupancy, upsertLivePlaceOccupancy } from './live-writer.ts';
 import type { BatchPlan, OccupancyRow, PlaceOccupancyRow, VisitKey, VisitRow } from './records.ts';
 
 /** Rows per statement: keeps bind arrays (and the planner's work) bounded for very large batches. */
@@ -135,6 +135,7 @@ export async function writeBatch(db: Database, plan: BatchPlan): Promise<WriteRe
     const visitsDeleted = plan.deletes.length ? await deleteVisits(tx, plan.deletes) : 0;
     if (plan.live.length) await upsertLiveOccupancy(tx, plan.live);
     if (plan.places?.length) await upsertPlaceOccupancy(tx, plan.places);
+    if (plan.livePlaces?.length) await upsertLivePlaceOccupancy(tx, plan.livePlaces);
     return { occupancyChanged, visitsChanged, visitsDeleted };
   });
 }

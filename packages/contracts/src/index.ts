@@ -29,10 +29,14 @@ export {
   PingRecord,
   Visit,
 } from './gen/footfall/pipeline/v1/pipeline.ts';
-export { PlaceDefinition, PlaceOccupancy } from './gen/footfall/places/v1/places.ts';
+export { LivePlaceOccupancy, PlaceDefinition, PlaceOccupancy } from './gen/footfall/places/v1/places.ts';
 export {
   isLiveOccupancyKey,
+  isLivePlaceOccupancyKey,
   type LiveOccupancyKey,
+  type LivePlaceOccupancyKey,
   liveOccupancyKey,
+  livePlaceOccupancyKey,
   parseLiveOccupancyKey,
+  parseLivePlaceOccupancyKey,
 } from './live-key.ts';

@@ -47,7 +47,8 @@ export {
   type NoisyCount,
   releaseCounts,
 } from './dp-release.ts';
-export { LiveEdge, type LiveEdgeOptions, type LiveOccupancyUpdate } from './live-edge.ts';
+export { LiveEdge, type LiveEdgeOptions, type LiveNowcast, type LiveOccupancyUpdate } from './live-edge.ts';
+export { LivePlaceEdge, type LivePlaceOccupancyUpdate } from './live-place-edge.ts';
 export {
   type CountParts,
   DEFAULT_NOWCAST_MODEL_OPTIONS,

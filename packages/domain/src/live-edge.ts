@@ -51,6 +51,9 @@ export interface LiveOccupancyUpdate {
   finalAtMs: number;
 }
 
+/** The provisional numbers of one count (a cell's or a place's) near now. */
+export type LiveNowcast = Omit<LiveOccupancyUpdate, 'cell' | 'region' | 'bucketStartMs'>;
+
 /** Lag steps per bucket (see #lags). */
 const LAG_STEPS = 3;
 
@@ -154,7 +157,7 @@ export class LiveEdge {
     const out: LiveOccupancyUpdate[] = [];
     const emitted = new Map<string, LiveOccupancyUpdate>();
     for (const [b, cells] of parts) {
-      const lag = Math.min(this.#lags - 1, Math.floor(((nowMs - b) * LAG_STEPS) / bucketMs));
+      const lag = this.lagOf(b, nowMs);
       let tracks = this.#tracks.get(b);
       if (tracks === undefined) {
         tracks = new Map();
@@ -273,14 +276,21 @@ export class LiveEdge {
     return out;
   }
 
-  #update(
-    region: string,
-    cell: string,
-    b: number,
-    lag: number,
-    parts: CountParts,
-    nowMs: number,
-  ): LiveOccupancyUpdate {
+  /** Buckets in the provisional window ending with now's (the place live edge uses the same). */
+  get windowBuckets(): number {
+    return this.#buckets;
+  }
+
+  /** Lag index of bucket `b` at `nowMs` (see #lags). */
+  lagOf(b: number, nowMs: number): number {
+    return Math.min(this.#lags - 1, Math.floor(((nowMs - b) * LAG_STEPS) / this.options.bucketMs));
+  }
+
+  /**
+   * The nowcast of a count seen as `parts` in bucket `b` of `region` at lag `lag`, with the region's
+   * learned factors (cells teach them; live-place-edge.ts reuses them for places' distinct counts).
+   */
+  nowcast(region: string, b: number, lag: number, parts: CountParts, nowMs: number): LiveNowcast {
     const { bucketMs, horizonMs } = this.options;
     const confirmedCount = parts[0];
     const observed = parts[0] + parts[1] + parts[2];
@@ -288,9 +298,6 @@ export class LiveEdge {
     const completeness = completenessAt(this.profile(region).cdf(), b, bucketMs, nowMs);
     const estimate = Math.max(Math.round(est.estimate), confirmedCount);
     return {
-      cell,
-      region,
-      bucketStartMs: b,
       observed,
       confirmed: confirmedCount,
       estimate,
@@ -299,6 +306,17 @@ export class LiveEdge {
       completeness: Math.round(completeness * 100) / 100,
       finalAtMs: b + bucketMs + horizonMs,
     };
+  }
+
+  #update(
+    region: string,
+    cell: string,
+    b: number,
+    lag: number,
+    parts: CountParts,
+    nowMs: number,
+  ): LiveOccupancyUpdate {
+    return { cell, region, bucketStartMs: b, ...this.nowcast(region, b, lag, parts, nowMs) };
   }
 
   /** Buckets whose end is `settleMs` in the past: their count now teaches each lag's factor. */

@@ -105,6 +105,14 @@ export class PlaceTracker {
     return this.#buckets.get(bucketStartMs)?.get(placeId)?.devs.size;
   }
 
+  /** Each place with devices in a held bucket, with its current distinct count (live-place-edge.ts). */
+  forEachPlaceOf(bucketStartMs: number, fn: (def: PlaceDef, devices: number) => void): void {
+    this.#sync();
+    const m = this.#buckets.get(bucketStartMs);
+    if (m === undefined) return;
+    for (const e of m.values()) if (e.devs.size > 0) fn(e.def, e.devs.size);
+  }
+
   /** (place, bucket) entries held. */
   get size(): number {
     let n = 0;

@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import type { ApiConfig } from '../config.ts';
 import type { LiveHub } from '../live.ts';
 import type { PlacePublisher } from '../places/publisher.ts';
+import type { RegistryCaches } from '../places/read-cache.ts';
 import type { PublicCountGate } from '../privacy/gate.ts';
 
 /** What the route plugins share: passed to each as its plugin options. */
@@ -23,6 +24,8 @@ export interface ApiContext {
   readonly draining: () => boolean;
   /** Publishes place definitions to the `places` topic (docs/places.md); absent → place writes answer 503. */
   readonly places?: PlacePublisher;
+  /** Registry read caches shared by the place routes (set by buildApp; places/read-cache.ts). */
+  readonly registryCaches?: RegistryCaches;
 }
 
 /** The application instance: TypeBox schemas type every route's request and reply. */

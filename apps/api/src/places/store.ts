@@ -141,13 +141,13 @@ export async function getPlace(db: Pick<Database, 'query'>, id: string): Promise
 
 export interface ListQuery {
   bbox?: { minLon: number; minLat: number; maxLon: number; maxLat: number } | undefined;
-  /** Case-insensitive prefix of the name (served by the `lower(name) text_pattern_ops` index). */
+  /** Case-insensitive prefix of the name (served by the `lower(name) COLLATE "C"` index, migration 006). */
   q?: string | undefined;
   limit: number;
   offset: number;
 }
 
-/** Places intersecting the bbox (by bounding box) and/or matching the name, by name then id. */
+/** Places intersecting the bbox (by bounding box) and/or matching the name, by name (byte order) then id. */
 export async function listPlaces(db: Database, q: ListQuery): Promise<{ places: PlaceRow[]; total: number }> {
   const where: string[] = [];
   const args: unknown[] = [];
@@ -157,15 +157,24 @@ export async function listPlaces(db: Database, q: ListQuery): Promise<{ places: 
   }
   if (q.q) {
     args.push(`${q.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-    where.push(`lower(name) LIKE $${args.length}`);
+    where.push(`(lower(name) COLLATE "C") LIKE $${args.length}`);
   }
   const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
-  const total = await db.query<{ n: string }>(`SELECT count(*) AS n FROM places ${cond}`, args);
-  args.push(q.limit, q.offset);
+  // Four statement shapes (with/without bbox, name), each prepared once per connection.
+  const shape = `${q.bbox ? 'b' : ''}${q.q ? 'q' : ''}`;
+  const n = args.length;
   const r = await db.query<Raw>(
-    `SELECT ${COLUMNS} FROM places ${cond} ORDER BY lower(name), id LIMIT $${args.length - 1} OFFSET $${args.length}`,
-    args,
+    `SELECT ${COLUMNS} FROM places ${cond} ORDER BY lower(name) COLLATE "C", id LIMIT $${n + 1} OFFSET $${n + 2}`,
+    [...args, q.limit, q.offset],
+    { name: `places_list_${shape}` },
   );
+  // A page that is not full and not past the end is the last one: its end is the total, no count needed
+  // (a name search usually finds a handful of places).
+  if (r.rows.length < q.limit && (r.rows.length > 0 || q.offset === 0))
+    return { places: r.rows.map(toRow), total: q.offset + r.rows.length };
+  const total = await db.query<{ n: string }>(`SELECT count(*) AS n FROM places ${cond}`, args, {
+    name: `places_count_${shape}`,
+  });
   return { places: r.rows.map(toRow), total: Number(total.rows[0]?.n ?? 0) };
 }
 

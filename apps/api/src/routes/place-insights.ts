@@ -15,200 +15,104 @@ import { LRUCache } from 'lru-cache';
 import { Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
-import { Devices, errorResponses, Suppressed, Time } from '../http/schemas.ts';
-import { parseRange, parseStep, parseTime } from '../params.ts';
-import {
-  placeHourlyPeaks,
-  placeOccupancyAt,
-  placeOccupancySeries,
-  placePeak,
-  popularPlaces,
-  visitsInCells,
-} from '../places/queries.ts';
-import { getPlace } from '../places/store.ts';
+import { errorResponses, Time } from '../http/schemas.ts';
+import { answerState, NowcastSchema, StateFields } from '../live-edge.ts';
+import { parseTime } from '../params.ts';
+import { livePlaceRows } from '../places/live.ts';
+import { placeHourlyPeaks, placePeak, visitsInCells } from '../places/queries.ts';
+import { RegistryCaches } from '../places/read-cache.ts';
+import type { PlaceRow } from '../places/store.ts';
 import { refuseInDpMode } from '../privacy/dp-refusal.ts';
 import { PlaceParams } from './places.ts';
 
 const DAY_MS = 86_400_000;
+/** A bucket this old no longer changes (allowed lateness 1 h + presence gap; like /v1/popular). */
+const SETTLED_AFTER_MS = 2 * HOUR_MS;
 const Count = Type.Unsafe<number | null>({
   type: ['integer', 'null'],
   description: 'a count; null when below K_ANONYMITY (suppressed)',
 });
 
 /**
- * Public per-place answers (docs/places.md): occupancy (point and series), popular places, dwell and
- * popular times. Every number passes the one k-anonymity gate (`kAnonymize`, K_ANONYMITY). These counts
+ * Public per-place answers (docs/places.md): dwell and popular times (occupancy and popular places:
+ * place-occupancy.ts). Every number passes the one k-anonymity gate (`kAnonymize`, K_ANONYMITY). These counts
  * have no differentially private release: with PRIVACY_MODE=dp every route here answers 501
  * API_UNAVAILABLE_IN_DP_MODE (privacy/dp-refusal.ts) before reading anything.
  */
 export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
   app,
-  { config, db, gate: publicGate },
+  { config, db, gate: publicGate, registryCaches },
 ) => {
   // This plugin's routes only (encapsulated): the place registry (places.ts) keeps working in dp mode.
   app.addHook('onRequest', refuseInDpMode(publicGate, 'place counts'));
   const k = config.kAnonymity;
   const gate = (n: number) => kAnonymize(n, k);
-  const kAnon = (n: number) => {
-    const devices = gate(n);
-    return { devices, suppressed: devices === null };
-  };
   // The usual week of a place only changes when an hour completes (or the place changes): one answer per
   // (place, version, weeks, hour), shared by concurrent requests; a failed query is forgotten at once.
   const usualWeeks = new LRUCache<string, Promise<ReturnType<typeof usualWeek>>>({ max: 20_000 });
   // Past days' dwell no longer changes once every visit in it is closed (a day + lateness later).
   const dwells = new LRUCache<string, Promise<ReturnType<typeof dwellSummary>>>({ max: 20_000, ttl: 60_000 });
+  const caches = registryCaches ?? new RegistryCaches(db, config.placesCacheMs);
   const placeOr404 = async (id: string) => {
-    const place = await getPlace(db, id);
+    const place = await caches.place(id);
     if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
     return place;
   };
 
-  app.get(
-    '/v1/places/:id/occupancy',
-    {
-      schema: {
-        tags: ['places'],
-        operationId: 'getPlaceOccupancy',
-        summary: 'Distinct devices in a place at a time',
-        description:
-          'Devices present in any cell of the place during the bucket containing `at`, each counted once ' +
-          '(not a sum of cells).',
-        params: PlaceParams,
-        querystring: Type.Object({ at: Type.Optional(Time('the time (default: now)')) }),
-        response: {
-          200: Type.Object({
-            placeId: Type.String(),
-            name: Type.String(),
-            at: Type.String({ format: 'date-time' }),
-            bucketStartMs: Type.Integer(),
-            bucketMs: Type.Integer(),
-            devices: Devices,
-            suppressed: Suppressed,
-            kAnonymity: Type.Integer(),
-          }),
-          ...errorResponses(400, 404, 501),
-        },
+  /** The popular-times answer of `place` at `now` (every number through the gate). */
+  const popularTimes = async (place: PlaceRow, weeks: number, now: number) => {
+    const hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
+    const fromMs = Math.max(hourStart - weeks * WEEK_MS, place.effectiveFromMs);
+    const key = `${place.id}|${place.version}|${weeks}|${hourStart}`;
+    let profile = usualWeeks.get(key);
+    if (profile === undefined) {
+      profile = placeHourlyPeaks(db, place.id, Math.min(fromMs, hourStart), hourStart).then((hourly) =>
+        usualWeek(hourly, fromMs, hourStart),
+      );
+      // Until the hour ends (a late ping can still change the last hours: at most ALLOWED_LATENESS_MS);
+      // a profile asked for a past `at` for 60 s.
+      const untilHourEndMs = hourStart + HOUR_MS - Date.now();
+      usualWeeks.set(key, profile, { ttl: untilHourEndMs > 0 ? untilHourEndMs : 60_000 });
+      profile.catch(() => usualWeeks.delete(key));
+    }
+    // The bucket containing `at`: while provisional, its nowcast is the live part of "current".
+    const b = bucketStart(now, config.bucketMs);
+    const provisional = b + config.bucketMs + config.nowcastHorizonMs > Date.now();
+    const [usual, peak, live] = await Promise.all([
+      profile,
+      placePeak(db, place.id, hourStart, now + 1),
+      provisional ? livePlaceRows(db, place.id, b, b + 1) : undefined,
+    ]);
+    const st = answerState(live?.get(b), b, Date.now(), config.bucketMs, config.nowcastHorizonMs, k);
+    const estimate = st.nowcast?.estimate ?? null;
+    const current = Math.max(peak, estimate ?? 0);
+    const how = hourOfWeek(now);
+    const usualNow = usual[how]?.usual ?? null;
+    return {
+      placeId: place.id,
+      kAnonymity: k,
+      history: {
+        weeksRequested: weeks,
+        fromMs,
+        toMs: hourStart,
+        fullWeeks: Math.max(0, (hourStart - fromMs) / WEEK_MS),
       },
-    },
-    async (request) => {
-      const at = parseTime(request.query.at, 'at', Date.now());
-      const b = bucketStart(at, config.bucketMs);
-      const found = await placeOccupancyAt(db, request.params.id, b);
-      if (!found) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
-      return {
-        placeId: request.params.id,
-        name: found.name,
-        at: new Date(at).toISOString(),
-        bucketStartMs: b,
-        bucketMs: config.bucketMs,
-        ...kAnon(found.devices),
-        kAnonymity: k,
-      };
-    },
-  );
-
-  app.get(
-    '/v1/places/:id/occupancy/series',
-    {
-      schema: {
-        tags: ['places'],
-        operationId: 'getPlaceOccupancySeries',
-        summary: 'Occupancy time series of a place',
-        description: 'Peak of the place bucket counts per step, like /v1/occupancy/series.',
-        params: PlaceParams,
-        querystring: Type.Object({
-          from: Time('range start (inclusive)'),
-          to: Time('range end (exclusive)'),
-          step: Type.Optional(Type.Integer({ description: 'ms, a positive multiple of BUCKET_MS' })),
-        }),
-        response: {
-          200: Type.Object({
-            placeId: Type.String(),
-            fromMs: Type.Integer(),
-            toMs: Type.Integer(),
-            stepMs: Type.Integer(),
-            kAnonymity: Type.Integer(),
-            points: Type.Array(
-              Type.Object({ startMs: Type.Integer(), devices: Devices, suppressed: Suppressed }),
-            ),
-          }),
-          ...errorResponses(400, 404, 501),
-        },
+      hours: usual.map((u) => ({
+        hourOfWeek: u.hourOfWeek,
+        usual: u.usual === null ? null : gate(u.usual),
+        weeks: u.weeks,
+      })),
+      live: {
+        hourOfWeek: how,
+        current: gate(peak),
+        estimate,
+        usual: usualNow === null ? null : gate(usualNow),
+        status: liveStatus(current, usualNow, now - hourStart, k),
+        ...st,
       },
-    },
-    async (request) => {
-      const q = request.query;
-      const { fromMs, toMs } = parseRange(q, config.maxRangeDays);
-      const stepMs = parseStep(q.step, config.bucketMs);
-      const start = bucketStart(fromMs, config.bucketMs);
-      const n = Math.ceil((toMs - start) / stepMs);
-      if (n > config.maxSeriesPoints) {
-        throw new ApiError(
-          'API_INVALID_STEP',
-          `${n} points requested; at most ${config.maxSeriesPoints} (raise step)`,
-        );
-      }
-      await placeOr404(request.params.id);
-      const peaks = await placeOccupancySeries(db, request.params.id, start, toMs, stepMs);
-      const points = Array.from({ length: n }, (_, i) => ({
-        startMs: start + i * stepMs,
-        ...kAnon(peaks.get(i) ?? 0),
-      }));
-      return { placeId: request.params.id, fromMs: start, toMs, stepMs, kAnonymity: k, points };
-    },
-  );
-
-  app.get(
-    '/v1/places/popular',
-    {
-      schema: {
-        tags: ['places'],
-        operationId: 'getPopularPlaces',
-        summary: 'Popular places at a time (top-K by distinct devices)',
-        description: 'Places below K_ANONYMITY are excluded, so fewer than k may come back.',
-        querystring: Type.Object({
-          at: Type.Optional(Time('the time (default: now)')),
-          k: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
-          category: Type.Optional(Type.String({ maxLength: 50, description: 'only this category' })),
-        }),
-        response: {
-          200: Type.Object({
-            at: Type.String({ format: 'date-time' }),
-            bucketStartMs: Type.Integer(),
-            bucketMs: Type.Integer(),
-            k: Type.Integer(),
-            kAnonymity: Type.Integer(),
-            places: Type.Array(
-              Type.Object({
-                rank: Type.Integer(),
-                placeId: Type.String(),
-                name: Type.String(),
-                category: Type.String(),
-                devices: Type.Integer(),
-              }),
-            ),
-          }),
-          ...errorResponses(400, 501),
-        },
-      },
-    },
-    async (request) => {
-      const q = request.query;
-      const at = parseTime(q.at, 'at', Date.now());
-      const b = bucketStart(at, config.bucketMs);
-      const top = await popularPlaces(db, b, q.k, k, q.category);
-      return {
-        at: new Date(at).toISOString(),
-        bucketStartMs: b,
-        bucketMs: config.bucketMs,
-        k: q.k,
-        kAnonymity: k,
-        // Through the gate anyway: the query's threshold and the gate are the same K.
-        places: top.filter((p) => gate(p.devices) !== null).map((p, i) => ({ rank: i + 1, ...p })),
-      };
-    },
-  );
+    };
+  };
+  const settledAnswers = new LRUCache<string, ReturnType<typeof popularTimes>>({ max: 20_000, ttl: 60_000 });
 
   app.get(
     '/v1/places/:id/dwell',
@@ -321,6 +225,12 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
             live: Type.Object({
               hourOfWeek: Type.Integer(),
               current: Count,
+              estimate: Type.Unsafe<number | null>({
+                type: ['integer', 'null'],
+                description:
+                  'nowcast of the bucket containing `at` while it is provisional (null when final or below ' +
+                  'K_ANONYMITY); the comparison uses max(current, estimate)',
+              }),
               usual: Count,
               status: Type.Union([
                 Type.Literal('busier'),
@@ -328,6 +238,8 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
                 Type.Literal('quieter'),
                 Type.Literal('unknown'),
               ]),
+              ...StateFields,
+              nowcast: NowcastSchema,
             }),
           }),
           ...errorResponses(400, 404, 501),
@@ -338,44 +250,17 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
       const weeks = request.query.weeks ?? config.popularTimesWeeks;
       const now = parseTime(request.query.at, 'at', Date.now());
       const place = await placeOr404(request.params.id);
-      const hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
-      const fromMs = Math.max(hourStart - weeks * WEEK_MS, place.effectiveFromMs);
-      const key = `${place.id}|${place.version}|${weeks}|${hourStart}`;
-      let profile = usualWeeks.get(key);
-      if (profile === undefined) {
-        profile = placeHourlyPeaks(db, place.id, Math.min(fromMs, hourStart), hourStart).then((hourly) =>
-          usualWeek(hourly, fromMs, hourStart),
-        );
-        // Until the hour ends (a late ping can still change the last hours: at most ALLOWED_LATENESS_MS);
-        // a profile asked for a past `at` for 60 s.
-        const untilHourEndMs = hourStart + HOUR_MS - Date.now();
-        usualWeeks.set(key, profile, { ttl: untilHourEndMs > 0 ? untilHourEndMs : 60_000 });
-        profile.catch(() => usualWeeks.delete(key));
+      // A past `at` whose counts no longer change: the whole (gated) answer is reused for 60 s.
+      const settled = now + SETTLED_AFTER_MS < Date.now();
+      const answerKey = `${place.id}|${place.version}|${weeks}|${now}`;
+      const cached = settled ? settledAnswers.get(answerKey) : undefined;
+      if (cached !== undefined) return cached;
+      const pending = popularTimes(place, weeks, now);
+      if (settled) {
+        settledAnswers.set(answerKey, pending);
+        pending.catch(() => settledAnswers.delete(answerKey));
       }
-      const [usual, current] = await Promise.all([profile, placePeak(db, place.id, hourStart, now + 1)]);
-      const how = hourOfWeek(now);
-      const usualNow = usual[how]?.usual ?? null;
-      return {
-        placeId: place.id,
-        kAnonymity: k,
-        history: {
-          weeksRequested: weeks,
-          fromMs,
-          toMs: hourStart,
-          fullWeeks: Math.max(0, (hourStart - fromMs) / WEEK_MS),
-        },
-        hours: usual.map((u) => ({
-          hourOfWeek: u.hourOfWeek,
-          usual: u.usual === null ? null : gate(u.usual),
-          weeks: u.weeks,
-        })),
-        live: {
-          hourOfWeek: how,
-          current: gate(current),
-          usual: usualNow === null ? null : gate(usualNow),
-          status: liveStatus(current, usualNow, now - hourStart, k),
-        },
-      };
+      return pending;
     },
   );
 };

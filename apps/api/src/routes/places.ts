@@ -13,11 +13,11 @@ import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { bearer, errorResponses, Time } from '../http/schemas.ts';
 import { parseBBox, parseTime } from '../params.ts';
+import { RegistryCaches } from '../places/read-cache.ts';
 import {
   createPlace,
   deletePlace,
   flushOutbox,
-  getPlace,
   listPlaces,
   type PlaceInput,
   type PlaceRow,
@@ -113,7 +113,11 @@ const full = (p: PlaceRow) => ({ ...summary(p), geometry: p.geometry, cells: p.c
  * with an outbox row in one transaction, then published to the `places` topic; an unacknowledged
  * publish answers 503 (the change is stored and is re-published by the next write or the start-up sweep).
  */
-export const placeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { config, db, places }) => {
+export const placeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
+  app,
+  { config, db, places, registryCaches },
+) => {
+  const caches = registryCaches ?? new RegistryCaches(db, config.placesCacheMs);
   const authenticate = createAuthenticator(config);
   const operatorOnly = async (authorization: string | undefined) => {
     const principal = await authenticate(authorization);
@@ -151,6 +155,8 @@ export const placeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
     }
   };
   const publish = async (id: string) => {
+    // The write is committed: this instance's registry reads see it from now on.
+    caches.clear();
     if (!places) throw new ApiError('API_UNAVAILABLE', 'place publishing is not configured; retry later');
     await flushOutbox(db, places, [id]).catch((error: unknown) => {
       throw new ApiError('API_UNAVAILABLE', 'place stored but not yet propagated to the stream; retry', {
@@ -261,18 +267,16 @@ export const placeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
     async (request) => {
       const q = request.query;
       const bbox = q.bbox === undefined ? undefined : parseBBox(q.bbox);
-      const { places: rows, total } = await listPlaces(db, {
-        bbox,
-        q: q.q,
-        limit: q.limit,
-        offset: q.offset,
+      const list = { bbox, q: q.q, limit: q.limit, offset: q.offset };
+      return caches.list(JSON.stringify(list), async () => {
+        const { places: rows, total } = await listPlaces(db, list);
+        return {
+          total,
+          offset: q.offset,
+          limit: q.limit,
+          places: rows.map((p) => ({ ...summary(p), geometry: p.geometry })),
+        };
       });
-      return {
-        total,
-        offset: q.offset,
-        limit: q.limit,
-        places: rows.map((p) => ({ ...summary(p), geometry: p.geometry })),
-      };
     },
   );
 
@@ -288,7 +292,7 @@ export const placeRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app, { 
       },
     },
     async (request) => {
-      const place = await getPlace(db, request.params.id);
+      const place = await caches.place(request.params.id);
       if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
       return full(place);
     },

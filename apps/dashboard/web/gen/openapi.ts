@@ -301,7 +301,7 @@ export type paths = {
         };
         /**
          * Distinct devices in a place at a time
-         * @description Devices present in any cell of the place during the bucket containing `at`, each counted once (not a sum of cells).
+         * @description Devices present in any cell of the place during the bucket containing `at`, each counted once (not a sum of cells). A provisional bucket carries the place’s nowcast (docs/places.md, "Live edge").
          */
         get: operations["getPlaceOccupancy"];
         put?: never;
@@ -321,7 +321,7 @@ export type paths = {
         };
         /**
          * Occupancy time series of a place
-         * @description Peak of the place bucket counts per step, like /v1/occupancy/series.
+         * @description Peak of the place bucket counts per step, like /v1/occupancy/series, with the provisional tail marked (`provisionalFromMs`) and each point’s state and nowcast.
          */
         get: operations["getPlaceOccupancySeries"];
         put?: never;
@@ -361,7 +361,7 @@ export type paths = {
         };
         /**
          * Popular places at a time (top-K by distinct devices)
-         * @description Places below K_ANONYMITY are excluded, so fewer than k may come back.
+         * @description Places below K_ANONYMITY are excluded, so fewer than k may come back. A provisional bucket also ranks places by their nowcast estimate (`nowcast`, publishable places only).
          */
         get: operations["getPopularPlaces"];
         put?: never;
@@ -2784,11 +2784,32 @@ export interface operations {
                         at: string;
                         bucketMs: number;
                         bucketStartMs: number;
+                        /** @description estimated fraction of the bucket’s pings that have arrived (1 when final) */
+                        completeness: number;
                         /** @description distinct devices; null when suppressed (below K_ANONYMITY, or nobody) */
                         devices: number | null;
+                        /** @description when the bucket becomes final (its end + NOWCAST_HORIZON_MS), ms */
+                        finalAtMs: number;
                         kAnonymity: number;
                         name: string;
+                        /** @description the live-edge nowcast of a provisional bucket (null when final) */
+                        nowcast: {
+                            /** @description devices established by pings already arrived (null below K_ANONYMITY) */
+                            confirmed: number | null;
+                            /** @description nowcast of the eventual count (null below K_ANONYMITY) */
+                            estimate: number | null;
+                            /** @description interval lower bound; null when below K_ANONYMITY (the interval reaches below k) */
+                            lower: number | null;
+                            /** @description devices with presence carried to now (null below K_ANONYMITY) */
+                            observed: number | null;
+                            /** @description true when nothing of the nowcast is publishable */
+                            suppressed: boolean;
+                            /** @description interval upper bound (null below K_ANONYMITY) */
+                            upper: number | null;
+                        } | null;
                         placeId: string;
+                        /** @description provisional: pings are still arriving (nowcast applies); final: the count is settled */
+                        state: "provisional" | "final";
                         /** @description true when the count is below K_ANONYMITY (or zero) and withheld */
                         suppressed: boolean;
                     };
@@ -2889,12 +2910,35 @@ export interface operations {
                         kAnonymity: number;
                         placeId: string;
                         points: {
+                            /** @description estimated fraction of the bucket’s pings that have arrived (1 when final) */
+                            completeness: number;
                             /** @description distinct devices; null when suppressed (below K_ANONYMITY, or nobody) */
                             devices: number | null;
+                            /** @description when the bucket becomes final (its end + NOWCAST_HORIZON_MS), ms */
+                            finalAtMs: number;
+                            /** @description the live-edge nowcast of a provisional bucket (null when final) */
+                            nowcast: {
+                                /** @description devices established by pings already arrived (null below K_ANONYMITY) */
+                                confirmed: number | null;
+                                /** @description nowcast of the eventual count (null below K_ANONYMITY) */
+                                estimate: number | null;
+                                /** @description interval lower bound; null when below K_ANONYMITY (the interval reaches below k) */
+                                lower: number | null;
+                                /** @description devices with presence carried to now (null below K_ANONYMITY) */
+                                observed: number | null;
+                                /** @description true when nothing of the nowcast is publishable */
+                                suppressed: boolean;
+                                /** @description interval upper bound (null below K_ANONYMITY) */
+                                upper: number | null;
+                            } | null;
                             startMs: number;
+                            /** @description provisional: pings are still arriving (nowcast applies); final: the count is settled */
+                            state: "provisional" | "final";
                             /** @description true when the count is below K_ANONYMITY (or zero) and withheld */
                             suppressed: boolean;
                         }[];
+                        /** @description start of the first provisional point (the provisional tail), null when all are final */
+                        provisionalFromMs: number | null;
                         stepMs: number;
                         toMs: number;
                     };
@@ -3006,9 +3050,32 @@ export interface operations {
                         }[];
                         kAnonymity: number;
                         live: {
+                            /** @description estimated fraction of the bucket’s pings that have arrived (1 when final) */
+                            completeness: number;
                             /** @description a count; null when below K_ANONYMITY (suppressed) */
                             current: number | null;
+                            /** @description nowcast of the bucket containing `at` while it is provisional (null when final or below K_ANONYMITY); the comparison uses max(current, estimate) */
+                            estimate: number | null;
+                            /** @description when the bucket becomes final (its end + NOWCAST_HORIZON_MS), ms */
+                            finalAtMs: number;
                             hourOfWeek: number;
+                            /** @description the live-edge nowcast of a provisional bucket (null when final) */
+                            nowcast: {
+                                /** @description devices established by pings already arrived (null below K_ANONYMITY) */
+                                confirmed: number | null;
+                                /** @description nowcast of the eventual count (null below K_ANONYMITY) */
+                                estimate: number | null;
+                                /** @description interval lower bound; null when below K_ANONYMITY (the interval reaches below k) */
+                                lower: number | null;
+                                /** @description devices with presence carried to now (null below K_ANONYMITY) */
+                                observed: number | null;
+                                /** @description true when nothing of the nowcast is publishable */
+                                suppressed: boolean;
+                                /** @description interval upper bound (null below K_ANONYMITY) */
+                                upper: number | null;
+                            } | null;
+                            /** @description provisional: pings are still arriving (nowcast applies); final: the count is settled */
+                            state: "provisional" | "final";
                             status: "busier" | "usual" | "quieter" | "unknown";
                             /** @description a count; null when below K_ANONYMITY (suppressed) */
                             usual: number | null;
@@ -3108,8 +3175,29 @@ export interface operations {
                         at: string;
                         bucketMs: number;
                         bucketStartMs: number;
+                        /** @description estimated fraction of the bucket’s pings that have arrived (1 when final) */
+                        completeness: number;
+                        /** @description when the bucket becomes final (its end + NOWCAST_HORIZON_MS), ms */
+                        finalAtMs: number;
                         k: number;
                         kAnonymity: number;
+                        /** @description provisional buckets: top-k by nowcast estimate; empty when final */
+                        nowcast: {
+                            category: string;
+                            /** @description estimated fraction of the bucket’s pings arrived */
+                            completeness: number;
+                            /** @description null below K_ANONYMITY */
+                            confirmed: number | null;
+                            estimate: number;
+                            /** @description null when the interval reaches below K_ANONYMITY */
+                            lower: number | null;
+                            name: string;
+                            observed: number;
+                            placeId: string;
+                            rank: number;
+                            upper: number;
+                        }[];
+                        /** @description top-k by the count established by pings already arrived */
                         places: {
                             category: string;
                             devices: number;
@@ -3117,6 +3205,8 @@ export interface operations {
                             placeId: string;
                             rank: number;
                         }[];
+                        /** @description provisional: pings are still arriving (nowcast applies); final: the count is settled */
+                        state: "provisional" | "final";
                     };
                 };
             };

@@ -6,7 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { PlaceOccupancy } from "../../places/v1/places.ts";
+import { LivePlaceOccupancy, PlaceOccupancy } from "../../places/v1/places.ts";
 
 export const protobufPackage = "footfall.pipeline.v1";
 
@@ -99,7 +99,11 @@ export interface AggregateRecord {
     | LiveOccupancy
     | undefined;
   /** Named places (cases 30-39 reserved for them): distinct devices per (place, bucket). */
-  placeOccupancy?: PlaceOccupancy | undefined;
+  placeOccupancy?:
+    | PlaceOccupancy
+    | undefined;
+  /** Live edge of named places (cases 40-49 reserved for it). */
+  livePlaceOccupancy?: LivePlaceOccupancy | undefined;
 }
 
 function createBasePingRecord(): PingRecord {
@@ -708,7 +712,14 @@ export const LiveOccupancy: MessageFns<LiveOccupancy> = {
 };
 
 function createBaseAggregateRecord(): AggregateRecord {
-  return { region: "", occupancy: undefined, visit: undefined, liveOccupancy: undefined, placeOccupancy: undefined };
+  return {
+    region: "",
+    occupancy: undefined,
+    visit: undefined,
+    liveOccupancy: undefined,
+    placeOccupancy: undefined,
+    livePlaceOccupancy: undefined,
+  };
 }
 
 export const AggregateRecord: MessageFns<AggregateRecord> = {
@@ -727,6 +738,9 @@ export const AggregateRecord: MessageFns<AggregateRecord> = {
     }
     if (message.placeOccupancy !== undefined) {
       PlaceOccupancy.encode(message.placeOccupancy, writer.uint32(242).fork()).join();
+    }
+    if (message.livePlaceOccupancy !== undefined) {
+      LivePlaceOccupancy.encode(message.livePlaceOccupancy, writer.uint32(322).fork()).join();
     }
     return writer;
   },
@@ -784,6 +798,14 @@ export const AggregateRecord: MessageFns<AggregateRecord> = {
             message.placeOccupancy = PlaceOccupancy.decode(reader, reader.uint32());
             continue;
           }
+          case 40: {
+            if (tag !== 322) {
+              break;
+            }
+
+            message.livePlaceOccupancy = LivePlaceOccupancy.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -811,6 +833,9 @@ export const AggregateRecord: MessageFns<AggregateRecord> = {
       : undefined;
     message.placeOccupancy = (object.placeOccupancy !== undefined && object.placeOccupancy !== null)
       ? PlaceOccupancy.fromPartial(object.placeOccupancy)
+      : undefined;
+    message.livePlaceOccupancy = (object.livePlaceOccupancy !== undefined && object.livePlaceOccupancy !== null)
+      ? LivePlaceOccupancy.fromPartial(object.livePlaceOccupancy)
       : undefined;
     return message;
   },

@@ -45,6 +45,33 @@ export interface PlaceOccupancy {
   version: number;
 }
 
+/**
+ * The live edge of a place (docs/places.md, "Live edge"): the provisional distinct-device count of one
+ * (place, bucket) near now, with presence carried to now and the region's reporting-delay nowcast. On
+ * `aggregated`, key "liveplace:<id>:<bucketStartMs>"; the latest value per key wins. Computed from the
+ * processor's clock: never part of the final PlaceOccupancy counts, which it does not change.
+ */
+export interface LivePlaceOccupancy {
+  placeId: string;
+  bucketStartMs: number;
+  bucketMs: number;
+  /** Distinct devices counted with presence carried to now (>= confirmed). */
+  observed: number;
+  /** Distinct devices established by pings already arrived (the PlaceOccupancy count so far). */
+  confirmed: number;
+  /** Nowcast of the eventual count and its interval (whole devices). */
+  estimate: number;
+  lower: number;
+  upper: number;
+  /** Estimated fraction of the bucket's pings that have arrived, 0..1. */
+  completeness: number;
+  /** When the bucket stops being provisional (its end + NOWCAST_HORIZON_MS), ms since the epoch. */
+  finalAtMs: number;
+  /** The processor clock's "now" of this value, ms since the epoch. */
+  computedAtMs: number;
+  version: number;
+}
+
 function createBasePlaceDefinition(): PlaceDefinition {
   return { id: "", version: 0, name: "", category: "", cells: [], effectiveFromMs: 0, region: "" };
 }
@@ -270,6 +297,206 @@ export const PlaceOccupancy: MessageFns<PlaceOccupancy> = {
     message.bucketStartMs = object.bucketStartMs ?? 0;
     message.bucketMs = object.bucketMs ?? 0;
     message.devices = object.devices ?? 0;
+    message.version = object.version ?? 0;
+    return message;
+  },
+};
+
+function createBaseLivePlaceOccupancy(): LivePlaceOccupancy {
+  return {
+    placeId: "",
+    bucketStartMs: 0,
+    bucketMs: 0,
+    observed: 0,
+    confirmed: 0,
+    estimate: 0,
+    lower: 0,
+    upper: 0,
+    completeness: 0,
+    finalAtMs: 0,
+    computedAtMs: 0,
+    version: 0,
+  };
+}
+
+export const LivePlaceOccupancy: MessageFns<LivePlaceOccupancy> = {
+  encode(message: LivePlaceOccupancy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.placeId !== "") {
+      writer.uint32(10).string(message.placeId);
+    }
+    if (message.bucketStartMs !== 0) {
+      writer.uint32(16).int64(message.bucketStartMs);
+    }
+    if (message.bucketMs !== 0) {
+      writer.uint32(24).uint32(message.bucketMs);
+    }
+    if (message.observed !== 0) {
+      writer.uint32(32).uint32(message.observed);
+    }
+    if (message.confirmed !== 0) {
+      writer.uint32(40).uint32(message.confirmed);
+    }
+    if (message.estimate !== 0) {
+      writer.uint32(48).uint32(message.estimate);
+    }
+    if (message.lower !== 0) {
+      writer.uint32(56).uint32(message.lower);
+    }
+    if (message.upper !== 0) {
+      writer.uint32(64).uint32(message.upper);
+    }
+    if (message.completeness !== 0) {
+      writer.uint32(77).float(message.completeness);
+    }
+    if (message.finalAtMs !== 0) {
+      writer.uint32(80).int64(message.finalAtMs);
+    }
+    if (message.computedAtMs !== 0) {
+      writer.uint32(88).int64(message.computedAtMs);
+    }
+    if (message.version !== 0) {
+      writer.uint32(96).uint32(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LivePlaceOccupancy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLivePlaceOccupancy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.placeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.bucketStartMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bucketMs = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.observed = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.confirmed = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.estimate = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.lower = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.upper = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 77) {
+              break;
+            }
+
+            message.completeness = reader.float();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.finalAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.computedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LivePlaceOccupancy>): LivePlaceOccupancy {
+    return LivePlaceOccupancy.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LivePlaceOccupancy>): LivePlaceOccupancy {
+    const message = createBaseLivePlaceOccupancy();
+    message.placeId = object.placeId ?? "";
+    message.bucketStartMs = object.bucketStartMs ?? 0;
+    message.bucketMs = object.bucketMs ?? 0;
+    message.observed = object.observed ?? 0;
+    message.confirmed = object.confirmed ?? 0;
+    message.estimate = object.estimate ?? 0;
+    message.lower = object.lower ?? 0;
+    message.upper = object.upper ?? 0;
+    message.completeness = object.completeness ?? 0;
+    message.finalAtMs = object.finalAtMs ?? 0;
+    message.computedAtMs = object.computedAtMs ?? 0;
     message.version = object.version ?? 0;
     return message;
   },

@@ -1,0 +1,261 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { bucketStart, kAnonymize } from '@footfall/domain';
+import { LRUCache } from 'lru-cache';
+import { Type } from 'typebox';
+import { ApiError } from '../errors.ts';
+import type { ApiContext } from '../http/context.ts';
+import { Devices, errorResponses, Suppressed, Time } from '../http/schemas.ts';
+import { answerState, NowcastSchema, StateFields } from '../live-edge.ts';
+import { parseRange, parseStep, parseTime } from '../params.ts';
+import {
+  type LivePlaceRow,
+  livePlaceRows,
+  type NowcastPlace,
+  NowcastPlaceSchema,
+  nowcastTopPlaces,
+} from '../places/live.ts';
+import { placeOccupancyAt, placeOccupancySeries, popularPlaces } from '../places/queries.ts';
+import { RegistryCaches } from '../places/read-cache.ts';
+import { refuseInDpMode } from '../privacy/dp-refusal.ts';
+import { PlaceParams } from './places.ts';
+
+/**
+ * Public per-place occupancy (docs/places.md): point, series and popular places, each carrying its
+ * live-edge state like the cells' answers (`state`, `finalAtMs`, `completeness`, `nowcast`; docs/api.md).
+ * Every number passes the k-anonymity gate (`kAnonymize` for final counts, publishLiveOccupancy for the
+ * nowcast). No dp release exists for place counts: with PRIVACY_MODE=dp every route answers 501.
+ */
+export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
+  app,
+  { config, db, gate: publicGate, registryCaches },
+) => {
+  const caches = registryCaches ?? new RegistryCaches(db, config.placesCacheMs);
+  app.addHook('onRequest', refuseInDpMode(publicGate, 'place counts'));
+  const k = config.kAnonymity;
+  const kAnon = (n: number) => {
+    const devices = kAnonymize(n, k);
+    return { devices, suppressed: devices === null };
+  };
+  const state = (row: LivePlaceRow | undefined, b: number, now: number) =>
+    answerState(row, b, now, config.bucketMs, config.nowcastHorizonMs, k);
+  /** Whether bucket `b` can still be provisional at `now`. */
+  const provisional = (b: number, now: number) => b + config.bucketMs + config.nowcastHorizonMs > now;
+  // The nowcast ranking of a provisional bucket: gated answers only, shared for API_POPULAR_CACHE_MS.
+  const nowcasts = new LRUCache<string, Promise<NowcastPlace[]>>({ max: 10_000 });
+  const nowcastOf = (b: number, n: number, now: number, category: string | undefined) => {
+    if (config.popularCacheMs <= 0) return nowcastTopPlaces(db, b, n, k, now, category);
+    const key = `${b}|${n}|${category ?? ''}`;
+    let hit = nowcasts.get(key);
+    if (!hit) {
+      hit = nowcastTopPlaces(db, b, n, k, now, category);
+      nowcasts.set(key, hit, { ttl: config.popularCacheMs });
+      hit.catch(() => nowcasts.delete(key));
+    }
+    return hit;
+  };
+
+  app.get(
+    '/v1/places/:id/occupancy',
+    {
+      schema: {
+        tags: ['places'],
+        operationId: 'getPlaceOccupancy',
+        summary: 'Distinct devices in a place at a time',
+        description:
+          'Devices present in any cell of the place during the bucket containing `at`, each counted once ' +
+          '(not a sum of cells). A provisional bucket carries the place’s nowcast (docs/places.md, "Live edge").',
+        params: PlaceParams,
+        querystring: Type.Object({ at: Type.Optional(Time('the time (default: now)')) }),
+        response: {
+          200: Type.Object({
+            placeId: Type.String(),
+            name: Type.String(),
+            at: Type.String({ format: 'date-time' }),
+            bucketStartMs: Type.Integer(),
+            bucketMs: Type.Integer(),
+            devices: Devices,
+            suppressed: Suppressed,
+            kAnonymity: Type.Integer(),
+            ...StateFields,
+            nowcast: NowcastSchema,
+          }),
+          ...errorResponses(400, 404, 501),
+        },
+      },
+    },
+    async (request) => {
+      const id = request.params.id;
+      const at = parseTime(request.query.at, 'at', Date.now());
+      const b = bucketStart(at, config.bucketMs);
+      const now = Date.now();
+      const [found, live] = await Promise.all([
+        placeOccupancyAt(db, id, b),
+        provisional(b, now) ? livePlaceRows(db, id, b, b + 1) : undefined,
+      ]);
+      if (!found) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
+      return {
+        placeId: id,
+        name: found.name,
+        at: new Date(at).toISOString(),
+        bucketStartMs: b,
+        bucketMs: config.bucketMs,
+        ...kAnon(found.devices),
+        kAnonymity: k,
+        ...state(live?.get(b), b, now),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/places/:id/occupancy/series',
+    {
+      schema: {
+        tags: ['places'],
+        operationId: 'getPlaceOccupancySeries',
+        summary: 'Occupancy time series of a place',
+        description:
+          'Peak of the place bucket counts per step, like /v1/occupancy/series, with the provisional tail ' +
+          'marked (`provisionalFromMs`) and each point’s state and nowcast.',
+        params: PlaceParams,
+        querystring: Type.Object({
+          from: Time('range start (inclusive)'),
+          to: Time('range end (exclusive)'),
+          step: Type.Optional(Type.Integer({ description: 'ms, a positive multiple of BUCKET_MS' })),
+        }),
+        response: {
+          200: Type.Object({
+            placeId: Type.String(),
+            fromMs: Type.Integer(),
+            toMs: Type.Integer(),
+            stepMs: Type.Integer(),
+            kAnonymity: Type.Integer(),
+            provisionalFromMs: Type.Union([Type.Integer(), Type.Null()], {
+              description:
+                'start of the first provisional point (the provisional tail), null when all are final',
+            }),
+            points: Type.Array(
+              Type.Object({
+                startMs: Type.Integer(),
+                devices: Devices,
+                suppressed: Suppressed,
+                ...StateFields,
+                nowcast: NowcastSchema,
+              }),
+            ),
+          }),
+          ...errorResponses(400, 404, 501),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const id = request.params.id;
+      const { fromMs, toMs } = parseRange(q, config.maxRangeDays);
+      const stepMs = parseStep(q.step, config.bucketMs);
+      const start = bucketStart(fromMs, config.bucketMs);
+      const n = Math.ceil((toMs - start) / stepMs);
+      if (n > config.maxSeriesPoints) {
+        throw new ApiError(
+          'API_INVALID_STEP',
+          `${n} points requested; at most ${config.maxSeriesPoints} (raise step)`,
+        );
+      }
+      const now = Date.now();
+      // Only buckets that can still be provisional are looked up in the live edge.
+      const liveFrom = Math.max(
+        start,
+        bucketStart(now - config.nowcastHorizonMs, config.bucketMs) - config.bucketMs,
+      );
+      const [place, peaks, live] = await Promise.all([
+        caches.place(id),
+        placeOccupancySeries(db, id, start, toMs, stepMs),
+        liveFrom < toMs ? livePlaceRows(db, id, liveFrom, toMs) : new Map<number, LivePlaceRow>(),
+      ]);
+      if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
+      let provisionalFromMs: number | null = null;
+      const points = Array.from({ length: n }, (_, i) => {
+        const startMs = start + i * stepMs;
+        // A step of several buckets: its state is its last bucket's, its nowcast the busiest bucket's.
+        const last = Math.min(startMs + stepMs, toMs) - config.bucketMs;
+        let row: LivePlaceRow | undefined;
+        for (let b = bucketStart(startMs, config.bucketMs); b <= last; b += config.bucketMs) {
+          const r = live.get(b);
+          if (r !== undefined && (row === undefined || r.estimate > row.estimate)) row = r;
+        }
+        const st = state(row, bucketStart(last, config.bucketMs), now);
+        if (st.state === 'provisional' && provisionalFromMs === null) provisionalFromMs = startMs;
+        return { startMs, ...kAnon(peaks.get(i) ?? 0), ...st };
+      });
+      return { placeId: id, fromMs: start, toMs, stepMs, kAnonymity: k, provisionalFromMs, points };
+    },
+  );
+
+  app.get(
+    '/v1/places/popular',
+    {
+      schema: {
+        tags: ['places'],
+        operationId: 'getPopularPlaces',
+        summary: 'Popular places at a time (top-K by distinct devices)',
+        description:
+          'Places below K_ANONYMITY are excluded, so fewer than k may come back. A provisional bucket also ' +
+          'ranks places by their nowcast estimate (`nowcast`, publishable places only).',
+        querystring: Type.Object({
+          at: Type.Optional(Time('the time (default: now)')),
+          k: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+          category: Type.Optional(Type.String({ maxLength: 50, description: 'only this category' })),
+        }),
+        response: {
+          200: Type.Object({
+            at: Type.String({ format: 'date-time' }),
+            bucketStartMs: Type.Integer(),
+            bucketMs: Type.Integer(),
+            k: Type.Integer(),
+            kAnonymity: Type.Integer(),
+            places: Type.Array(
+              Type.Object({
+                rank: Type.Integer(),
+                placeId: Type.String(),
+                name: Type.String(),
+                category: Type.String(),
+                devices: Type.Integer(),
+              }),
+              { description: 'top-k by the count established by pings already arrived' },
+            ),
+            ...StateFields,
+            nowcast: Type.Array(NowcastPlaceSchema, {
+              description: 'provisional buckets: top-k by nowcast estimate; empty when final',
+            }),
+          }),
+          ...errorResponses(400, 501),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const at = parseTime(q.at, 'at', Date.now());
+      const b = bucketStart(at, config.bucketMs);
+      const now = Date.now();
+      const st = state(undefined, b, now);
+      const [top, nowcast] = await Promise.all([
+        popularPlaces(db, b, q.k, k, q.category),
+        st.state === 'provisional' ? nowcastOf(b, q.k, now, q.category) : [],
+      ]);
+      return {
+        at: new Date(at).toISOString(),
+        bucketStartMs: b,
+        bucketMs: config.bucketMs,
+        k: q.k,
+        kAnonymity: k,
+        // Through the gate anyway: the query's threshold and the gate are the same K.
+        places: top.filter((p) => kAnonymize(p.devices, k) !== null).map((p, i) => ({ rank: i + 1, ...p })),
+        state: st.state,
+        finalAtMs: st.finalAtMs,
+        // Completeness is per region: the list's is the lowest of its entries (0 for an empty list).
+        completeness:
+          st.state === 'final' ? 1 : nowcast.length ? Math.min(...nowcast.map((p) => p.completeness)) : 0,
+        nowcast,
+      };
+    },
+  );
+};
