@@ -40,7 +40,10 @@ export async function startIngestStack(options: {
     onProgress: options.log,
   });
   const [grpcPort, opsPort] = [await freePort(), await freePort()];
-  const ingest = spawn(process.execPath, [join(root, 'apps/ingest/src/main.ts')], {
+  // BENCH_INGEST_NODE_ARGS: extra node flags for the service only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`
+  // (NODE_OPTIONS refuses --cpu-prof, and would profile the generator too).
+  const nodeArgs = (process.env.BENCH_INGEST_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const ingest = spawn(process.execPath, [...nodeArgs, join(root, 'apps/ingest/src/main.ts')], {
     env: {
       ...process.env,
       KAFKA_BOOTSTRAP: broker.bootstrap,
