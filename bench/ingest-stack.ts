@@ -41,9 +41,12 @@ export async function startIngestStack(options: {
   });
   const [grpcPort, opsPort] = [await freePort(), await freePort()];
   // BENCH_CPU_PROF_DIR=dir: the service runs with --cpu-prof (profile written there on SIGTERM).
+  // BENCH_INGEST_NODE_ARGS: other node flags for the service only (NODE_OPTIONS refuses --cpu-prof, and
+  // would profile the generator too).
   const profDir = process.env.BENCH_CPU_PROF_DIR;
   const profArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-  const ingest = spawn(process.execPath, [...profArgs, join(root, 'apps/ingest/src/main.ts')], {
+  const nodeArgs = [...profArgs, ...(process.env.BENCH_INGEST_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+  const ingest = spawn(process.execPath, [...nodeArgs, join(root, 'apps/ingest/src/main.ts')], {
     env: {
       ...process.env,
       KAFKA_BOOTSTRAP: broker.bootstrap,

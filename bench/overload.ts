@@ -4,7 +4,8 @@
 // every answer by gRPC status / transport outcome and `footfall-error-code`, how many carried the
 // `footfall-retry-after-ms` hint, the service's RSS each second, and whether every acknowledged ping is on
 // `ingestion` (records ≥ acknowledged pings; the surplus are pings written whose answer was an error).
-// Writes bench/results/overload.json. Env: BENCH_OVERLOAD_RAMP (steps, default 5000x20,…,40000x20),
+// Writes bench/results/overload.json. The service runs with INGEST_SHED_EVENT_LOOP_DELAY_MS=100 as deployed;
+// the generator's per-call timeout is the SDK's 10 s deadline (LOADGEN_TIMEOUT_MS). Env: BENCH_OVERLOAD_RAMP (steps, default 5000x20,…,40000x20),
 // BENCH_OVERLOAD_SUSTAINABLE (skip the ramp), BENCH_OVERLOAD_DEVICES (default 5000).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +24,13 @@ const log = (line: string) => console.error(`[overload] ${line}`);
 
 const startedAt = new Date().toISOString();
 const loadStart = loadAverage();
-const stack = await startIngestStack({ partitions: 6, log });
+// The service runs as deployed (deploy/k8s/base/ingest.yaml): CPU shedding on at 100 ms, unless the
+// environment says otherwise.
+const stack = await startIngestStack({
+  partitions: 6,
+  log,
+  env: { INGEST_SHED_EVENT_LOOP_DELAY_MS: process.env.INGEST_SHED_EVENT_LOOP_DELAY_MS ?? '100' },
+});
 try {
   let sustainable = Number(process.env.BENCH_OVERLOAD_SUSTAINABLE ?? 0);
   let ramp: Awaited<ReturnType<typeof offerSteps>> = [];
@@ -52,8 +59,14 @@ try {
       LOADGEN_TARGET: stack.target,
       LOADGEN_STEPS: `${offered}x${SECONDS}`,
       LOADGEN_DEVICES: String(DEVICES),
-      // Many connections, like many phones: the server's per-connection stream limit is not the cap.
-      LOADGEN_SESSIONS_PER_WORKER: '8',
+      // Many connections, like many phones (each has its own): the server's per-connection stream limit
+      // is not the cap, and one connection does not carry the cancellations of hundreds of devices. With
+      // 8 per worker (16 for 5 000 devices) the generator's own timeouts tripped nghttp2's per-connection
+      // rapid-reset guard (GOAWAY INTERNAL_ERROR, every call on it reset), which no phone can do.
+      LOADGEN_SESSIONS_PER_WORKER: process.env.LOADGEN_SESSIONS_PER_WORKER ?? '64',
+      // The SDK's per-attempt deadline (DeviceClient `deadlineMs`, default 10 s): an answer later than this
+      // is one a phone never sees, so it counts as CLIENT_TIMEOUT, not as a refusal with a hint.
+      LOADGEN_TIMEOUT_MS: process.env.LOADGEN_TIMEOUT_MS ?? '10000',
     },
     (s: SecondReport) => {
       const p = procSample(stack.ingest.pid as number);
@@ -117,6 +130,22 @@ try {
     },
     refusalsWithStatusAndHintShare: refusals ? +(retryHints / refusals).toFixed(4) : 1,
     refusalsResourceExhaustedOrUnavailableShare: refusals ? +(fromHandler / refusals).toFixed(4) : 1,
+    // Where the other refusals came from. REFUSED_STREAM (RST_STREAM 7) would mean "not processed, retry"
+    // in HTTP/2 terms, but it carries no hint: counted apart, never as a refusal with a hint.
+    refusalsWithoutHint: {
+      clientTimeout: codes.CLIENT_TIMEOUT ?? 0,
+      grpcDeadlineExceeded: codes.DEADLINE_EXCEEDED ?? 0,
+      rstEnhanceYourCalm: codes.RST_STREAM_11 ?? 0,
+      rstInternalError: codes.RST_STREAM_2 ?? 0,
+      rstRefusedStream: codes.RST_STREAM_7 ?? 0,
+      other:
+        refusals -
+        retryHints -
+        ['CLIENT_TIMEOUT', 'DEADLINE_EXCEEDED', 'RST_STREAM_11', 'RST_STREAM_2', 'RST_STREAM_7'].reduce(
+          (n, k) => n + (codes[k] ?? 0),
+          0,
+        ),
+    },
     acceptedPingsPerSec: Math.round(ackedPings / SECONDS),
     okLatencyMs: step?.okLatencyMs,
     refusedLatencyMs: step?.refusedLatencyMs,

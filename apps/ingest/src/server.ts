@@ -8,11 +8,12 @@ import {
 import type { Logger } from '@footfall/observability';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import { admissionInterceptor, type EarlyRefusal, refusalTrailers } from './admission.ts';
 import type { AttestationVerifier, UploadAuthenticator } from './auth.ts';
 import type { IngestConfig } from './config.ts';
 import { type DeviceKeyring, deriveDeviceSecret, issueUserToken, newDeviceId } from './credentials.ts';
 import { NextGenerationRouter, nextIngestionTopic } from './dual-write.ts';
-import { IngestError } from './errors.ts';
+import { INGEST_ERRORS, IngestError } from './errors.ts';
 import { EventLoopShedder } from './load-shedder.ts';
 import type { IngestMetrics } from './metrics.ts';
 import { type BatchContext, maxUploadResponseBytes, prepareBatch } from './prepare-batch.ts';
@@ -101,7 +102,46 @@ export async function createIngestService(
   deps: IngestServiceDeps,
 ): Promise<IngestServer> {
   const { logger, metrics, producer, authenticator, limiter } = deps;
+  let draining = false;
+
+  // Upload calls in progress. Admission is checked before any work (decode, HMAC, nonce cache): under
+  // overload the cheap answer is the refusal; admitting every call let thousands queue on the event loop
+  // until clients hit their deadlines (issue 20 item 5: DEADLINE_EXCEEDED and transport errors).
+  let uploadsInFlight = 0;
+  // Out of CPU, every answer comes late, refusals included; refusing before any work while the event
+  // loop runs late keeps answers (with their retry hint) ahead of the clients' deadlines (load-shedder.ts).
+  const shedder = new EventLoopShedder({ maxDelayMs: config.shedEventLoopDelayMs });
+  const overloaded = (why: string) =>
+    new IngestError('INGEST_OVERLOADED', `${why}; retry in ${config.overloadRetryAfterMs} ms`, {
+      retryAfterMs: config.overloadRetryAfterMs,
+    });
+  // The same two checks, made when the call's headers arrive (admission.ts): the refusal is answered
+  // before the body is read and the handler never runs. The handler checks again (admittedUpload): calls
+  // admitted here but still receiving their body are not in `uploadsInFlight` yet.
+  const overloadTrailers = refusalTrailers('INGEST_OVERLOADED', config.overloadRetryAfterMs, {
+    errorCode: ERROR_CODE_HEADER,
+    retryAfter: RETRY_AFTER_HEADER,
+  });
+  const earlyRefusal = (why: string): EarlyRefusal => ({
+    code: INGEST_ERRORS.INGEST_OVERLOADED.status,
+    details: `INGEST_OVERLOADED: ${why}; retry in ${config.overloadRetryAfterMs} ms`,
+    metadata: overloadTrailers,
+  });
+  const tooManyUploads = earlyRefusal(`${config.maxInflightUploads} uploads in progress`);
+  const refuseEarly = (): EarlyRefusal | undefined => {
+    if (draining) return undefined; // the handler answers INGEST_DRAINING
+    if (uploadsInFlight >= config.maxInflightUploads) return tooManyUploads;
+    if (shedder.late) return earlyRefusal(`event loop ${Math.round(shedder.lastDelayMs)} ms late`);
+    return undefined;
+  };
+  const refusedEarly = (refusal: EarlyRefusal) =>
+    metrics.requests.inc({ method: 'Upload', code: codeName(refusal.code) });
+
   const server = new grpc.Server({
+    interceptors: [admissionInterceptor(definition.Upload.path, refuseEarly, refusedEarly)],
+    // channelz (on by default) keeps per-call and per-connection bookkeeping on every call, refusals
+    // included; nothing here reads it.
+    'grpc.enable_channelz': 0,
     'grpc.max_receive_message_length': config.maxMessageBytes,
     // From the largest response the service can build (docs/ingest.md): an upload Kafka accepted must
     // never fail on its own response (it did with a fixed 64 KiB and unbounded rejection lists).
@@ -117,7 +157,6 @@ export async function createIngestService(
   });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [INGEST_SERVICE_NAME]: 'NOT_SERVING' });
   health.addToServer(server);
-  let draining = false;
   const setServing = (serving: boolean) => {
     const s = serving ? 'SERVING' : 'NOT_SERVING';
     health.setStatus('', s);
@@ -203,18 +242,6 @@ export async function createIngestService(
     logger.info({ deviceId, platform: request.platform }, 'device enrolled');
     return { deviceId, deviceSecret, userToken };
   }
-
-  // Upload calls in progress. Admission is checked before any work (decode, HMAC, nonce cache): under
-  // overload the cheap answer is the refusal; admitting every call let thousands queue on the event loop
-  // until clients hit their deadlines (issue 20 item 5: DEADLINE_EXCEEDED and transport errors).
-  let uploadsInFlight = 0;
-  // Out of CPU, every answer comes late, refusals included; refusing before any work while the event
-  // loop runs late keeps answers (with their retry hint) ahead of the clients' deadlines (load-shedder.ts).
-  const shedder = new EventLoopShedder({ maxDelayMs: config.shedEventLoopDelayMs });
-  const overloaded = (why: string) =>
-    new IngestError('INGEST_OVERLOADED', `${why}; retry in ${config.overloadRetryAfterMs} ms`, {
-      retryAfterMs: config.overloadRetryAfterMs,
-    });
 
   async function admittedUpload(bytes: Buffer, deadline: grpc.Deadline): Promise<UploadResponse> {
     if (draining) throw new IngestError('INGEST_DRAINING', 'shutting down');
@@ -308,7 +335,7 @@ export async function createIngestService(
       0,
       Math.min(config.produceTimeoutMs, (Number.isFinite(deadlineMs) ? deadlineMs : Infinity) - Date.now()),
     );
-    await producer.send(outgoing, AbortSignal.timeout(Math.round(budget)));
+    await producer.send(outgoing, Math.round(budget));
     metrics.pingsAccepted.inc(records.length);
     return { accepted: records.length, rejected, rejectedCount };
   }

@@ -82,8 +82,14 @@ export function unaryCall(
     return;
   }
   const timer = setTimeout(() => {
-    finish({ code: 'CLIENT_TIMEOUT' });
-    stream.close(http2.constants.NGHTTP2_CANCEL);
+    // A busy generator runs its due timers before it reads its sockets: wait for the poll phase of this
+    // loop turn (setImmediate runs after it) so an answer already received counts as the answer, not
+    // as a timeout the generator's own lateness caused. The latency recorded is still the late one.
+    setImmediate(() => {
+      if (finished) return;
+      finish({ code: 'CLIENT_TIMEOUT' });
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    });
   }, timeoutMs);
   let httpStatus = 0;
   let chunks: Buffer[] | undefined;

@@ -62,9 +62,20 @@ function openConn(): Conn {
   return conn;
 }
 const streamCap = (c: Conn) => c.session.remoteSettings?.maxConcurrentStreams ?? 100;
+// Calls are spread round-robin over all `sessions` connections (opened on first use), like devices each
+// on their own connection. Filling the first connection up to the server's stream limit before using the
+// next (as before) put ~1 000 calls on one connection, which no phone fleet does, and made the server
+// refuse streams beyond its limit (ENHANCE_YOUR_CALM) as soon as it was slow to free answered ones.
+let nextConn = 0;
 function pickConn(): Conn | undefined {
-  for (const c of conns) if (c.open && !c.session.destroyed && c.inflight < streamCap(c)) return c;
   if (conns.length < data.sessions) return openConn();
+  for (let i = 0; i < conns.length; i++) {
+    const c = conns[(nextConn + i) % conns.length] as Conn;
+    if (c.open && !c.session.destroyed && c.inflight < streamCap(c)) {
+      nextConn = (nextConn + i + 1) % conns.length;
+      return c;
+    }
+  }
   return undefined;
 }
 
