@@ -2,15 +2,12 @@ export { decodePing, encodeOccupancy, encodeVisit, occupancyKey, visitKey } from
 export { loadProcessorConfig, type ProcessorConfig, processorSpec, restoreHorizonMs } from './config.ts';
 export { ProcessorError, type ProcessorErrorCode } from './errors.ts';
 export { createProcessorMetrics, EMIT_LATENCY_BUCKETS, type ProcessorMetrics } from './metrics.ts';
-export {
-  type CommitPoint,
-  Processor,
-  type ProcessorOptions,
-  type ProcessorProgress,
-} from './processor.ts';
+export type { CommitPoint, ProcessorOptions, ProcessorProgress } from './options.ts';
+export { Processor } from './processor.ts';
 
 import type { ProcessorConfig } from './config.ts';
-import { Processor, type ProcessorOptions } from './processor.ts';
+import type { ProcessorOptions } from './options.ts';
+import { Processor } from './processor.ts';
 
 /** A running processor: `close()` commits the last batch and leaves the group. */
 export interface ProcessorHandle {

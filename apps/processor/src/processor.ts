@@ -1,78 +1,24 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  DEFAULT_VISIT_WINDOW_MS,
-  LiveEdge,
-  LivePlaceEdge,
-  PartitionAggregator,
-  PlaceTracker,
-} from '@footfall/domain';
+import type { PartitionAggregator } from '@footfall/domain';
 import { ErasureTable } from '@footfall/erasure';
 import { stableCommittedOffsets } from '@footfall/kafka';
 import { ConsumerLiveness, createLogger, type Logger, OpsServer } from '@footfall/observability';
-import { type Consumer, FetchIsolationLevels } from '@platformatic/kafka';
+import type { Consumer } from '@platformatic/kafka';
 import { type ProcessorConfig, restoreHorizonMs } from './config.ts';
 import { ProcessorError } from './errors.ts';
+import { FETCH_MAX_WAIT_MS, Fetcher, type FetchResponse } from './fetcher.ts';
 import { type Assignment, GroupMember } from './group-member.ts';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.ts';
-import {
-  ConsumeCounts,
-  PartitionTask,
-  type PartitionTaskOptions,
-  type PendingTimestamps,
-} from './partition-task.ts';
+import type { ProcessorOptions, ProcessorProgress } from './options.ts';
+import type { PartitionTask } from './partition-task.ts';
 import { PlaceTable } from './places.ts';
 import { planRestore } from './restore.ts';
+import { StateMetrics } from './state-metrics.ts';
+import { TaskCreator } from './task-creator.ts';
 import { TransactionalEmitter } from './transactional-emitter.ts';
 
-type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
-
-/** What {@link ProcessorOptions.beforeCommit} is told about the transaction about to commit. */
-export interface CommitPoint {
-  /** 1-based number of this instance's transaction attempts. */
-  readonly transaction: number;
-  /** Live input records (including bad and erased ones) this instance consumed so far, this transaction's included. */
-  readonly liveRecords: number;
-  /** Output records sent in this transaction. */
-  readonly outputs: number;
-  /** Input partitions whose offsets this transaction commits, with the offset committed. */
-  readonly offsets: ReadonlyMap<number, bigint>;
-}
-
-/** Options of {@link Processor}. */
-export interface ProcessorOptions {
-  logger?: Logger;
-  /** Start the ops HTTP server (default true). Tests running several instances pass OPS_PORT=0. */
-  opsServer?: boolean;
-  /**
-   * Fault-injection seam (tests): runs inside every transaction after its outputs and offsets were
-   * sent and before EndTxn(commit). A crash here (e.g. `process.kill(process.pid, 'SIGKILL')`) is the
-   * worst moment for exactly-once: outputs are in the log, the commit is not. A throw aborts the
-   * transaction like any other failure.
-   */
-  beforeCommit?: (point: CommitPoint) => void | Promise<void>;
-  /**
-   * Called once if the processing loop stops for good (e.g. the group cannot be rejoined). The
-   * process should exit non-zero (main.ts does); the processor is not ready from then on.
-   */
-  onFatal?: (error: unknown) => void;
-  /**
-   * "Now" of the live edge (default Date.now): only the provisional `live:` output depends on it, never
-   * the final counts (docs/insights.md, "Live edge").
-   */
-  clock?: () => number;
-}
-
-/** What a consumer-progress liveness check needs (see {@link Processor.progress}). */
-export interface ProcessorProgress {
-  /** Wall time (ms) when the consume position last advanced, or was last seen caught up. */
-  readonly lastProgressMs: number;
-  /** Records not yet read, summed over owned partitions (as of the last fetch). */
-  readonly lag: number;
-  /** The loop stopped for good (fatal error). */
-  readonly stopped: boolean;
-}
-
-const FETCH_MAX_WAIT_MS = 100;
+/** Longest each shutdown step (loop, final commit, consumer, producer) may take. */
+const CLOSE_STEP_TIMEOUT_MS = 10_000;
 
 /**
  * The stream processor: a consumer-group member on `ingestion` that keeps one
@@ -81,11 +27,10 @@ const FETCH_MAX_WAIT_MS = 100;
  *
  * One loop owns all state: fetch → aggregate → (tick) transaction. Group membership (heartbeats,
  * rebalances) runs inside the Kafka client; a new assignment is only recorded by the event handler and
- * applied by the loop, so state is never touched concurrently.
+ * applied by the loop, so state is never touched concurrently. The fetch path ({@link Fetcher}), task
+ * creation ({@link TaskCreator}), the transaction ({@link TransactionalEmitter}) and the state gauges
+ * ({@link StateMetrics}) are their own modules; this class keeps the assignment loop and the lifecycle.
  */
-/** Longest each shutdown step (loop, final commit, consumer, producer) may take. */
-const CLOSE_STEP_TIMEOUT_MS = 10_000;
-
 export class Processor {
   readonly config: ProcessorConfig;
   readonly metrics: ProcessorMetrics;
@@ -95,8 +40,6 @@ export class Processor {
   readonly #emitter: TransactionalEmitter;
   /** Erased devices: their pings are skipped, live and on restore replay (docs/privacy.md). */
   readonly erasures: ErasureTable;
-  /** Each partition's place tracker, for its place live edge (docs/places.md, "Live edge"). */
-  readonly #trackers = new WeakMap<PartitionAggregator, PlaceTracker>();
   /** Named places (docs/places.md): every partition counts distinct devices per place too. */
   readonly places: PlaceTable;
   /** `/healthz`: fails when the loop died, or had lag without advancing for CONSUMER_STALL_TIMEOUT_MS. */
@@ -116,13 +59,9 @@ export class Processor {
   #closed: Promise<void> | undefined;
   #ready = false;
   #nextTickAt = 0;
-  /** Append timestamps of the live records the next transaction carries (emit latency). */
-  #pending: PendingTimestamps = { timestamps: [], counts: [] };
-  readonly #taskOptions: PartitionTaskOptions;
-  #topicId: string | undefined;
-  #liveRecords = 0;
-  #lastProgressMs = Date.now();
-  #lag = 0;
+  readonly #fetcher: Fetcher;
+  readonly #taskCreator: TaskCreator;
+  readonly #stateMetrics: StateMetrics;
 
   constructor(config: ProcessorConfig, options: ProcessorOptions = {}) {
     this.config = config;
@@ -131,37 +70,6 @@ export class Processor {
     this.metrics = createProcessorMetrics(config.instanceId, () => this.mutableFromMs());
     if (config.outputUntilMs !== 0) this.metrics.outputPending.set(-1);
     this.#group = new GroupMember(config, this.logger, this.metrics);
-    this.#taskOptions = {
-      ...(config.nowcastIntervalMs > 0
-        ? {
-            newLiveEdge: () => this.#newLiveEdge(),
-            newLivePlaceEdge: (edge: LiveEdge, aggregator: PartitionAggregator) => {
-              const tracker = this.#trackers.get(aggregator);
-              return tracker && new LivePlaceEdge(edge, tracker, this.places.index);
-            },
-          }
-        : {}),
-      liveEdgeIntervalMs: config.nowcastIntervalMs,
-      idleTimeoutMs: config.idleTimeoutMs,
-      allowedLatenessMs: config.allowedLatenessMs,
-      onLive: (task, seconds) => {
-        this.metrics.restoreDuration.observe(seconds);
-        this.logger.info(
-          { partition: task.partition, seconds: Number(seconds.toFixed(3)), state: task.aggregator.stats() },
-          'partition restored, live',
-        );
-      },
-      onBadRecord: (task, offset, error) => {
-        this.logger.warn(
-          { partition: task.partition, offset: String(offset), err: error },
-          'bad record skipped',
-        );
-      },
-      onFetchError: (task, errorCode) => {
-        this.logger.warn({ partition: task.partition, errorCode }, 'fetch error on partition');
-      },
-      isErased: (deviceId) => this.erasures.has(deviceId),
-    };
     this.#emitter = new TransactionalEmitter(
       config,
       this.logger,
@@ -185,6 +93,15 @@ export class Processor {
       registry: this.metrics.registry,
       logger: this.logger,
     });
+    this.#taskCreator = new TaskCreator(config, this.logger, this.metrics, this.erasures, this.places);
+    this.#stateMetrics = new StateMetrics(this.metrics, this.liveness, this.#states);
+    this.#fetcher = new Fetcher(
+      () => this.#consumer,
+      config.topicIngestion,
+      this.#states,
+      this.metrics,
+      this.#stateMetrics,
+    );
   }
 
   get #consumer(): Consumer {
@@ -246,7 +163,6 @@ export class Processor {
         'input and output topics have different partition counts',
       );
     }
-    this.#topicId = input.id;
     this.#emitter.outputPartitions = output.partitionsCount;
     // Loaded before the first partition is restored, so no replay counts an erased device.
     await this.erasures.start(this.#abort.signal);
@@ -285,7 +201,7 @@ export class Processor {
         if (this.#group.hasPendingAssignment || this.#recheck) await this.#applyAssignment();
         if (this.#states.size === 0) {
           // Nothing assigned is nothing to be late with: counts as progress for liveness.
-          this.#noteProgress(0);
+          this.#stateMetrics.noteProgress(0);
           await sleep(50);
           continue;
         }
@@ -293,14 +209,14 @@ export class Processor {
         prefetched = undefined;
         if (response === undefined) {
           const wait = Math.max(1, Math.min(FETCH_MAX_WAIT_MS, this.#nextTickAt - Date.now()));
-          response = await this.#fetch(wait);
+          response = await this.#fetcher.fetch(wait);
         }
-        if (response !== undefined) this.#process(response);
+        if (response !== undefined) this.#fetcher.process(response);
         if (Date.now() >= this.#nextTickAt) {
           this.#nextTickAt = Date.now() + this.config.emitIntervalMs;
           // Fetch the next records while the transaction commits (positions are already advanced; the
           // response is processed only after the commit, and dropped if the state is to be rebuilt).
-          const next = this.#fetch(FETCH_MAX_WAIT_MS).catch(() => undefined);
+          const next = this.#fetcher.fetch(FETCH_MAX_WAIT_MS).catch(() => undefined);
           this.#advanceIdlePartitions(Date.now());
           await this.#emit();
           if (!this.#group.hasPendingAssignment && !this.#recheck && !this.#closing) prefetched = next;
@@ -326,7 +242,7 @@ export class Processor {
         // Revoked: uncommitted work is discarded; the new owner rebuilds from the committed offset.
         this.#states.get(p)?.revoke();
         this.#states.delete(p);
-        this.#clearPartitionMetrics(p);
+        this.#stateMetrics.clearPartition(p);
         this.metrics.revokedPartitions.inc();
       }
     }
@@ -337,9 +253,7 @@ export class Processor {
       this.#consumer,
       this.config.topicIngestion,
       next.partitions,
-      {
-        signal: this.#abort.signal,
-      },
+      { signal: this.#abort.signal },
     ).catch((error: unknown) => {
       throw new ProcessorError('PROCESSOR_RESTORE_FAILED', 'committed offsets unavailable', { cause: error });
     });
@@ -359,7 +273,7 @@ export class Processor {
         restoreHorizonMs(this.config),
       );
       existing?.revoke();
-      const task = new PartitionTask(p, this.#newAggregator(), plan.start, c, this.#taskOptions);
+      const task = this.#taskCreator.create(p, plan.start, c);
       this.#states.set(p, task);
       if (task.live) this.metrics.restoreDuration.observe(0);
       this.logger.info(
@@ -367,125 +281,6 @@ export class Processor {
         'partition state rebuilding',
       );
     }
-  }
-
-  #newLiveEdge(): LiveEdge {
-    const c = this.config;
-    return new LiveEdge({
-      bucketMs: c.bucketMs,
-      presenceMaxGapMs: c.presenceMaxGapMs,
-      horizonMs: c.nowcastHorizonMs,
-      settleMs: c.nowcastSettleMs,
-      delayWindowMs: c.nowcastDelayWindowMs,
-      learnMinCount: c.nowcastLearnMinDevices,
-      regionResolution: c.regionResolution,
-    });
-  }
-
-  #newAggregator(): PartitionAggregator {
-    const c = this.config;
-    const aggregator = new PartitionAggregator({
-      bucketMs: c.bucketMs,
-      presenceMaxGapMs: c.presenceMaxGapMs,
-      allowedLatenessMs: c.allowedLatenessMs,
-      minVisitMs: c.minVisitMs,
-      maxAccuracyM: c.maxAccuracyM,
-      jitterRing: c.jitterRing,
-      regionResolution: c.regionResolution,
-      // dp mode: the emitted counts are contribution-bounded (docs/privacy.md, "Contribution bounding").
-      contributionBounds:
-        c.privacyMode === 'dp'
-          ? { maxCellsPerBucket: c.dpMaxCellsPerBucket, visitWindowMs: DEFAULT_VISIT_WINDOW_MS }
-          : undefined,
-    });
-    const tracker = new PlaceTracker(this.places.index, aggregator);
-    aggregator.observePlaces(tracker);
-    this.#trackers.set(aggregator, tracker);
-    return aggregator;
-  }
-
-  async #fetch(maxWaitTime: number): Promise<FetchResponse | undefined> {
-    const metadata = await this.#consumer.metadata({ topics: [this.config.topicIngestion] });
-    const topic = metadata.topics.get(this.config.topicIngestion);
-    if (topic === undefined) return undefined;
-    this.#topicId = topic.id;
-    // Group partitions by leader; one broker in dev, so usually one request.
-    const byNode = new Map<number, PartitionTask[]>();
-    for (const s of this.#states.values()) {
-      const leader = topic.partitions[s.partition]?.leader ?? -1;
-      const list = byNode.get(leader) ?? [];
-      list.push(s);
-      byNode.set(leader, list);
-    }
-    const requests = [...byNode].map(([node, states]) =>
-      this.#consumer.fetch({
-        node,
-        topics: [
-          {
-            topicId: topic.id,
-            partitions: states.map((s) => ({
-              partition: s.partition,
-              fetchOffset: s.position,
-              partitionMaxBytes: 2 * 1024 * 1024,
-              currentLeaderEpoch: -1,
-              lastFetchedEpoch: -1,
-            })),
-          },
-        ],
-        maxWaitTime,
-        minBytes: 1,
-        maxBytes: 16 * 1024 * 1024,
-        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      }),
-    );
-    const responses = await Promise.all(requests);
-    if (responses.length === 1) return responses[0];
-    return {
-      throttleTimeMs: 0,
-      errorCode: 0,
-      sessionId: 0,
-      responses: responses.flatMap((r) => r.responses),
-    };
-  }
-
-  #process(response: FetchResponse): void {
-    const m = this.metrics;
-    const counts = new ConsumeCounts();
-    for (const topicResponse of response.responses) {
-      if (topicResponse.topicId !== this.#topicId) continue;
-      for (const p of topicResponse.partitions) {
-        const task = this.#states.get(p.partitionIndex);
-        if (task === undefined) continue;
-        task.consume(p, counts, this.#pending);
-        m.lag.set({ partition: String(task.partition) }, task.lag);
-      }
-    }
-    let lag = 0;
-    for (const task of this.#states.values()) lag += task.lag;
-    if (counts.advanced || lag === 0) this.#noteProgress(lag);
-    else this.#lag = lag;
-    this.liveness.reportLag(lag);
-    m.lagTotal.set(lag);
-    this.#liveRecords += counts.live + counts.bad + counts.erased;
-    if (counts.idleAdvances) m.idleAdvances.inc({ source: 'record_timestamp' }, counts.idleAdvances);
-    if (counts.accepted) m.events.inc({ result: 'accepted' }, counts.accepted);
-    if (counts.late) m.events.inc({ result: 'late' }, counts.late);
-    if (counts.duplicate) m.events.inc({ result: 'duplicate' }, counts.duplicate);
-    if (counts.inaccurate) m.events.inc({ result: 'inaccurate' }, counts.inaccurate);
-    if (counts.bad) m.events.inc({ result: 'bad_record' }, counts.bad);
-    if (counts.erased) m.events.inc({ result: 'erased' }, counts.erased);
-    if (counts.restored) {
-      m.consumed.inc({ mode: 'restore' }, counts.restored);
-      m.restoreRecords.inc(counts.restored);
-    }
-    if (counts.live) m.consumed.inc({ mode: 'live' }, counts.live);
-  }
-
-  #noteProgress(lag: number): void {
-    this.#lag = lag;
-    this.liveness.progressed();
-    this.#lastProgressMs = Date.now();
-    this.metrics.lastProgress.set(this.#lastProgressMs / 1000);
   }
 
   /**
@@ -502,7 +297,8 @@ export class Processor {
 
   /** What a consumer-progress liveness check needs: when the position last moved, and the lag. */
   progress(): ProcessorProgress {
-    return { lastProgressMs: this.#lastProgressMs, lag: this.#lag, stopped: this.#fatal !== undefined };
+    const { lastProgressMs, lag } = this.#stateMetrics;
+    return { lastProgressMs, lag, stopped: this.#fatal !== undefined };
   }
 
   /**
@@ -512,49 +308,20 @@ export class Processor {
   async #emit(): Promise<void> {
     const applied = this.#applied;
     if (applied === undefined) return;
-    const pending = this.#pending;
-    this.#pending = { timestamps: [], counts: [] };
-    const outcome = await this.#emitter.emit(this.#states.values(), applied, pending, this.#liveRecords);
-    this.#updateStateMetrics();
+    const pending = this.#fetcher.takePending();
+    const outcome = await this.#emitter.emit(
+      this.#states.values(),
+      applied,
+      pending,
+      this.#fetcher.liveRecords,
+    );
+    this.#stateMetrics.updateState();
     // Drained = committed: after an abort the outputs are still to be re-sent.
-    if (outcome !== 'aborted') this.#updateOutputPending(applied.partitions);
-    if (outcome !== 'committed') {
-      // Emit latency of records not (yet) committed is reported when they commit.
-      this.#pending.timestamps.unshift(...pending.timestamps);
-      this.#pending.counts.unshift(...pending.counts);
-    }
+    if (outcome !== 'aborted')
+      this.#stateMetrics.updateOutputPending(this.#emitter.window, applied.partitions);
+    // Emit latency of records not (yet) committed is reported when they commit.
+    if (outcome !== 'committed') this.#fetcher.returnPending(pending);
     if (outcome === 'aborted') this.#recheck = true;
-  }
-
-  #updateStateMetrics(): void {
-    const m = this.metrics;
-    for (const s of this.#states.values()) {
-      const st = s.aggregator.stats();
-      const partition = String(s.partition);
-      m.stateDevices.set({ partition }, st.devices);
-      m.stateOpenBuckets.set({ partition }, st.openBuckets);
-      m.stateCellBuckets.set({ partition }, st.openCellBuckets);
-    }
-  }
-
-  /** Assigned partitions whose outputs before OUTPUT_UNTIL_MS may still change (operations.md). */
-  #updateOutputPending(assigned: Iterable<number>): void {
-    const window = this.#emitter.window;
-    if (window.untilMs === Number.POSITIVE_INFINITY) return;
-    let pending = 0;
-    for (const p of assigned) {
-      const task = this.#states.get(p);
-      if (task?.live !== true || !window.drained(task.aggregator)) pending++;
-    }
-    this.metrics.outputPending.set(pending);
-  }
-
-  #clearPartitionMetrics(p: number): void {
-    const partition = String(p);
-    this.metrics.lag.remove({ partition });
-    this.metrics.stateDevices.remove({ partition });
-    this.metrics.stateOpenBuckets.remove({ partition });
-    this.metrics.stateCellBuckets.remove({ partition });
   }
 
   /**

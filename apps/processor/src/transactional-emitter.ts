@@ -18,9 +18,9 @@ import type { ProcessorConfig } from './config.ts';
 import { ProcessorError } from './errors.ts';
 import type { Assignment } from './group-member.ts';
 import type { ProcessorMetrics } from './metrics.ts';
+import type { CommitPoint } from './options.ts';
 import { OutputWindow } from './output-window.ts';
 import type { PartitionTask, PendingTimestamps } from './partition-task.ts';
-import type { CommitPoint } from './processor.ts';
 
 /** Max messages per produce request inside a transaction (keeps batches below the broker's 1 MB). */
 const SEND_CHUNK = 4_000;
