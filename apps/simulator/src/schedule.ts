@@ -61,6 +61,11 @@ export interface ScheduleOptions {
    * popular times). A test pins the hour and weekday a run sees with it, whatever the wall clock.
    */
   localOffsetMs: number;
+  /**
+   * Follow the weekly routine (default true). false: every stay lasts `stayMinutes` of its kind and the
+   * next place is drawn whatever the hour (tests that need every stay short, e.g. test/multi).
+   */
+  routine: boolean;
 }
 
 export const DEFAULT_SCHEDULE_OPTIONS: ScheduleOptions = Object.freeze({
@@ -82,6 +87,7 @@ export const DEFAULT_SCHEDULE_OPTIONS: ScheduleOptions = Object.freeze({
     market: [20, 75],
   }),
   localOffsetMs: 0,
+  routine: true,
 } as ScheduleOptions);
 
 const MIN = 60_000;
@@ -225,6 +231,16 @@ function wakeAt(profile: Profile, dayStartMs: number, o: ScheduleOptions, rng: R
 
 type Weights = readonly { kind: PlaceKind; w: number }[];
 
+/** Without the routine: any place of the day, whatever the hour. */
+const ANYTIME: Weights = [
+  { kind: 'office', w: 0.3 },
+  { kind: 'cafe', w: 0.25 },
+  { kind: 'park', w: 0.1 },
+  { kind: 'mall', w: 0.05 },
+  { kind: 'market', w: 0.05 },
+  { kind: 'home', w: 0.25 },
+];
+
 const LUNCH: Weights = [
   { kind: 'cafe', w: 0.6 },
   { kind: 'market', w: 0.2 },
@@ -295,6 +311,10 @@ function nextStop(
   const c = localClock(tMs, o.localOffsetMs);
   const at = (h: number) => c.dayStartMs + h * HOUR;
   let endMs: number;
+  if (!o.routine) {
+    const [s0, s1] = o.stayMinutes[place.kind];
+    return { endMs: tMs + rng.uniform(s0, s1) * MIN, dest: pickPlace(city, profile, ANYTIME, place, rng) };
+  }
   if (place.kind === 'home') {
     const wake = wakeAt(profile, c.dayStartMs, o, rng);
     const bedtime = at(rng.uniform(21.5, 23.5));
