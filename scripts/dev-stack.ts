@@ -3,7 +3,13 @@
 // look. Ctrl-C stops everything (no JVM is left behind even on kill -9: see LocalBroker).
 import { assertNodeVersion } from '@footfall/config';
 import { ensureDashboardBuilt } from '@footfall/dashboard';
-import { createIngestUploader, runSimulation } from '@footfall/simulator';
+import {
+  backfillHistory,
+  createCity,
+  createIngestUploader,
+  registerCityPlaces,
+  runSimulation,
+} from '@footfall/simulator';
 import { startStack } from '@footfall/stack';
 import closeWithGrace from 'close-with-grace';
 
@@ -12,6 +18,12 @@ assertNodeVersion();
 // ~44 at 1000 devices), light enough for a laptop.
 const devices = Number(process.env.SIM_DEVICES ?? 600);
 const log = (line: string) => console.error(`[footfall] ${line}`);
+const seed = process.env.SIM_SEED ?? '1';
+// History for popular times (docs/simulator.md, "History"): SIM_HISTORY_WEEKS=0 turns it off.
+const historyWeeks = Number(process.env.SIM_HISTORY_WEEKS ?? 2);
+const historyDevices = Number(process.env.SIM_HISTORY_DEVICES ?? devices);
+const historySampleMinutes = Number(process.env.SIM_HISTORY_SAMPLE_MINUTES ?? 3);
+const DAY_MS = 86_400_000;
 
 /** The variables of `process.env` whose names match `pattern` (set and non-empty). */
 function passThrough(pattern: RegExp): Record<string, string> {
@@ -49,6 +61,10 @@ async function main(): Promise<void> {
     // The privacy settings reach every service (the processor bounds contributions in dp mode, the API
     // gates answers): `PRIVACY_MODE=dp npm start` (docs/privacy.md).
     env: passThrough(/^(PRIVACY_MODE|K_ANONYMITY|DP_[A-Z_]+)$/),
+    // The history goes through its own lane (a second ingest + processor on `ingestion-backfill`, same
+    // outputs): its own watermark, so weeks-old pings are not late there and live pings are never late
+    // because of them. Only that lane's ingest accepts pings older than the default 48 h.
+    ...(historyWeeks > 0 ? { backfill: { maxPingAgeMs: (historyWeeks * 7 + 1) * DAY_MS } } : {}),
   });
   try {
     log(
@@ -64,12 +80,18 @@ async function main(): Promise<void> {
     log(`operator token (Authorization: Bearer …): ${stack.operatorToken}`);
     log(`simulating ${devices} devices in real time (SIM_DEVICES to change); Ctrl-C to stop`);
     const uploader = await createIngestUploader({ target: stack.ingestTarget });
+    const city = createCity(seed);
+    const lastHourMs = Math.floor(Date.now() / 1000) * 1000 - 3600_000;
+    const historyFromMs = Math.floor(lastHourMs / 3600_000) * 3600_000 - historyWeeks * 7 * DAY_MS;
+    const fresh = await registerPlaces(stack, city, historyFromMs);
     // Backfill the last hour first (a fast replay), so the map, top-K and "my time" have data at once.
     log('simulator: replaying the last hour …');
     const backfill = await runSimulation({
       uploader,
       devices,
-      seed: `${process.env.SIM_SEED ?? 1}-backfill`,
+      city,
+      startMs: lastHourMs,
+      seed: `${seed}-backfill`,
       durationMs: 3600_000,
       exactTruth: false,
       signal: controller.signal,
@@ -81,11 +103,15 @@ async function main(): Promise<void> {
       log(`a simulated user for "my time": id ${identity.deviceId}`);
       log(`  token: ${identity.userToken}`);
     }
+    // The history runs beside the live simulation, on the backfill lane.
+    const historyDone =
+      fresh && stack.backfill ? history(stack.backfill, city, lastHourMs) : Promise.resolve();
     let lastReport = 0;
     const result = await runSimulation({
       uploader,
       devices,
-      seed: process.env.SIM_SEED ?? 1,
+      seed,
+      city,
       durationMs: 24 * 3600_000,
       realtime: true,
       exactTruth: false,
@@ -102,10 +128,83 @@ async function main(): Promise<void> {
       throw error;
     });
     if (result) log(`simulation finished: ${JSON.stringify(result.stats)}`);
+    await historyDone;
     await uploader.close?.();
   } finally {
     await stack.close();
     log('stopped');
+  }
+}
+
+/**
+ * Registers the city's public places (station, mall, parks, offices, stadium, markets, cafés), effective
+ * from the history's start, and waits until the processors know them. Returns false (no history) when
+ * places exist already: a persistent DATABASE_URL from an earlier run.
+ */
+async function registerPlaces(
+  stack: Awaited<ReturnType<typeof startStack>>,
+  city: ReturnType<typeof createCity>,
+  fromMs: number,
+): Promise<boolean> {
+  const existing = (await (await fetch(`${stack.apiUrl}/v1/places?limit=1`)).json()) as { total?: number };
+  if ((existing.total ?? 0) > 0) {
+    log(`places: ${existing.total} registered already; no history backfill`);
+    return false;
+  }
+  const places = await registerCityPlaces(stack.apiUrl, stack.operatorToken, city, fromMs);
+  const indexes = [stack.processor, stack.backfill?.processor].map((p) => p?.processor.places.index);
+  while (!places.every((p) => indexes.every((index) => index === undefined || index.get(p.id)))) {
+    controller.signal.throwIfAborted();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  log(`places: ${places.length} registered (${new Set(places.map((p) => p.simId)).size} of the city)`);
+  return true;
+}
+
+/**
+ * Uploads `historyWeeks` weeks of sampled history before `endMs` through the backfill lane, so that
+ * popular times have a shape (docs/simulator.md, "History"), with a progress line every 5%. The lane
+ * stays up (idle; its processor emits the history's last open buckets as it does live ones). A failure
+ * is reported, never fatal: the live view does not depend on it.
+ */
+async function history(
+  lane: NonNullable<Awaited<ReturnType<typeof startStack>>['backfill']>,
+  city: ReturnType<typeof createCity>,
+  endMs: number,
+): Promise<void> {
+  log(
+    `history: ${historyWeeks} weeks before the last hour, ${historySampleMinutes} min of every hour, ` +
+      `${historyDevices} devices, beside the live run (SIM_HISTORY_WEEKS=0 to skip) …`,
+  );
+  const started = performance.now();
+  const uploader = await createIngestUploader({ target: lane.ingestTarget });
+  let shown = -1;
+  try {
+    const result = await backfillHistory({
+      uploader,
+      devices: historyDevices,
+      seed: `${seed}-history`,
+      city,
+      weeks: historyWeeks,
+      endMs,
+      sampleMinutes: historySampleMinutes,
+      signal: controller.signal,
+      onProgress: ({ done, total, pingsAccepted }) => {
+        const pct = Math.floor((done / total) * 100);
+        if (pct < shown + 5 && done < total) return;
+        shown = pct;
+        log(
+          `history: ${pct}% (${done}/${total} hours, ${pingsAccepted} pings, ` +
+            `${((performance.now() - started) / 1000).toFixed(0)} s)`,
+        );
+      },
+    });
+    if (result.failedBatches > 0) log(`history: ${result.failedBatches} uploads failed`);
+    log(`history: done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  } catch (error) {
+    if (!controller.signal.aborted) log(`history: failed: ${(error as Error).message}`);
+  } finally {
+    await uploader.close?.();
   }
 }
 

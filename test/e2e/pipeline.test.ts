@@ -17,6 +17,7 @@ import {
   createCity,
   createIngestUploader,
   type GroundTruth,
+  localOffsetFor,
   placeCells,
   runSimulation,
 } from '@footfall/simulator';
@@ -80,6 +81,8 @@ async function runPipeline(
     durationMs: WINDOW_MS,
     endMs,
     seed: SEED,
+    // A weekday afternoon whatever the wall clock (weekly routines, docs/simulator.md).
+    schedule: { localOffsetMs: localOffsetFor(endMs - WINDOW_MS) },
     city,
     concurrency: 16,
     truth: { partitions: 6, places: places.index },

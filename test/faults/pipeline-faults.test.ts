@@ -13,7 +13,13 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { ERASURE_LOCK_KEY, openDatabase } from '@footfall/db';
 import { createTopics, footfallTopics, freePort, type LocalBroker, startLocalBroker } from '@footfall/kafka';
-import { acceptedPings, createIngestUploader, type PingUploader, runSimulation } from '@footfall/simulator';
+import {
+  acceptedPings,
+  createIngestUploader,
+  localOffsetFor,
+  type PingUploader,
+  runSimulation,
+} from '@footfall/simulator';
 import {
   killBroker,
   PrivatePostgres,
@@ -276,6 +282,8 @@ test(`pipeline under faults (${FAULTS.join(', ')}; seed ${SEED})`, { timeout: 20
     durationMs: WINDOW_MS,
     endMs,
     seed: SEED,
+    // A weekday afternoon whatever the wall clock (weekly routines, docs/simulator.md).
+    schedule: { localOffsetMs: localOffsetFor(endMs - WINDOW_MS) },
     concurrency: 8,
     // Slow enough that the faults hit a pipeline with data in flight.
     ratePingsPerSec: RATE,

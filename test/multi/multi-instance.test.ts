@@ -7,7 +7,7 @@
 // test/e2e gives), and no instance may die or stop other than gracefully.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { acceptedPings, type PingUploader, runSimulation } from '@footfall/simulator';
+import { acceptedPings, localOffsetFor, type PingUploader, runSimulation } from '@footfall/simulator';
 import { type AnswerSource, eventuallyExact } from '../support/answers.ts';
 import { startCluster } from './cluster.ts';
 
@@ -66,6 +66,8 @@ test(`2 ingest, 2 processors, 2 sinks with a rolling restart give the exact answ
     durationMs: WINDOW_MS,
     endMs,
     seed: SEED,
+    // A weekday afternoon whatever the wall clock (weekly routines, docs/simulator.md).
+    schedule: { localOffsetMs: localOffsetFor(endMs - WINDOW_MS) },
     concurrency: 8,
     ratePingsPerSec: Number(process.env.MULTI_RATE ?? 150),
     truth: { partitions: 6 },

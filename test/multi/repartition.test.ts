@@ -206,6 +206,8 @@ test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${S
     event: null,
     phone: { offlineMs: [60_000, 300_000], maxBatchAgeMs: 60_000 },
     schedule: {
+      // No weekly routine (its office and home stays last hours): every stay is short.
+      routine: false,
       stayMinutes: {
         home: [5, 20],
         office: [5, 20],
@@ -213,6 +215,8 @@ test(`ingestion 6 → 12 partitions under load gives the exact answers (seed ${S
         park: [5, 15],
         stadium: [5, 15],
         station: [2, 8],
+        mall: [5, 15],
+        market: [5, 15],
       },
     },
     truth: { partitions: 6, aggregator },

@@ -4,7 +4,7 @@ import { type LatLon, offsetM } from './geo.ts';
 import { Rng } from './random.ts';
 
 /** Kinds of named places. */
-export type PlaceKind = 'home' | 'office' | 'cafe' | 'station' | 'stadium' | 'park';
+export type PlaceKind = 'home' | 'office' | 'cafe' | 'station' | 'stadium' | 'park' | 'mall' | 'market';
 
 /** A named place of the synthetic city. */
 export interface Place {
@@ -51,7 +51,8 @@ export interface CityOptions {
   center?: LatLon;
   /** Radius (m) over which homes are spread (default 3000). */
   radiusM?: number;
-  /** Number of places per kind (defaults: 40 homes, 12 offices, 12 cafés, 4 stations, 1 stadium, 4 parks). */
+  /** Number of places per kind (defaults: 40 homes, 12 offices, 12 cafés, 4 stations, 1 stadium, 4 parks,
+   * 1 mall, 2 markets). */
   counts?: Partial<Record<PlaceKind, number>>;
   /** H3 resolution of a location (default 10, `CELL_RESOLUTION`). */
   cellResolution?: number;
@@ -69,6 +70,8 @@ export const DEFAULT_CITY_COUNTS: Readonly<Record<PlaceKind, number>> = Object.f
   station: 4,
   stadium: 1,
   park: 4,
+  mall: 1,
+  market: 2,
 });
 
 const KIND_SHAPE: Record<PlaceKind, { radiusM: number; ring: number; capacity: [number, number] }> = {
@@ -79,6 +82,10 @@ const KIND_SHAPE: Record<PlaceKind, { radiusM: number; ring: number; capacity: [
   // 100 m stays inside the 7 cells of ring 1 at resolution 10 (inner radius of that union >= 2 edges).
   stadium: { radiusM: 100, ring: 1, capacity: [20_000, 50_000] },
   park: { radiusM: 25, ring: 0, capacity: [100, 600] },
+  // A mall spans several cells (ring 1), like the stadium but busy every day.
+  mall: { radiusM: 90, ring: 1, capacity: [2_000, 8_000] },
+  // A street market: one cell of stalls, busiest on weekend mornings.
+  market: { radiusM: 25, ring: 0, capacity: [200, 1_000] },
 };
 
 /** Where each kind tends to be: gaussian spread (fraction of the radius) around the centre or a ring. */
@@ -89,6 +96,8 @@ const KIND_SPREAD: Record<PlaceKind, { ringFrac: number; sigmaFrac: number }> = 
   station: { ringFrac: 0.45, sigmaFrac: 0.15 },
   stadium: { ringFrac: 0.7, sigmaFrac: 0.05 },
   park: { ringFrac: 0.5, sigmaFrac: 0.3 },
+  mall: { ringFrac: 0.35, sigmaFrac: 0.1 },
+  market: { ringFrac: 0.15, sigmaFrac: 0.2 },
 };
 
 const NAMES: Record<PlaceKind, string> = {
@@ -98,9 +107,21 @@ const NAMES: Record<PlaceKind, string> = {
   station: 'Station',
   stadium: 'Stadium',
   park: 'Park',
+  mall: 'Mall',
+  market: 'Market',
 };
 
-const ORDER: readonly PlaceKind[] = ['stadium', 'station', 'office', 'cafe', 'park', 'home'];
+// Mall and market come last so that adding them left every earlier place of a seed where it was.
+const ORDER: readonly PlaceKind[] = [
+  'stadium',
+  'station',
+  'office',
+  'cafe',
+  'park',
+  'home',
+  'mall',
+  'market',
+];
 
 /**
  * Builds a city deterministically from `seed`: places of each kind placed by rejection sampling so that
@@ -148,10 +169,16 @@ export function createCity(seed: string | number, options: CityOptions = {}): Ci
         throw new RangeError(`cannot place ${kind} ${i}: city too dense for minGapRings ${minGap}`);
     }
   }
-  const byKind = { home: [], office: [], cafe: [], station: [], stadium: [], park: [] } as Record<
-    PlaceKind,
-    Place[]
-  >;
+  const byKind = {
+    home: [],
+    office: [],
+    cafe: [],
+    station: [],
+    stadium: [],
+    park: [],
+    mall: [],
+    market: [],
+  } as Record<PlaceKind, Place[]>;
   for (const p of places) byKind[p.kind].push(p);
   return Object.freeze({
     seed: String(seed),

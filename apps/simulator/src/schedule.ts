@@ -54,8 +54,18 @@ export interface ScheduleOptions {
   commuterFraction: number;
   /** Fraction of devices that attend the stadium event, if there is one (default 0.15). */
   eventFraction: number;
-  /** Stay durations per kind, minutes [min, max]. */
+  /** Stay durations per kind, minutes [min, max] (free time; home, office and lunch follow the routine). */
   stayMinutes: Readonly<Record<PlaceKind, readonly [number, number]>>;
+  /**
+   * Local time of the routines = UTC + this, ms (default 0: Lisbon in winter, and the UTC hours of
+   * popular times). A test pins the hour and weekday a run sees with it, whatever the wall clock.
+   */
+  localOffsetMs: number;
+  /**
+   * Follow the weekly routine (default true). false: every stay lasts `stayMinutes` of its kind and the
+   * next place is drawn whatever the hour (tests that need every stay short, e.g. test/multi).
+   */
+  routine: boolean;
 }
 
 export const DEFAULT_SCHEDULE_OPTIONS: ScheduleOptions = Object.freeze({
@@ -73,7 +83,11 @@ export const DEFAULT_SCHEDULE_OPTIONS: ScheduleOptions = Object.freeze({
     park: [15, 75],
     stadium: [30, 90],
     station: [2, 8],
+    mall: [45, 150],
+    market: [20, 75],
   }),
+  localOffsetMs: 0,
+  routine: true,
 } as ScheduleOptions);
 
 const MIN = 60_000;
@@ -187,28 +201,90 @@ function planTrip(
   ];
 }
 
-function nextDestination(city: City, profile: Profile, current: Place, rng: Rng): Place {
-  const options: { kind: PlaceKind; w: number }[] =
-    profile.persona === 'commuter'
-      ? current.kind === 'office'
-        ? [
-            { kind: 'cafe', w: 0.5 },
-            { kind: 'home', w: 0.4 },
-            { kind: 'park', w: 0.1 },
-          ]
-        : [
-            { kind: 'office', w: 0.5 },
-            { kind: 'cafe', w: 0.25 },
-            { kind: 'park', w: 0.05 },
-            { kind: 'home', w: current.kind === 'home' ? 0 : 0.2 },
-          ]
-      : [
-          { kind: 'cafe', w: 0.45 },
-          { kind: 'park', w: 0.3 },
-          { kind: 'home', w: current.kind === 'home' ? 0 : 0.25 },
-        ];
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/** Local clock of the routines at `tMs`: hour of the day (fractional), weekend, start of the local day (UTC ms). */
+interface Clock {
+  hour: number;
+  weekend: boolean;
+  dayStartMs: number;
+}
+
+/** 1970-01-01 was a Thursday: with Monday = 0 (as popular times count), day n is weekday (n + 3) mod 7. */
+export function localClock(tMs: number, localOffsetMs: number): Clock {
+  const local = tMs + localOffsetMs;
+  const day = Math.floor(local / DAY);
+  return {
+    hour: (local - day * DAY) / HOUR,
+    weekend: (day + 3) % 7 >= 5,
+    dayStartMs: day * DAY - localOffsetMs,
+  };
+}
+
+/** When a device gets up on the day starting at `dayStartMs` (weekends later, commuters earlier). */
+function wakeAt(profile: Profile, dayStartMs: number, o: ScheduleOptions, rng: Rng): number {
+  const weekend = localClock(dayStartMs + HOUR, o.localOffsetMs).weekend;
+  const [h0, h1] = weekend ? [8.5, 11.5] : profile.office ? [6.5, 8.5] : [8, 10.5];
+  return dayStartMs + rng.uniform(h0, h1) * HOUR;
+}
+
+type Weights = readonly { kind: PlaceKind; w: number }[];
+
+/** Without the routine: any place of the day, whatever the hour. */
+const ANYTIME: Weights = [
+  { kind: 'office', w: 0.3 },
+  { kind: 'cafe', w: 0.25 },
+  { kind: 'park', w: 0.1 },
+  { kind: 'mall', w: 0.05 },
+  { kind: 'market', w: 0.05 },
+  { kind: 'home', w: 0.25 },
+];
+
+const LUNCH: Weights = [
+  { kind: 'cafe', w: 0.6 },
+  { kind: 'market', w: 0.2 },
+  { kind: 'mall', w: 0.2 },
+];
+
+/**
+ * Where to go next at `tMs` (the end of the current stay) by the weekly routine: to the office on a
+ * weekday morning (commuters), errands and cafés in the day, parks, the market (mornings) and the mall
+ * at weekends, home in the evening. Offices are empty at weekends.
+ */
+function routineKinds(profile: Profile, c: Clock): Weights {
+  if (c.hour >= 20.5 || c.hour < 6) return [{ kind: 'home', w: 1 }];
+  if (c.weekend) {
+    const late = c.hour >= 18;
+    return [
+      { kind: 'park', w: 0.3 },
+      { kind: 'mall', w: 0.25 },
+      { kind: 'market', w: c.hour < 14 ? 0.25 : 0.02 },
+      { kind: 'cafe', w: 0.15 },
+      { kind: 'home', w: late ? 0.5 : 0.1 },
+    ];
+  }
+  if (profile.office && c.hour < 16) return [{ kind: 'office', w: 1 }];
+  if (profile.office)
+    return [
+      { kind: 'home', w: c.hour >= 19 ? 0.8 : 0.5 },
+      { kind: 'cafe', w: 0.2 },
+      { kind: 'mall', w: 0.15 },
+      { kind: 'park', w: 0.1 },
+      { kind: 'market', w: 0.05 },
+    ];
+  return [
+    { kind: 'cafe', w: 0.35 },
+    { kind: 'park', w: 0.25 },
+    { kind: 'mall', w: 0.15 },
+    { kind: 'market', w: c.hour < 14 ? 0.15 : 0.03 },
+    { kind: 'home', w: c.hour >= 18 ? 0.4 : 0.1 },
+  ];
+}
+
+function pickPlace(city: City, profile: Profile, kinds: Weights, current: Place, rng: Rng): Place {
   for (let attempt = 0; attempt < 8; attempt++) {
-    const kind = rng.weighted(options, (x) => x.w).kind;
+    const kind = rng.weighted(kinds, (x) => x.w).kind;
     let p: Place | undefined;
     if (kind === 'home') p = profile.home;
     else if (kind === 'office') p = profile.office ?? undefined;
@@ -220,9 +296,57 @@ function nextDestination(city: City, profile: Profile, current: Place, rng: Rng)
 }
 
 /**
- * Builds a device's itinerary covering `[fromMs, toMs]`: contiguous stay and move segments starting with
- * a stay that began up to 4 h before `fromMs`. Event attendees leave in time to reach the stadium
- * 0–30 min before the event starts and stay until 0–15 min after it ends.
+ * The routine's next step from a stay at `place` that began at `tMs`: when the stay ends and where the
+ * device goes then. Home: until the morning (or a daytime break); office: until lunch, then until
+ * 17–19 h; lunch (commuters, weekdays): 30–60 min, back to the office; elsewhere: `stayMinutes`.
+ */
+function nextStop(
+  city: City,
+  profile: Profile,
+  place: Place,
+  tMs: number,
+  o: ScheduleOptions,
+  rng: Rng,
+): { endMs: number; dest: Place } {
+  const c = localClock(tMs, o.localOffsetMs);
+  const at = (h: number) => c.dayStartMs + h * HOUR;
+  let endMs: number;
+  if (!o.routine) {
+    const [s0, s1] = o.stayMinutes[place.kind];
+    return { endMs: tMs + rng.uniform(s0, s1) * MIN, dest: pickPlace(city, profile, ANYTIME, place, rng) };
+  }
+  if (place.kind === 'home') {
+    const wake = wakeAt(profile, c.dayStartMs, o, rng);
+    const bedtime = at(rng.uniform(21.5, 23.5));
+    if (tMs < wake) endMs = wake;
+    else if (tMs >= bedtime) endMs = wakeAt(profile, c.dayStartMs + DAY, o, rng);
+    else {
+      endMs = tMs + rng.uniform(30, 150) * MIN;
+      if (endMs > bedtime) endMs = wakeAt(profile, c.dayStartMs + DAY, o, rng);
+    }
+  } else if (place.kind === 'office' && !c.weekend && c.hour < 11.5) {
+    endMs = Math.max(tMs + 30 * MIN, at(rng.uniform(12, 13)));
+    return { endMs, dest: pickPlace(city, profile, LUNCH, place, rng) };
+  } else if (place.kind === 'office' && !c.weekend && c.hour < 16.5) {
+    endMs = Math.max(tMs + 30 * MIN, at(rng.uniform(17, 19)));
+  } else if (place.kind === 'office') {
+    endMs = tMs + rng.uniform(10, 60) * MIN;
+  } else if (profile.office && !c.weekend && c.hour >= 11.5 && c.hour < 14.5) {
+    endMs = tMs + rng.uniform(30, 60) * MIN;
+    return { endMs, dest: profile.office };
+  } else {
+    const [s0, s1] = o.stayMinutes[place.kind];
+    endMs = tMs + rng.uniform(s0, s1) * MIN;
+  }
+  const kinds = routineKinds(profile, localClock(endMs, o.localOffsetMs));
+  return { endMs, dest: pickPlace(city, profile, kinds, place, rng) };
+}
+
+/**
+ * Builds a device's itinerary covering `[fromMs, toMs]`: contiguous stay and move segments following the
+ * weekly routine ({@link nextStop}), starting at home at local midnight the day before `fromMs` (so the
+ * window opens mid-routine, the same way whatever its length). Event attendees leave in time to reach
+ * the stadium 0–30 min before the event starts and stay until 0–15 min after it ends.
  */
 export function buildItinerary(
   city: City,
@@ -239,17 +363,14 @@ export function buildItinerary(
   let attended = !(profile.attendsEvent && stadium !== undefined && event !== null);
   const arriveEarlyMs = rng.uniform(0, 30) * MIN;
 
-  const startKinds: { p: Place; w: number }[] = [{ p: profile.home, w: 0.5 }];
-  if (profile.office) startKinds.push({ p: profile.office, w: 0.3 });
-  if (profile.cafes[0]) startKinds.push({ p: profile.cafes[0], w: 0.2 });
-  let place = rng.weighted(startKinds, (x) => x.w).p;
+  let place = profile.home;
   let spot = spotIn(place, rng);
-  let t = fromMs - rng.uniform(0, 240) * MIN;
+  let t = localClock(fromMs, o.localOffsetMs).dayStartMs - DAY;
 
   while (t < toMs) {
     let dest: Place;
-    const [s0, s1] = o.stayMinutes[place.kind];
-    let end = t + rng.uniform(s0, s1) * MIN;
+    const next = nextStop(city, profile, place, t, o, rng);
+    let end = next.endMs;
     if (place === stadium && event !== null && !attended) {
       end = Math.max(t, event.endMs) + rng.uniform(0, 15) * MIN;
       attended = true;
@@ -267,12 +388,12 @@ export function buildItinerary(
         destSpot = sSpot;
         legs = sLegs;
       } else {
-        dest = nextDestination(city, profile, place, rng);
+        dest = next.dest;
         destSpot = spotIn(dest, rng);
         legs = planTrip(city, spot, destSpot, walkMps, profile, o, rng);
       }
     } else {
-      dest = nextDestination(city, profile, place, rng);
+      dest = next.dest;
       destSpot = spotIn(dest, rng);
       legs = planTrip(city, spot, destSpot, walkMps, profile, o, rng);
     }
@@ -337,4 +458,15 @@ export function positionAt(segs: readonly Segment[], tMs: number, hint = 0): Tru
     speedMps: s.speedMps,
     segment: i,
   };
+}
+
+/**
+ * The `localOffsetMs` that makes `startMs` fall on `weekday` (0 = Monday) at `hour` local time: tests
+ * pin a lively weekday afternoon with it, so what a run sees does not depend on when it runs.
+ */
+export function localOffsetFor(startMs: number, weekday = 2, hour = 16.5): number {
+  const week = 7 * DAY;
+  // 1970-01-05 was a Monday.
+  const target = 4 * DAY + weekday * DAY + hour * HOUR;
+  return ((((target - startMs) % week) + week) % week) as number;
 }

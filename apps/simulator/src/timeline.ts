@@ -34,6 +34,11 @@ export interface SimulateOptions {
   phone?: Partial<PhoneOptions>;
   /** Attach the true position of every ping to its batch (default false: costs memory). */
   withTruth?: boolean;
+  /**
+   * Leave out devices that stay at home for the whole window (no pings from them). For sampled history
+   * (`backfillHistory`): homes are not public places, and most of a night's uploads would be theirs.
+   */
+  awayFromHomeOnly?: boolean;
 }
 
 /** One simulated device: profile and true itinerary. */
@@ -55,6 +60,7 @@ export interface SimulationPlan {
   readonly schedule: ScheduleOptions;
   readonly phone: PhoneOptions;
   readonly withTruth: boolean;
+  readonly awayFromHomeOnly: boolean;
   /** Device i (0-based); independent of the other devices and of the device count. */
   device(index: number): SimDevice;
 }
@@ -101,6 +107,7 @@ export function planSimulation(options: SimulateOptions = {}): SimulationPlan {
     schedule,
     phone,
     withTruth: options.withTruth ?? false,
+    awayFromHomeOnly: options.awayFromHomeOnly ?? false,
     device(index: number): SimDevice {
       const rng = Rng.derive(seed, `device:${index}`);
       const profile = drawProfile(city, rng, schedule, event !== null);
@@ -108,6 +115,15 @@ export function planSimulation(options: SimulateOptions = {}): SimulationPlan {
       return { id: simDeviceId(index), index, profile, segments };
     },
   };
+}
+
+/** Whether every segment of `d` overlapping `[fromMs, toMs]` is a stay at its home. */
+function homeThroughout(d: SimDevice, fromMs: number, toMs: number): boolean {
+  for (const s of d.segments) {
+    if (s.endMs < fromMs || s.startMs > toMs) continue;
+    if (s.kind !== 'stay' || s.placeId !== d.profile.home.id) return false;
+  }
+  return true;
 }
 
 interface Cursor {
@@ -139,6 +155,7 @@ export function* timeline(plan: SimulationPlan, onDevice?: (d: SimDevice) => voi
   const ready = new MinHeap<UploadBatch>(byUpload);
   for (let i = 0; i < plan.deviceCount; i++) {
     const d = plan.device(i);
+    if (plan.awayFromHomeOnly && homeThroughout(d, plan.fromMs, plan.toMs)) continue;
     onDevice?.(d);
     const iter = phoneUploads({
       deviceId: d.id,

@@ -37,7 +37,16 @@ const city: City = {
     [cafe.id, cafe],
     [office.id, office],
   ]),
-  byKind: { cafe: [cafe], office: [office], home: [], station: [], stadium: [], park: [] },
+  byKind: {
+    cafe: [cafe],
+    office: [office],
+    home: [],
+    station: [],
+    stadium: [],
+    park: [],
+    mall: [],
+    market: [],
+  },
 };
 
 function stayDevice(id: string, stays: [Place, number, number][]): SimDevice {

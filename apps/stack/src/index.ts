@@ -1,2 +1,2 @@
-export type { Stack, StackOptions } from './stack.ts';
+export type { BackfillLane, Stack, StackOptions } from './stack.ts';
 export { startStack } from './stack.ts';

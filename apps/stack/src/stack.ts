@@ -31,6 +31,21 @@ export interface StackOptions {
   /** Consumer group suffix, so that several stacks can share a broker (tests). */
   groupSuffix?: string;
   onProgress?: (line: string) => void;
+  /**
+   * A backfill lane for historical pings (the dev stack's popular-times history): a second ingest and
+   * processor on their own topic `<ingestion>-backfill`, writing to the same `aggregated` topic. The
+   * history then has its own watermark, so it neither is late against live data nor makes live data
+   * late; only this ingest accepts pings up to `maxPingAgeMs` old. Stop it with `closeBackfill()`.
+   */
+  backfill?: { maxPingAgeMs: number };
+}
+
+/** The backfill lane of {@link StackOptions.backfill}. */
+export interface BackfillLane {
+  readonly ingestTarget: string;
+  readonly topic: string;
+  readonly processor: ProcessorHandle;
+  close(): Promise<void>;
 }
 
 /** The whole pipeline in one process: broker (optional), ingest, processor, sink, alerts, API. */
@@ -48,6 +63,8 @@ export interface Stack {
   readonly api: Api;
   readonly processor: ProcessorHandle;
   readonly env: Readonly<Record<string, string>>;
+  /** The backfill lane, when asked for ({@link StackOptions.backfill}). */
+  readonly backfill: BackfillLane | undefined;
   /** Stops the processor gracefully and starts a fresh one, which restores its state from Kafka. */
   restartProcessor(): Promise<void>;
   close(): Promise<void>;
@@ -79,13 +96,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       closers.push(() => started.close());
       bootstrap = broker.bootstrap;
     }
-    await createTopics(
-      bootstrap,
-      footfallTopics(partitions).map((spec) => ({
-        ...spec,
-        name: topics[spec.name as keyof typeof topics] ?? spec.name,
-      })),
-    );
+    const backfillTopic = `${topics.ingestion}-backfill`;
+    const specs = footfallTopics(partitions).map((spec) => ({
+      ...spec,
+      name: topics[spec.name as keyof typeof topics] ?? spec.name,
+    }));
+    const ingestionSpec = specs.find((spec) => spec.name === topics.ingestion);
+    if (options.backfill && ingestionSpec) specs.push({ ...ingestionSpec, name: backfillTopic });
+    await createTopics(bootstrap, specs);
 
     const operatorToken = randomBytes(24).toString('base64url');
     const userTokenSecret = randomBytes(32).toString('base64url');
@@ -149,6 +167,45 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     closers.push(() => ingest.close());
     progress(`ingest: gRPC 127.0.0.1:${ingest.port}`);
 
+    let backfill: BackfillLane | undefined;
+    if (options.backfill) {
+      // Same secrets and outputs, own input topic, consumer group and transactional id.
+      const laneEnv = { ...env, TOPIC_INGESTION: backfillTopic };
+      const laneProcessor = await startProcessor(
+        loadProcessorConfig(
+          {
+            ...laneEnv,
+            GROUP_ID: `footfall-processor-backfill${suffix}`,
+            INSTANCE_ID: `backfill-${randomBytes(4).toString('hex')}`,
+          },
+          { opsPort: 0 },
+        ),
+        { logger: log('processor-backfill') },
+      );
+      const laneIngest = await startIngest(
+        loadIngestConfig(
+          { ...laneEnv, MAX_PING_AGE_MS: String(options.backfill.maxPingAgeMs) },
+          { grpcPort: 0, opsPort: 0 },
+        ),
+        { logger: log('ingest-backfill') },
+      );
+      let closed = false;
+      const closeLane = async () => {
+        if (closed) return;
+        closed = true;
+        await laneIngest.close();
+        await laneProcessor.close();
+      };
+      closers.push(closeLane);
+      backfill = {
+        ingestTarget: `127.0.0.1:${laneIngest.port}`,
+        topic: backfillTopic,
+        processor: laneProcessor,
+        close: closeLane,
+      };
+      progress(`backfill lane: gRPC 127.0.0.1:${laneIngest.port} → ${backfillTopic}`);
+    }
+
     const stack: Stack = {
       kafkaBootstrap: bootstrap,
       ingestTarget: `127.0.0.1:${ingest.port}`,
@@ -165,6 +222,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         return processor;
       },
       env,
+      backfill,
       async restartProcessor() {
         await processor.close();
         processor = await startProcessor(processorConfig, { logger: log('processor') });

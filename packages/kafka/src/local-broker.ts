@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -76,7 +76,10 @@ export async function checkJavaAndMaven(): Promise<void> {
  * Makes sure Kafka's jars are in `<cacheDir>/libs`, fetching them from Maven Central once.
  * The cache is keyed by the POM's hash, so bumping the Kafka version refetches.
  */
-export async function ensureKafkaJars(cacheDir = join(REPO_ROOT, '.cache/kafka')): Promise<string> {
+export async function ensureKafkaJars(
+  cacheDir = join(REPO_ROOT, '.cache/kafka'),
+  onProgress: (line: string) => void = () => {},
+): Promise<string> {
   const pom = await readFile(POM);
   const hash = createHash('sha256').update(pom).digest('hex').slice(0, 16);
   const libs = join(cacheDir, `libs-${hash}`);
@@ -85,6 +88,21 @@ export async function ensureKafkaJars(cacheDir = join(REPO_ROOT, '.cache/kafka')
   await checkJavaAndMaven();
   await rm(libs, { recursive: true, force: true });
   await mkdir(libs, { recursive: true });
+  // Maven is quiet (-q) and the first fetch takes a while: say it is still working every 5 s.
+  const started = performance.now();
+  const ticker = setInterval(() => {
+    void (async () => {
+      const jars = (await readdir(libs).catch(() => [])).filter((f) => f.endsWith('.jar'));
+      let bytes = 0;
+      for (const f of jars) bytes += (await stat(join(libs, f)).catch(() => ({ size: 0 }))).size;
+      // Maven resolves (downloads into ~/.m2) first and copies at the end: the count moves late.
+      onProgress(
+        `kafka: fetching jars with Maven … ${((performance.now() - started) / 1000).toFixed(0)} s, ` +
+          `${jars.length} jars (${(bytes / 1e6).toFixed(1)} MB) copied`,
+      );
+    })();
+  }, 5_000);
+  ticker.unref();
   try {
     await execFileAsync(
       'mvn',
@@ -103,6 +121,8 @@ export async function ensureKafkaJars(cacheDir = join(REPO_ROOT, '.cache/kafka')
     throw new LocalBrokerError(`fetching Kafka's jars with Maven failed (is Maven Central reachable?)`, {
       cause: error,
     });
+  } finally {
+    clearInterval(ticker);
   }
   await writeFile(marker, new Date().toISOString());
   return libs;
@@ -215,7 +235,7 @@ export class LocalBroker {
     const progress = options.onProgress ?? (() => {});
     let t = performance.now();
     progress('kafka: checking jars (first run fetches them from Maven Central)');
-    const libs = await ensureKafkaJars(options.cacheDir);
+    const libs = await ensureKafkaJars(options.cacheDir, progress);
     const fetchMs = performance.now() - t;
 
     t = performance.now();
