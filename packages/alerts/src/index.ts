@@ -8,9 +8,11 @@ export {
   currentCount,
   MAX_TOP_K,
   type Observation,
+  PLACE_ALERT_KINDS,
   rankCells,
   ruleError,
   step,
+  targetError,
 } from './rules.ts';
 export { newWebhookSecret, signWebhook, verifyWebhook } from './signature.ts';
 export {
@@ -24,6 +26,7 @@ export {
   listSubscriptions,
   type NewSubscription,
   redeliverEvent,
+  SUB_COLUMNS,
   type Subscription,
 } from './store.ts';
 export {

@@ -23,7 +23,21 @@ export interface AlertRule {
   hysteresis: number;
 }
 
-/** What the evaluator knows about a cell at one evaluation. */
+/** The kinds a place subscription may have: top-K among a region's places is not built (docs/alerts.md). */
+export const PLACE_ALERT_KINDS: readonly AlertKind[] = ['above', 'below'];
+
+/**
+ * Why a subscription's target is not allowed, or undefined when it is: it names exactly one of a cell
+ * or a place, and a place only with `above` / `below` (ranks are among a region's cells).
+ */
+export function targetError(kind: AlertKind, cell: unknown, placeId: unknown): string | undefined {
+  if ((cell === undefined) === (placeId === undefined)) return 'name exactly one of cell and placeId';
+  if (placeId !== undefined && !PLACE_ALERT_KINDS.includes(kind))
+    return `a place subscription is ${PLACE_ALERT_KINDS.join(' or ')} (top-K ranks cells only)`;
+  return undefined;
+}
+
+/** What the evaluator knows about a cell (or a place) at one evaluation. */
 export interface Observation {
   /** The cell's current count (raw; never published as is). */
   devices: number;
@@ -87,8 +101,12 @@ export function step(
   return { state: side, fired: state === false && side };
 }
 
-/** The latest two buckets a cell has counts for (what apps/alerts keeps per tracked cell). */
+/**
+ * The latest two buckets a cell has counts for (what apps/alerts keeps per tracked cell). A place's
+ * counts have the same shape and rules, with the place id in `cell`.
+ */
 export interface CellCounts {
+  /** The cell, or the place id for a place's counts. */
   cell: string;
   bucketStartMs: number;
   devices: number;

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { withSeed } from '@footfall/testing';
-import { type AlertRule, applyCount, currentCount, rankCells, ruleError, step } from '../src/index.ts';
+import {
+  type AlertRule,
+  applyCount,
+  currentCount,
+  rankCells,
+  ruleError,
+  step,
+  targetError,
+} from '../src/index.ts';
 
 const K = 5;
 
@@ -122,5 +130,15 @@ describe('alert rules', () => {
         ['b', 3],
       ],
     );
+  });
+
+  it('targets: exactly one of a cell and a place; a place is above/below only', () => {
+    assert.equal(targetError('above', 'c', undefined), undefined);
+    assert.equal(targetError('enters_top', 'c', undefined), undefined);
+    assert.equal(targetError('below', undefined, 'p'), undefined);
+    assert.match(targetError('above', undefined, undefined) ?? '', /exactly one/);
+    assert.match(targetError('above', 'c', 'p') ?? '', /exactly one/);
+    assert.match(targetError('enters_top', undefined, 'p') ?? '', /top-K/);
+    assert.match(targetError('leaves_top', undefined, 'p') ?? '', /top-K/);
   });
 });
