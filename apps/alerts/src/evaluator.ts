@@ -171,11 +171,13 @@ export async function evaluateBatch(
         const now = new Map(cells.map((c) => [c.cell, currentCount(c, latestMs, o.bucketMs)]));
         const placeNow = new Map(places.map((c) => [c.cell, currentCount(c, latestMs, o.bucketMs)]));
         const ranks = rankCells(now, o.kAnonymity);
+        // A place's rank is among its region's places (places overlap cells, so they are ranked apart).
+        const placeRanks = rankCells(placeNow, o.kAnonymity);
         for (const sub of subs.filter((s) => s.region === region)) {
           const target = sub.placeId !== null ? `place:${sub.placeId}` : `cell:${sub.cell}`;
-          // Place subscriptions are above/below only (targetError): they have no rank.
-          const devices = (sub.placeId !== null ? placeNow.get(sub.placeId) : now.get(sub.cell ?? '')) ?? 0;
-          const rank = sub.cell !== null ? (ranks.get(sub.cell) ?? null) : null;
+          const id = sub.placeId ?? sub.cell ?? '';
+          const devices = (sub.placeId !== null ? placeNow : now).get(id) ?? 0;
+          const rank = (sub.placeId !== null ? placeRanks : ranks).get(id) ?? null;
           const next = step(sub, sub.condition, { devices, rank });
           if (next.state === sub.condition && !next.fired) continue;
           const n = sub.fired + (next.fired ? 1 : 0);

@@ -121,7 +121,7 @@ test('a place subscription folds `place:` records: its distinct count fires wher
   assert.equal(alert?.placeId, placeId);
   assert.equal(alert?.cell, null);
   assert.equal(alert?.devices, 11);
-  assert.equal(alert?.rank, null, 'places have no rank');
+  assert.equal(alert?.rank, 1, 'the only place of the region is first among its places');
   assert.equal(await state(cellA.id), false);
   assert.equal(await state(cellB.id), false);
 
@@ -141,4 +141,56 @@ test('a place subscription folds `place:` records: its distinct count fires wher
   );
   assert.deepEqual(rows, [{ devices: 12 }]);
   assert.equal((await listEvents(db, place.id, { limit: 10 })).length, 1);
+});
+
+test("top-K of a place is among its region's places (ranked apart from cells)", async (t) => {
+  const temp = await createTemporaryDatabase();
+  const db = await openDatabase({ url: temp.url, poolSize: 2 });
+  t.after(async () => {
+    await db.close();
+    await temp.drop();
+  });
+  const A = cellOf(52.52, 13.405);
+  const region = regionOf(A);
+  const [p1, p2] = ['00000000-0000-4000-8000-0000000000b1', '00000000-0000-4000-8000-0000000000b2'];
+  const b = bucketStart(Date.now(), 60_000);
+  const sub = await insertSubscription(db, {
+    kind: 'enters_top',
+    cell: null,
+    placeId: p2,
+    region,
+    threshold: 1,
+    hysteresis: 0,
+    webhookUrl: null,
+    webhookSecret: null,
+  });
+  let offset = 0n;
+  const batch = (...rs: TestRecord[]): EvalRecord[] =>
+    rs.map((r) => ({
+      partition: 0,
+      offset: offset++,
+      timestamp: BigInt(Date.now()),
+      key: r.key,
+      value: r.value,
+    }));
+  // Baseline: p1 leads p2. A busy cell (50) does not take a place's rank.
+  const base = await evaluateBatch(
+    db,
+    batch(
+      occRecord({ cell: A, bucketStartMs: b, devices: 50 }),
+      placeOccRecord({ placeId: p1, region, bucketStartMs: b, devices: 20 }),
+      placeOccRecord({ placeId: p2, region, bucketStartMs: b, devices: 12 }),
+    ),
+    options,
+  );
+  assert.deepEqual(base.fired, []);
+  const overtakes = await evaluateBatch(
+    db,
+    batch(placeOccRecord({ placeId: p2, region, bucketStartMs: b, devices: 25 })),
+    options,
+  );
+  assert.equal(overtakes.fired.length, 1);
+  assert.equal(overtakes.fired[0]?.subscriptionId, sub.id);
+  assert.equal(overtakes.fired[0]?.rank, 1);
+  assert.equal(overtakes.fired[0]?.devices, 25);
 });

@@ -128,11 +128,11 @@ describe('/v1/alerts on places', () => {
     receiver.close();
   });
 
-  it('a subscription names exactly one existing target; a place is above/below only', async () => {
+  it('a subscription names exactly one existing target', async () => {
     const cases: [unknown, number, string][] = [
       [{ kind: 'above', threshold: 10 }, 400, 'API_INVALID_ALERT'],
       [{ kind: 'above', cell: A, placeId, threshold: 10 }, 400, 'API_INVALID_ALERT'],
-      [{ kind: 'enters_top', placeId, threshold: 3 }, 400, 'API_INVALID_ALERT'],
+      [{ kind: 'enters_top', placeId, threshold: 0 }, 400, 'API_BAD_REQUEST'],
       [{ kind: 'above', placeId, threshold: 4, hysteresis: 0 }, 400, 'API_INVALID_ALERT'],
       [
         { kind: 'above', placeId: '00000000-0000-4000-8000-000000000000', threshold: 10 },

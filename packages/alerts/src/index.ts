@@ -8,7 +8,6 @@ export {
   currentCount,
   MAX_TOP_K,
   type Observation,
-  PLACE_ALERT_KINDS,
   rankCells,
   ruleError,
   step,

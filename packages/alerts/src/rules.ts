@@ -4,6 +4,7 @@
 /**
  * - `above`: the cell's count rises to `threshold` or more; re-arms once it is below `threshold − hysteresis`.
  * - `below`: the count falls under `threshold`; re-arms once it is `threshold + hysteresis` or more.
+ * A cell's rank is among its region's cells, a place's among its region's places.
  * - `enters_top`: the cell's rank in its region reaches `threshold` (= K of top-K) or better; re-arms once
  *   its rank is worse than `threshold + hysteresis` (or it is not ranked at all).
  * - `leaves_top`: the reverse: fires when the rank becomes worse than `threshold + hysteresis`, re-arms at
@@ -23,17 +24,12 @@ export interface AlertRule {
   hysteresis: number;
 }
 
-/** The kinds a place subscription may have: top-K among a region's places is not built (docs/alerts.md). */
-export const PLACE_ALERT_KINDS: readonly AlertKind[] = ['above', 'below'];
-
 /**
  * Why a subscription's target is not allowed, or undefined when it is: it names exactly one of a cell
- * or a place, and a place only with `above` / `below` (ranks are among a region's cells).
+ * and a place. (Every kind works on both: a place's rank is among its region's places.)
  */
-export function targetError(kind: AlertKind, cell: unknown, placeId: unknown): string | undefined {
+export function targetError(cell: unknown, placeId: unknown): string | undefined {
   if ((cell === undefined) === (placeId === undefined)) return 'name exactly one of cell and placeId';
-  if (placeId !== undefined && !PLACE_ALERT_KINDS.includes(kind))
-    return `a place subscription is ${PLACE_ALERT_KINDS.join(' or ')} (top-K ranks cells only)`;
   return undefined;
 }
 
@@ -41,7 +37,10 @@ export function targetError(kind: AlertKind, cell: unknown, placeId: unknown): s
 export interface Observation {
   /** The cell's current count (raw; never published as is). */
   devices: number;
-  /** 1-based rank among the region's cells with at least K_ANONYMITY devices; null = not ranked. */
+  /**
+   * 1-based rank among the region's cells (a place: the region's places) with at least K_ANONYMITY
+   * devices; null = not ranked.
+   */
   rank: number | null;
 }
 
@@ -150,7 +149,7 @@ export function currentCount(c: CellCounts, latestMs: number, bucketMs: number):
 }
 
 /**
- * Ranks of a region's cells: only cells with at least `kAnonymity` devices are ranked (a smaller count
+ * Ranks of a region's cells (or of its places, by place id): only cells with at least `kAnonymity` devices are ranked (a smaller count
  * is published as nothing, so it cannot hold a rank), most devices first, ties by cell id in plain
  * string order (the API's top-K order).
  */

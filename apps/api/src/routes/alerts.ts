@@ -52,8 +52,8 @@ const SubscriptionBody = Type.Object(
         maxLength: 64,
         pattern: '^[A-Za-z0-9-]+$',
         description:
-          'a named place (GET /v1/places): alerts on its exact distinct devices. Exactly one of cell and ' +
-          'placeId; above | below only.',
+          'a named place (GET /v1/places): alerts on its exact distinct devices (top-K: among the places of ' +
+          'its region). Exactly one of cell and placeId.',
       }),
     ),
     region: Type.Optional(
@@ -101,7 +101,11 @@ const Payload = Type.Object({
   threshold: Type.Integer(),
   hysteresis: Type.Integer(),
   devices: Nullable(Type.Integer({ description: 'null when below K_ANONYMITY' })),
-  rank: Nullable(Type.Integer()),
+  rank: Nullable(
+    Type.Integer({
+      description: "among the region's cells (a place: the region's places); null = not ranked",
+    }),
+  ),
   bucketStartMs: Type.Integer(),
   sourceAtMs: Type.Integer(),
   firedAtMs: Type.Integer(),
@@ -162,8 +166,8 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
         operationId: 'createAlertSubscription',
         summary: 'Subscribe to a crowd alert',
         description:
-          'Operator only. The target is exactly one of a cell and a place (placeId: above | below only; ' +
-          '404 API_PLACE_NOT_FOUND for an unknown place). Every level a count is compared with is at least ' +
+          'Operator only. The target is exactly one of a cell and a place (404 API_PLACE_NOT_FOUND for an ' +
+          "unknown place; a place ranks among its region's places). Every level a count is compared with is at least " +
           'K_ANONYMITY (above: threshold and threshold − hysteresis; below: threshold). The webhook secret ' +
           '(Standard Webhooks, whsec_…) is returned once, here.',
         security: bearer,
@@ -176,7 +180,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
     },
     async (request, reply) => {
       const b = request.body;
-      const badTarget = targetError(b.kind, b.cell, b.placeId);
+      const badTarget = targetError(b.cell, b.placeId);
       if (badTarget) throw new ApiError('API_INVALID_ALERT', badTarget);
       let cell: string | null = null;
       let region: string;

@@ -82,7 +82,7 @@ export type paths = {
         put?: never;
         /**
          * Subscribe to a crowd alert
-         * @description Operator only. The target is exactly one of a cell and a place (placeId: above | below only; 404 API_PLACE_NOT_FOUND for an unknown place). Every level a count is compared with is at least K_ANONYMITY (above: threshold and threshold − hysteresis; below: threshold). The webhook secret (Standard Webhooks, whsec_…) is returned once, here.
+         * @description Operator only. The target is exactly one of a cell and a place (404 API_PLACE_NOT_FOUND for an unknown place; a place ranks among its region's places). Every level a count is compared with is at least K_ANONYMITY (above: threshold and threshold − hysteresis; below: threshold). The webhook secret (Standard Webhooks, whsec_…) is returned once, here.
          */
         post: operations["createAlertSubscription"];
         delete?: never;
@@ -914,7 +914,7 @@ export interface operations {
                     hysteresis: number;
                     /** @description above | below (threshold = N devices), enters_top | leaves_top (threshold = K of top-K) */
                     kind: "above" | "below" | "enters_top" | "leaves_top";
-                    /** @description a named place (GET /v1/places): alerts on its exact distinct devices. Exactly one of cell and placeId; above | below only. */
+                    /** @description a named place (GET /v1/places): alerts on its exact distinct devices (top-K: among the places of its region). Exactly one of cell and placeId. */
                     placeId?: string;
                     /** @description the cell's (place's) region (H3 at REGION_RESOLUTION); derived if absent */
                     region?: string;
@@ -1286,6 +1286,7 @@ export interface operations {
                                 kind: string;
                                 /** @description null for a cell subscription */
                                 placeId: string | null;
+                                /** @description among the region's cells (a place: the region's places); null = not ranked */
                                 rank: number | null;
                                 region: string;
                                 sourceAtMs: number;
