@@ -122,6 +122,7 @@ try {
       await insertSubscription(db, {
         kind: 'above',
         cell,
+        placeId: null,
         region: regionOf(cell),
         threshold: 10,
         hysteresis: 2,

@@ -9,6 +9,7 @@ import {
   type CellCounts,
   currentCount,
   rankCells,
+  SUB_COLUMNS,
   type Subscription,
   step,
 } from '@footfall/alerts';
@@ -43,6 +44,9 @@ export interface EvalResult {
 }
 
 interface Update {
+  /** What the count is of: a cell (`occ:` records) or a named place (`place:` records). */
+  target: 'cell' | 'place';
+  /** The cell, or the place id. */
   cell: string;
   region: string;
   bucketStartMs: number;
@@ -50,9 +54,9 @@ interface Update {
   timestampMs: number;
 }
 
-const MS = (col: string) => `(extract(epoch FROM ${col}) * 1000)::bigint`;
+type Counts = CellCounts & { region: string };
 
-/** Parses the occupancy updates of a batch; anything else on the topic (visits) is not ours. */
+/** Parses the occupancy updates of a batch, cells' and places'; anything else (visits, live) is not ours. */
 function occupancyUpdates(records: readonly EvalRecord[]): { updates: Update[]; invalid: number } {
   const updates: Update[] = [];
   let invalid = 0;
@@ -62,15 +66,19 @@ function occupancyUpdates(records: readonly EvalRecord[]): { updates: Update[]; 
       invalid++;
       continue;
     }
-    if (key.kind !== 'occ' || !r.value?.length) continue;
+    if ((key.kind !== 'occ' && key.kind !== 'place') || !r.value?.length) continue;
     try {
       const decoded = AggregateRecord.decode(r.value);
-      if (!decoded.occupancy) continue;
+      // A place's count is its exact distinct devices (a device in two of its cells counts once), not
+      // the sum of its cells' counts: the processor computes it (docs/places.md).
+      const devices = key.kind === 'occ' ? decoded.occupancy?.devices : decoded.placeOccupancy?.devices;
+      if (devices === undefined) continue;
       updates.push({
-        cell: key.cell,
+        target: key.kind === 'occ' ? 'cell' : 'place',
+        cell: key.kind === 'occ' ? key.cell : key.placeId,
         region: decoded.region,
         bucketStartMs: key.bucketStartMs,
-        devices: decoded.occupancy.devices,
+        devices,
         timestampMs: Number(r.timestamp),
       });
     } catch {
@@ -108,9 +116,7 @@ export async function evaluateBatch(
     const subs = regions.length
       ? (
           await tx.query<Subscription>(
-            `SELECT id::text AS id, kind, cell, region, threshold, hysteresis, webhook_url AS "webhookUrl",
-                    ${MS('created_at')} AS "createdAtMs", condition, fired
-               FROM alert_subscriptions WHERE region = ANY($1::text[]) ORDER BY id FOR UPDATE`,
+            `SELECT ${SUB_COLUMNS} FROM alert_subscriptions WHERE region = ANY($1::text[]) ORDER BY id FOR UPDATE`,
             [regions],
           )
         ).rows
@@ -129,44 +135,55 @@ export async function evaluateBatch(
     };
 
     if (mine.length) {
-      const { rows } = await tx.query<CellCounts & { region: string }>(
-        `SELECT cell, region, bucket_start_ms AS "bucketStartMs", devices,
-                prev_bucket_start_ms AS "prevBucketStartMs", prev_devices AS "prevDevices"
-           FROM alert_cell_counts WHERE region = ANY($1::text[])`,
-        [[...tracked]],
-      );
-      const counts = new Map(rows.map((r) => [r.cell, r]));
-      const changed = new Map<string, CellCounts & { region: string }>();
-      /** Latest record timestamp per region and per cell: the "pipeline update" an alert comes from. */
+      const countsOf = {
+        cell: await loadCounts(tx, 'cell', [...tracked]),
+        place: await loadCounts(tx, 'place', [...tracked]),
+      };
+      const changed = { cell: new Map<string, Counts>(), place: new Map<string, Counts>() };
+      /** Latest record timestamp per region, cell and place: the "pipeline update" an alert comes from. */
       const seenAt = new Map<string, number>();
       for (const u of mine) {
+        const counts = countsOf[u.target];
         const next = {
           ...applyCount(counts.get(u.cell), u.cell, u.bucketStartMs, u.devices),
           region: u.region,
         };
         counts.set(u.cell, next);
-        changed.set(u.cell, next);
-        for (const k of [u.cell, u.region]) seenAt.set(k, Math.max(seenAt.get(k) ?? 0, u.timestampMs));
+        changed[u.target].set(u.cell, next);
+        for (const k of [`${u.target}:${u.cell}`, u.region])
+          seenAt.set(k, Math.max(seenAt.get(k) ?? 0, u.timestampMs));
       }
-      await saveCounts(tx, [...changed.values()]);
+      await saveCounts(tx, 'cell', [...changed.cell.values()]);
+      await saveCounts(tx, 'place', [...changed.place.values()]);
 
       const firedAtMs = Date.now();
       const states: { id: string; state: boolean | null; fired: number }[] = [];
       const events: { payload: AlertPayload; webhook: boolean }[] = [];
       for (const region of tracked) {
-        const cells = [...counts.values()].filter((c) => c.region === region);
-        const latestMs = Math.max(...cells.map((c) => c.bucketStartMs));
+        const cells = [...countsOf.cell.values()].filter((c) => c.region === region);
+        const places = [...countsOf.place.values()].filter((c) => c.region === region);
+        // The region's newest bucket, over its cells and places alike (the processor emits both for a
+        // bucket; either may be the first to arrive).
+        const latestMs = Math.max(
+          ...cells.map((c) => c.bucketStartMs),
+          ...places.map((c) => c.bucketStartMs),
+        );
         const now = new Map(cells.map((c) => [c.cell, currentCount(c, latestMs, o.bucketMs)]));
+        const placeNow = new Map(places.map((c) => [c.cell, currentCount(c, latestMs, o.bucketMs)]));
         const ranks = rankCells(now, o.kAnonymity);
+        // A place's rank is among its region's places (places overlap cells, so they are ranked apart).
+        const placeRanks = rankCells(placeNow, o.kAnonymity);
         for (const sub of subs.filter((s) => s.region === region)) {
-          const devices = now.get(sub.cell) ?? 0;
-          const rank = ranks.get(sub.cell) ?? null;
+          const target = sub.placeId !== null ? `place:${sub.placeId}` : `cell:${sub.cell}`;
+          const id = sub.placeId ?? sub.cell ?? '';
+          const devices = (sub.placeId !== null ? placeNow : now).get(id) ?? 0;
+          const rank = (sub.placeId !== null ? placeRanks : ranks).get(id) ?? null;
           const next = step(sub, sub.condition, { devices, rank });
           if (next.state === sub.condition && !next.fired) continue;
           const n = sub.fired + (next.fired ? 1 : 0);
           states.push({ id: sub.id, state: next.state, fired: n });
           if (!next.fired) continue;
-          const sourceAtMs = seenAt.get(sub.cell) ?? seenAt.get(region) ?? firedAtMs;
+          const sourceAtMs = seenAt.get(target) ?? seenAt.get(region) ?? firedAtMs;
           const payload: AlertPayload = {
             type: 'alert.fired',
             // Deterministic: the n-th alert of a subscription has one id whoever writes it.
@@ -174,6 +191,7 @@ export async function evaluateBatch(
             subscriptionId: sub.id,
             kind: sub.kind,
             cell: sub.cell,
+            placeId: sub.placeId,
             region,
             threshold: sub.threshold,
             hysteresis: sub.hysteresis,
@@ -212,12 +230,30 @@ export async function evaluateBatch(
   });
 }
 
-async function saveCounts(tx: Tx, rows: readonly (CellCounts & { region: string })[]): Promise<void> {
+/** The tables of the two targets' counts (migrations 004 and 007), and their key column. */
+const COUNT_TABLES = {
+  cell: { table: 'alert_cell_counts', key: 'cell' },
+  place: { table: 'alert_place_counts', key: 'place_id' },
+} as const;
+
+async function loadCounts(tx: Tx, target: 'cell' | 'place', regions: string[]): Promise<Map<string, Counts>> {
+  const { table, key } = COUNT_TABLES[target];
+  const { rows } = await tx.query<Counts>(
+    `SELECT ${key} AS cell, region, bucket_start_ms AS "bucketStartMs", devices,
+            prev_bucket_start_ms AS "prevBucketStartMs", prev_devices AS "prevDevices"
+       FROM ${table} WHERE region = ANY($1::text[])`,
+    [regions],
+  );
+  return new Map(rows.map((r) => [r.cell, r]));
+}
+
+async function saveCounts(tx: Tx, target: 'cell' | 'place', rows: readonly Counts[]): Promise<void> {
   if (!rows.length) return;
+  const { table, key } = COUNT_TABLES[target];
   await tx.query(
-    `INSERT INTO alert_cell_counts (cell, region, bucket_start_ms, devices, prev_bucket_start_ms, prev_devices)
+    `INSERT INTO ${table} (${key}, region, bucket_start_ms, devices, prev_bucket_start_ms, prev_devices)
      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::bigint[], $6::int[])
-     ON CONFLICT (cell) DO UPDATE SET region = EXCLUDED.region, bucket_start_ms = EXCLUDED.bucket_start_ms,
+     ON CONFLICT (${key}) DO UPDATE SET region = EXCLUDED.region, bucket_start_ms = EXCLUDED.bucket_start_ms,
        devices = EXCLUDED.devices, prev_bucket_start_ms = EXCLUDED.prev_bucket_start_ms,
        prev_devices = EXCLUDED.prev_devices`,
     [

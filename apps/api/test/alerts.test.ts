@@ -166,6 +166,8 @@ describe('/v1/alerts', () => {
     assert.equal(created.status, 201);
     const sub = created.body.subscription;
     assert.equal(sub.region, regionOf(A));
+    assert.equal(sub.cell, A);
+    assert.equal(sub.placeId, null, 'a cell subscription names no place');
     assert.equal(created.body.webhookSecret, null, 'no webhook, no secret');
     assert.ok(
       (await call('GET', '/v1/alerts/subscriptions')).body.subscriptions.some(

@@ -130,6 +130,10 @@ describe('PRIVACY_MODE=dp: channels without a DP release are refused', () => {
       await call('POST', '/v1/alerts/subscriptions', { kind: 'above', cell: A, threshold: 50 }),
       'create',
     );
+    assertRefused(
+      await call('POST', '/v1/alerts/subscriptions', { kind: 'above', placeId: 'a-place', threshold: 50 }),
+      'create on a place',
+    );
     const list = await call('GET', '/v1/alerts/subscriptions');
     assert.equal(list.status, 200);
     assert.deepEqual(list.body.subscriptions, []);

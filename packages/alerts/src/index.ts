@@ -11,6 +11,7 @@ export {
   rankCells,
   ruleError,
   step,
+  targetError,
 } from './rules.ts';
 export { newWebhookSecret, signWebhook, verifyWebhook } from './signature.ts';
 export {
@@ -24,6 +25,7 @@ export {
   listSubscriptions,
   type NewSubscription,
   redeliverEvent,
+  SUB_COLUMNS,
   type Subscription,
 } from './store.ts';
 export {

@@ -4,6 +4,7 @@
 /**
  * - `above`: the cell's count rises to `threshold` or more; re-arms once it is below `threshold − hysteresis`.
  * - `below`: the count falls under `threshold`; re-arms once it is `threshold + hysteresis` or more.
+ * A cell's rank is among its region's cells, a place's among its region's places.
  * - `enters_top`: the cell's rank in its region reaches `threshold` (= K of top-K) or better; re-arms once
  *   its rank is worse than `threshold + hysteresis` (or it is not ranked at all).
  * - `leaves_top`: the reverse: fires when the rank becomes worse than `threshold + hysteresis`, re-arms at
@@ -23,11 +24,23 @@ export interface AlertRule {
   hysteresis: number;
 }
 
-/** What the evaluator knows about a cell at one evaluation. */
+/**
+ * Why a subscription's target is not allowed, or undefined when it is: it names exactly one of a cell
+ * and a place. (Every kind works on both: a place's rank is among its region's places.)
+ */
+export function targetError(cell: unknown, placeId: unknown): string | undefined {
+  if ((cell === undefined) === (placeId === undefined)) return 'name exactly one of cell and placeId';
+  return undefined;
+}
+
+/** What the evaluator knows about a cell (or a place) at one evaluation. */
 export interface Observation {
   /** The cell's current count (raw; never published as is). */
   devices: number;
-  /** 1-based rank among the region's cells with at least K_ANONYMITY devices; null = not ranked. */
+  /**
+   * 1-based rank among the region's cells (a place: the region's places) with at least K_ANONYMITY
+   * devices; null = not ranked.
+   */
   rank: number | null;
 }
 
@@ -87,8 +100,12 @@ export function step(
   return { state: side, fired: state === false && side };
 }
 
-/** The latest two buckets a cell has counts for (what apps/alerts keeps per tracked cell). */
+/**
+ * The latest two buckets a cell has counts for (what apps/alerts keeps per tracked cell). A place's
+ * counts have the same shape and rules, with the place id in `cell`.
+ */
 export interface CellCounts {
+  /** The cell, or the place id for a place's counts. */
   cell: string;
   bucketStartMs: number;
   devices: number;
@@ -132,7 +149,7 @@ export function currentCount(c: CellCounts, latestMs: number, bucketMs: number):
 }
 
 /**
- * Ranks of a region's cells: only cells with at least `kAnonymity` devices are ranked (a smaller count
+ * Ranks of a region's cells (or of its places, by place id): only cells with at least `kAnonymity` devices are ranked (a smaller count
  * is published as nothing, so it cannot hold a rank), most devices first, ties by cell id in plain
  * string order (the API's top-K order).
  */

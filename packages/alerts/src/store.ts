@@ -9,7 +9,10 @@ type Q = Pick<Database, 'query'>;
 export interface Subscription {
   id: string;
   kind: AlertKind;
-  cell: string;
+  /** The target: exactly one of an H3 cell and a place id (migration 007). */
+  cell: string | null;
+  placeId: string | null;
+  /** The cell's or the place's region. */
   region: string;
   threshold: number;
   hysteresis: number;
@@ -42,11 +45,13 @@ export interface AlertPayload {
   id: string;
   subscriptionId: string;
   kind: AlertKind;
-  cell: string;
+  /** The subscription's target: one of the two is null. */
+  cell: string | null;
+  placeId: string | null;
   region: string;
   threshold: number;
   hysteresis: number;
-  /** The cell's count at the evaluation; null when below K_ANONYMITY (as everywhere else). */
+  /** The cell's (the place's distinct) count at the evaluation; null when below K_ANONYMITY (as everywhere else). */
   devices: number | null;
   /** Rank among the region's publishable cells; null = not ranked. */
   rank: number | null;
@@ -59,7 +64,8 @@ export interface AlertPayload {
 
 const MS = (col: string) => `(extract(epoch FROM ${col}) * 1000)::bigint`;
 
-const SUB_COLUMNS = `id::text AS id, kind, cell, region, threshold, hysteresis, webhook_url AS "webhookUrl",
+/** The columns of a `Subscription` (apps/alerts reads them too). */
+export const SUB_COLUMNS = `id::text AS id, kind, cell, place_id AS "placeId", region, threshold, hysteresis, webhook_url AS "webhookUrl",
   ${MS('created_at')} AS "createdAtMs", condition, fired`;
 
 const EVENT_COLUMNS = `seq, id, subscription_id::text AS "subscriptionId", payload, ${MS('source_at')} AS "sourceAtMs",
@@ -68,7 +74,9 @@ const EVENT_COLUMNS = `seq, id, subscription_id::text AS "subscriptionId", paylo
 
 export interface NewSubscription {
   kind: AlertKind;
-  cell: string;
+  /** Exactly one of cell and placeId (the table's CHECK). */
+  cell: string | null;
+  placeId: string | null;
   region: string;
   threshold: number;
   hysteresis: number;
@@ -78,9 +86,9 @@ export interface NewSubscription {
 
 export async function insertSubscription(db: Q, s: NewSubscription): Promise<Subscription> {
   const { rows } = await db.query<Subscription>(
-    `INSERT INTO alert_subscriptions (kind, cell, region, threshold, hysteresis, webhook_url, webhook_secret)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${SUB_COLUMNS}`,
-    [s.kind, s.cell, s.region, s.threshold, s.hysteresis, s.webhookUrl, s.webhookSecret],
+    `INSERT INTO alert_subscriptions (kind, cell, place_id, region, threshold, hysteresis, webhook_url, webhook_secret)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${SUB_COLUMNS}`,
+    [s.kind, s.cell, s.placeId, s.region, s.threshold, s.hysteresis, s.webhookUrl, s.webhookSecret],
   );
   return rows[0] as Subscription;
 }

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { withSeed } from '@footfall/testing';
-import { type AlertRule, applyCount, currentCount, rankCells, ruleError, step } from '../src/index.ts';
+import {
+  type AlertRule,
+  applyCount,
+  currentCount,
+  rankCells,
+  ruleError,
+  step,
+  targetError,
+} from '../src/index.ts';
 
 const K = 5;
 
@@ -122,5 +130,12 @@ describe('alert rules', () => {
         ['b', 3],
       ],
     );
+  });
+
+  it('targets: exactly one of a cell and a place', () => {
+    assert.equal(targetError('c', undefined), undefined);
+    assert.equal(targetError(undefined, 'p'), undefined);
+    assert.match(targetError(undefined, undefined) ?? '', /exactly one/);
+    assert.match(targetError('c', 'p') ?? '', /exactly one/);
   });
 });

@@ -1,7 +1,7 @@
 // Test fixtures for the sink, API and dashboard tests: `aggregated` records built the way the
 // processor builds them, and a producer that partitions them by region as the processor does.
 import { randomUUID } from 'node:crypto';
-import { AggregateRecord, occupancyKey, visitKey } from '@footfall/contracts';
+import { AggregateRecord, occupancyKey, placeOccupancyKey, visitKey } from '@footfall/contracts';
 import { regionOf } from '@footfall/domain';
 import { javaPartition } from '@footfall/kafka';
 import { Producer } from '@platformatic/kafka';
@@ -41,6 +41,32 @@ export const occRecord = (o: OccInput): TestRecord => {
     },
   }).finish();
   return { key: Buffer.from(occupancyKey(o)), value: Buffer.from(value), region };
+};
+
+export interface PlaceOccInput {
+  placeId: string;
+  /** The place's region (one region per place, docs/places.md). */
+  region: string;
+  bucketStartMs: number;
+  /** Exact distinct devices in the place (not the sum of its cells' counts). */
+  devices: number;
+  bucketMs?: number;
+  version?: number;
+}
+
+/** A place's PlaceOccupancy record (`place:<id>:<bucket>`), as the processor's codec builds it. */
+export const placeOccRecord = (p: PlaceOccInput): TestRecord => {
+  const value = AggregateRecord.encode({
+    region: p.region,
+    placeOccupancy: {
+      placeId: p.placeId,
+      bucketStartMs: p.bucketStartMs,
+      bucketMs: p.bucketMs ?? 60_000,
+      devices: p.devices,
+      version: p.version ?? 1,
+    },
+  }).finish();
+  return { key: Buffer.from(placeOccupancyKey(p)), value: Buffer.from(value), region: p.region };
 };
 
 export const visitRecord = (v: VisitInput): TestRecord => {

@@ -1,6 +1,8 @@
 export {
   type OccInput,
   occRecord,
+  type PlaceOccInput,
+  placeOccRecord,
   produce,
   type TestRecord,
   tombstone,

@@ -11,6 +11,7 @@ import {
   redeliverEvent,
   ruleError,
   TargetError,
+  targetError,
   validateTarget,
 } from '@footfall/alerts';
 import { isValidCell, regionOf } from '@footfall/domain';
@@ -22,6 +23,7 @@ import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { COMMON_HEADERS } from '../http/error-handling.ts';
 import { bearer, errorResponses } from '../http/schemas.ts';
+import { getPlace } from '../places/store.ts';
 import { refuseInDpMode } from '../privacy/dp-refusal.ts';
 
 const Uuid = Type.String({ format: 'uuid', description: 'subscription id' });
@@ -38,11 +40,26 @@ const SubscriptionBody = Type.Object(
           'above | below (threshold = N devices), enters_top | leaves_top (threshold = K of top-K)',
       },
     ),
-    cell: Type.String({ maxLength: 32, description: 'H3 cell at CELL_RESOLUTION (hex)' }),
+    cell: Type.Optional(
+      Type.String({
+        maxLength: 32,
+        description: 'H3 cell at CELL_RESOLUTION (hex). Exactly one of cell and placeId.',
+      }),
+    ),
+    placeId: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        pattern: '^[A-Za-z0-9-]+$',
+        description:
+          'a named place (GET /v1/places): alerts on its exact distinct devices (top-K: among the places of ' +
+          'its region). Exactly one of cell and placeId.',
+      }),
+    ),
     region: Type.Optional(
       Type.String({
         maxLength: 32,
-        description: "the cell's region (H3 at REGION_RESOLUTION); derived if absent",
+        description: "the cell's (place's) region (H3 at REGION_RESOLUTION); derived if absent",
       }),
     ),
     threshold: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
@@ -62,7 +79,8 @@ const SubscriptionBody = Type.Object(
 const SubscriptionAnswer = Type.Object({
   id: Type.String(),
   kind: Type.String(),
-  cell: Type.String(),
+  cell: Nullable(Type.String({ description: 'null for a place subscription' })),
+  placeId: Nullable(Type.String({ description: 'null for a cell subscription' })),
   region: Type.String(),
   threshold: Type.Integer(),
   hysteresis: Type.Integer(),
@@ -77,12 +95,17 @@ const Payload = Type.Object({
   id: Type.String({ description: 'the webhook-id: the idempotency key' }),
   subscriptionId: Type.String(),
   kind: Type.String(),
-  cell: Type.String(),
+  cell: Nullable(Type.String({ description: 'null for a place subscription' })),
+  placeId: Nullable(Type.String({ description: 'null for a cell subscription' })),
   region: Type.String(),
   threshold: Type.Integer(),
   hysteresis: Type.Integer(),
   devices: Nullable(Type.Integer({ description: 'null when below K_ANONYMITY' })),
-  rank: Nullable(Type.Integer()),
+  rank: Nullable(
+    Type.Integer({
+      description: "among the region's cells (a place: the region's places); null = not ranked",
+    }),
+  ),
   bucketStartMs: Type.Integer(),
   sourceAtMs: Type.Integer(),
   firedAtMs: Type.Integer(),
@@ -143,9 +166,10 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
         operationId: 'createAlertSubscription',
         summary: 'Subscribe to a crowd alert',
         description:
-          'Operator only. Every level a count is compared with is at least K_ANONYMITY (above: threshold and ' +
-          'threshold − hysteresis; below: threshold). The webhook secret (Standard Webhooks, whsec_…) is ' +
-          'returned once, here.',
+          'Operator only. The target is exactly one of a cell and a place (404 API_PLACE_NOT_FOUND for an ' +
+          "unknown place; a place ranks among its region's places). Every level a count is compared with is at least " +
+          'K_ANONYMITY (above: threshold and threshold − hysteresis; below: threshold). The webhook secret ' +
+          '(Standard Webhooks, whsec_…) is returned once, here.',
         security: bearer,
         body: SubscriptionBody,
         response: {
@@ -156,18 +180,28 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
     },
     async (request, reply) => {
       const b = request.body;
-      const cell = b.cell.toLowerCase();
-      if (!isValidCell(cell) || getResolution(cell) !== config.cellResolution) {
-        throw new ApiError(
-          'API_INVALID_CELL',
-          `cell must be an H3 cell at resolution ${config.cellResolution}`,
-        );
+      const badTarget = targetError(b.cell, b.placeId);
+      if (badTarget) throw new ApiError('API_INVALID_ALERT', badTarget);
+      let cell: string | null = null;
+      let region: string;
+      if (b.placeId !== undefined) {
+        const place = await getPlace(db, b.placeId);
+        if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
+        region = place.region;
+      } else {
+        cell = (b.cell ?? '').toLowerCase();
+        if (!isValidCell(cell) || getResolution(cell) !== config.cellResolution) {
+          throw new ApiError(
+            'API_INVALID_CELL',
+            `cell must be an H3 cell at resolution ${config.cellResolution}`,
+          );
+        }
+        region = regionOf(cell, config.regionResolution);
       }
-      const region = regionOf(cell, config.regionResolution);
       if (b.region !== undefined && b.region.toLowerCase() !== region) {
         throw new ApiError(
           'API_INVALID_REGION',
-          "region must be the cell's region (H3 parent at REGION_RESOLUTION)",
+          "region must be the cell's (the place's) region (H3 parent at REGION_RESOLUTION)",
         );
       }
       const why = ruleError(b, config.kAnonymity);
@@ -188,6 +222,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
       const subscription = await insertSubscription(db, {
         kind: b.kind,
         cell,
+        placeId: b.placeId ?? null,
         region,
         threshold: b.threshold,
         hysteresis: b.hysteresis,

@@ -82,7 +82,7 @@ export type paths = {
         put?: never;
         /**
          * Subscribe to a crowd alert
-         * @description Operator only. Every level a count is compared with is at least K_ANONYMITY (above: threshold and threshold − hysteresis; below: threshold). The webhook secret (Standard Webhooks, whsec_…) is returned once, here.
+         * @description Operator only. The target is exactly one of a cell and a place (404 API_PLACE_NOT_FOUND for an unknown place; a place ranks among its region's places). Every level a count is compared with is at least K_ANONYMITY (above: threshold and threshold − hysteresis; below: threshold). The webhook secret (Standard Webhooks, whsec_…) is returned once, here.
          */
         post: operations["createAlertSubscription"];
         delete?: never;
@@ -802,7 +802,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         subscriptions: {
-                            cell: string;
+                            /** @description null for a place subscription */
+                            cell: string | null;
                             /** @description side of the rule last seen; null = not evaluated yet */
                             condition: boolean | null;
                             createdAtMs: number;
@@ -811,6 +812,8 @@ export interface operations {
                             hysteresis: number;
                             id: string;
                             kind: string;
+                            /** @description null for a cell subscription */
+                            placeId: string | null;
                             region: string;
                             threshold: number;
                             webhookUrl: string | null;
@@ -902,8 +905,8 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description H3 cell at CELL_RESOLUTION (hex) */
-                    cell: string;
+                    /** @description H3 cell at CELL_RESOLUTION (hex). Exactly one of cell and placeId. */
+                    cell?: string;
                     /**
                      * @description dead band, devices or ranks (docs/alerts.md)
                      * @default 2
@@ -911,7 +914,9 @@ export interface operations {
                     hysteresis: number;
                     /** @description above | below (threshold = N devices), enters_top | leaves_top (threshold = K of top-K) */
                     kind: "above" | "below" | "enters_top" | "leaves_top";
-                    /** @description the cell's region (H3 at REGION_RESOLUTION); derived if absent */
+                    /** @description a named place (GET /v1/places): alerts on its exact distinct devices (top-K: among the places of its region). Exactly one of cell and placeId. */
+                    placeId?: string;
+                    /** @description the cell's (place's) region (H3 at REGION_RESOLUTION); derived if absent */
                     region?: string;
                     threshold: number;
                     /** @description http(s) URL receiving signed POSTs */
@@ -928,7 +933,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         subscription: {
-                            cell: string;
+                            /** @description null for a place subscription */
+                            cell: string | null;
                             /** @description side of the rule last seen; null = not evaluated yet */
                             condition: boolean | null;
                             createdAtMs: number;
@@ -937,6 +943,8 @@ export interface operations {
                             hysteresis: number;
                             id: string;
                             kind: string;
+                            /** @description null for a cell subscription */
+                            placeId: string | null;
                             region: string;
                             threshold: number;
                             webhookUrl: string | null;
@@ -1047,7 +1055,8 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        cell: string;
+                        /** @description null for a place subscription */
+                        cell: string | null;
                         /** @description side of the rule last seen; null = not evaluated yet */
                         condition: boolean | null;
                         createdAtMs: number;
@@ -1056,6 +1065,8 @@ export interface operations {
                         hysteresis: number;
                         id: string;
                         kind: string;
+                        /** @description null for a cell subscription */
+                        placeId: string | null;
                         region: string;
                         threshold: number;
                         webhookUrl: string | null;
@@ -1264,7 +1275,8 @@ export interface operations {
                             nextAttemptAtMs: number | null;
                             payload: {
                                 bucketStartMs: number;
-                                cell: string;
+                                /** @description null for a place subscription */
+                                cell: string | null;
                                 /** @description null when below K_ANONYMITY */
                                 devices: number | null;
                                 firedAtMs: number;
@@ -1272,6 +1284,9 @@ export interface operations {
                                 /** @description the webhook-id: the idempotency key */
                                 id: string;
                                 kind: string;
+                                /** @description null for a cell subscription */
+                                placeId: string | null;
+                                /** @description among the region's cells (a place: the region's places); null = not ranked */
                                 rank: number | null;
                                 region: string;
                                 sourceAtMs: number;
