@@ -7,7 +7,8 @@
 // machine whose npm runs on an older Node (Node 20 here) it warns EBADENGINE for dependencies that
 // need Node ≥ 22, although none of them ever runs on that Node. This check is the same test against
 // the right runtime, and it fails instead of warning. It also keeps the pins in step: the root
-// `engines` range, the `node` package and the Docker base image (test/deploy checks the image).
+// `engines` range, the `node` package, .nvmrc / .node-version and the Docker base image (test/deploy
+// checks the image).
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import semver from 'semver';
@@ -37,6 +38,11 @@ const problems: string[] = [];
 const wanted = manifest.engines?.node;
 if (!wanted || !semver.satisfies(runtime, wanted))
   problems.push(`package.json engines.node "${wanted}" does not accept the pinned node@${runtime}`);
+// Version managers (nvm, fnm, n, asdf, CI setup actions) read these to put npm itself on the runtime.
+for (const file of ['.nvmrc', '.node-version']) {
+  const named = readFileSync(join(root, file), 'utf8').trim();
+  if (named !== runtime) problems.push(`${file} names ${named}, not the pinned node@${runtime}`);
+}
 if (process.versions.node !== runtime)
   problems.push(`this check runs on Node ${process.versions.node}, not the pinned ${runtime} (use npm run)`);
 
