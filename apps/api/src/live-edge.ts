@@ -5,11 +5,11 @@ import type { Database } from '@footfall/db';
 import { type PublishedLiveOccupancy, publishLiveOccupancy } from '@footfall/domain';
 import { cellToLatLng } from 'h3-js';
 import { Type } from 'typebox';
+import { MS, TS } from './sql-time.ts';
 
-const TS = (p: string) => `(timestamptz 'epoch' + ${p}::bigint * interval '1 millisecond')`;
-const MS = (col: string) => `(extract(epoch FROM ${col}) * 1000)::bigint`;
-const COLUMNS = `cell, ${MS('bucket_start')} AS b, observed, confirmed, estimate, lower, upper, completeness,
+const VALUES = `${MS('bucket_start')} AS b, observed, confirmed, estimate, lower, upper, completeness,
   ${MS('final_at')} AS "finalAtMs"`;
+const COLUMNS = `cell, ${VALUES}`;
 
 /** One stored provisional row (raw). */
 export interface LiveRow {
@@ -24,7 +24,8 @@ export interface LiveRow {
   finalAtMs: number;
 }
 
-const Count = (description: string) => Type.Union([Type.Integer(), Type.Null()], { description });
+/** A count that is null when it may not be published (below K_ANONYMITY). */
+export const Count = (description: string) => Type.Union([Type.Integer(), Type.Null()], { description });
 
 /** The `nowcast` object of an answer (OpenAPI). */
 export const NowcastSchema = Type.Union(
@@ -93,20 +94,41 @@ export function answerState(
   return { state: 'provisional', finalAtMs, completeness, nowcast };
 }
 
+/** A table of provisional rows: the cells' (occupancy_live) or the places' (place_occupancy_live). */
+export interface LiveTable {
+  readonly table: 'occupancy_live' | 'place_occupancy_live';
+  readonly key: 'cell' | 'place_id';
+  /** Prepared statement name. */
+  readonly statement: string;
+}
+
+const CELL_ROWS: LiveTable = { table: 'occupancy_live', key: 'cell', statement: 'api_live_rows' };
+
+/** Provisional rows of one cell or place over [fromMs, toMs) (bucket starts), by bucket start. */
+export async function liveRowsOf<R extends Omit<LiveRow, 'cell'>>(
+  db: Database,
+  t: LiveTable,
+  id: string,
+  fromMs: number,
+  toMs: number,
+): Promise<Map<number, R>> {
+  const { rows } = await db.query<R>(
+    `SELECT ${t.key}, ${VALUES} FROM ${t.table}
+      WHERE ${t.key} = $1 AND bucket_start >= ${TS('$2')} AND bucket_start < ${TS('$3')}`,
+    [id, fromMs, toMs],
+    { name: t.statement },
+  );
+  return new Map(rows.map((r) => [Number(r.b), normalise(r)]));
+}
+
 /** Provisional rows of one cell over [fromMs, toMs) (bucket starts). */
-export async function liveRows(
+export function liveRows(
   db: Database,
   cell: string,
   fromMs: number,
   toMs: number,
 ): Promise<Map<number, LiveRow>> {
-  const { rows } = await db.query<LiveRow>(
-    `SELECT ${COLUMNS} FROM occupancy_live
-      WHERE cell = $1 AND bucket_start >= ${TS('$2')} AND bucket_start < ${TS('$3')}`,
-    [cell, fromMs, toMs],
-    { name: 'api_live_rows' },
-  );
-  return new Map(rows.map((r) => [Number(r.b), normalise(r)]));
+  return liveRowsOf<LiveRow>(db, CELL_ROWS, cell, fromMs, toMs);
 }
 
 /** A located nowcast entry of a top-K list. */
@@ -173,7 +195,8 @@ export async function nowcastTopK(
   });
 }
 
-function normalise(r: LiveRow): LiveRow {
+/** Numeric columns as numbers (bigint arrives as a string), completeness to two decimals. */
+export function normalise<T extends Omit<LiveRow, 'cell'>>(r: T): T {
   return {
     ...r,
     b: Number(r.b),

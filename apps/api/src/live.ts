@@ -6,6 +6,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { type NowcastLocation, nowcastTopK } from './live-edge.ts';
 import { kAnonymityGate, type PublicCountGate } from './privacy/gate.ts';
 import { dpLiveChanges } from './privacy/live-dp.ts';
+import { MS, TS } from './sql-time.ts';
 
 /** Lookback that re-reads rows whose transaction started before, but committed after, the last tick. */
 const LOOKBACK_US = 5_000_000;
@@ -20,9 +21,7 @@ const PUBLISHED_HORIZON_MS = 2 * 3_600_000;
 const MAX_PUBLISHED = 200_000;
 
 const US = (col: string) => `(extract(epoch FROM ${col}) * 1000000)::bigint`;
-const MS = (col: string) => `(extract(epoch FROM ${col}) * 1000)::bigint`;
 const TS_US = (p: string) => `(timestamptz 'epoch' + ${p}::bigint * interval '1 microsecond')`;
-const TS_MS = (p: string) => `(timestamptz 'epoch' + ${p}::bigint * interval '1 millisecond')`;
 
 /** SQL of the hub's queries; exported so tests can hold one of them back (see live.test.ts). */
 export const LIVE_SQL = {
@@ -35,7 +34,7 @@ export const LIVE_SQL = {
   /** Rows changed since the cursor that are now below K, in buckets where something was published. */
   drops: `SELECT cell, ${MS('bucket_start')} AS b, ${US('updated_at')} AS u
       FROM occupancy
-     WHERE updated_at > ${TS_US('$1')} AND devices < $2 AND bucket_start >= ${TS_MS('$3')}`,
+     WHERE updated_at > ${TS_US('$1')} AND devices < $2 AND bucket_start >= ${TS('$3')}`,
 } as const;
 
 interface Client {

@@ -9,9 +9,7 @@ import type { Database } from '@footfall/db';
 import type { CellCount } from '@footfall/domain';
 import DataLoader from 'dataloader';
 import type { StoredVisit } from './queries.ts';
-
-const TS = (p: string) => `(timestamptz 'epoch' + ${p}::bigint * interval '1 millisecond')`;
-const MS = (col: string) => `(extract(epoch FROM ${col}) * 1000)::bigint`;
+import { MS, TS } from './sql-time.ts';
 
 const BATCH: DataLoader.Options<never, never> = {
   cache: false,

@@ -2,10 +2,9 @@ import type { Database } from '@footfall/db';
 import { type CellCount, mergeOverlappingVisits, rollUpCell, timeSpentMs, topK } from '@footfall/domain';
 import type { TopKLoader } from './loaders.ts';
 import type { BBox } from './params.ts';
+import { MS, TS } from './sql-time.ts';
 
 // Exact ms ↔ timestamptz conversions (no float seconds).
-const TS = (p: string) => `(timestamptz 'epoch' + ${p}::bigint * interval '1 millisecond')`;
-const MS = (col: string) => `(extract(epoch FROM ${col}) * 1000)::bigint`;
 
 export interface PopularQuery {
   bucketStartMs: number;

@@ -4,33 +4,27 @@
 import type { Database } from '@footfall/db';
 import { publishLiveOccupancy } from '@footfall/domain';
 import { Type } from 'typebox';
-import type { LiveRow } from '../live-edge.ts';
-
-const TS = (p: string) => `(timestamptz 'epoch' + ${p}::bigint * interval '1 millisecond')`;
-const MS = (col: string) => `(extract(epoch FROM ${col}) * 1000)::bigint`;
-const COLUMNS = `${MS('bucket_start')} AS b, observed, confirmed, estimate, lower, upper, completeness,
-  ${MS('final_at')} AS "finalAtMs"`;
+import { Count, type LiveRow, type LiveTable, liveRowsOf, normalise } from '../live-edge.ts';
+import { MS, TS } from '../sql-time.ts';
 
 /** One stored provisional place row (raw). */
 export type LivePlaceRow = Omit<LiveRow, 'cell'>;
 
+const PLACE_ROWS: LiveTable = {
+  table: 'place_occupancy_live',
+  key: 'place_id',
+  statement: 'api_live_place_rows',
+};
+
 /** Provisional rows of one place over [fromMs, toMs) (bucket starts). */
-export async function livePlaceRows(
+export function livePlaceRows(
   db: Database,
   placeId: string,
   fromMs: number,
   toMs: number,
 ): Promise<Map<number, LivePlaceRow>> {
-  const { rows } = await db.query<LivePlaceRow>(
-    `SELECT ${COLUMNS} FROM place_occupancy_live
-      WHERE place_id = $1 AND bucket_start >= ${TS('$2')} AND bucket_start < ${TS('$3')}`,
-    [placeId, fromMs, toMs],
-    { name: 'api_live_place_rows' },
-  );
-  return new Map(rows.map((r) => [Number(r.b), normalise(r)]));
+  return liveRowsOf<LivePlaceRow>(db, PLACE_ROWS, placeId, fromMs, toMs);
 }
-
-const Count = (description: string) => Type.Union([Type.Integer(), Type.Null()], { description });
 
 export const NowcastPlaceSchema = Type.Object({
   rank: Type.Integer(),
@@ -96,13 +90,4 @@ export async function nowcastTopPlaces(
       completeness: p.completeness,
     };
   });
-}
-
-function normalise<T extends LivePlaceRow>(r: T): T {
-  return {
-    ...r,
-    b: Number(r.b),
-    finalAtMs: Number(r.finalAtMs),
-    completeness: Math.round(Number(r.completeness) * 100) / 100,
-  };
 }

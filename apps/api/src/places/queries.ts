@@ -2,8 +2,8 @@
 
 import type { Database } from '@footfall/db';
 import type { PlaceVisit } from '@footfall/domain';
+import { TS } from '../sql-time.ts';
 
-const TS = (p: string) => `(timestamptz 'epoch' + ${p}::bigint * interval '1 millisecond')`;
 const MS = (col: string) => `(extract(epoch FROM ${col}) * 1000)::float8`;
 
 /** The place's cells and its count in one bucket (0 when no row); undefined if no such place. */

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '@footfall/db';
 import type { PlaceGeometry } from '@footfall/domain';
+import { TS } from '../sql-time.ts';
 import type { PlacePublisher, PublishedPlace } from './publisher.ts';
 
 type Tx = Pick<Database, 'query'>;
@@ -68,8 +69,6 @@ const toRow = (r: Raw): PlaceRow => ({
   createdAtMs: Math.round(r.created_ms),
   updatedAtMs: Math.round(r.updated_ms),
 });
-
-const TS = (param: string) => `(timestamptz 'epoch' + ${param}::bigint * interval '1 millisecond')`;
 
 const params = (p: PlaceInput) => [
   p.name,

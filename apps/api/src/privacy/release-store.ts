@@ -6,13 +6,11 @@
 
 import type { Database } from '@footfall/db';
 import { type DpMechanism, type RandomSource, releaseCounts } from '@footfall/domain';
+import { MS, TS } from '../sql-time.ts';
 import { type Budget, type Charge, chargeBudget, periodOf } from './budget-ledger.ts';
 
 /** Advisory lock serialising releases (and so ledger updates) across API instances: "FFDP". */
 export const DP_RELEASE_LOCK_KEY = 0x46_46_44_50;
-
-const TS = (p: string) => `(timestamptz 'epoch' + ${p}::bigint * interval '1 millisecond')`;
-const MS = (col: string) => `(extract(epoch FROM ${col}) * 1000)::bigint`;
 
 export interface ReleaseStoreOptions {
   readonly db: Database;
