@@ -180,7 +180,7 @@ export class LiveEdge {
         const u = this.#update(e.region, cell, b, lag, x, nowMs);
         const key = `${cell}|${b}`;
         emitted.set(key, u);
-        if (!sameValue(this.#emitted.get(key), u)) out.push(u);
+        if (!sameNowcast(this.#emitted.get(key), u)) out.push(u);
       }
     }
     // A (cell, bucket) shown before that has nobody left (a carried device moved on): withdraw it.
@@ -362,7 +362,8 @@ function floorTo(t: number, step: number): number {
   return Math.floor(t / step) * step;
 }
 
-function sameValue(a: LiveOccupancyUpdate | undefined, b: LiveOccupancyUpdate): boolean {
+/** Whether a provisional value is unchanged (so it is not published again); shared by cells and places. */
+export function sameNowcast(a: LiveNowcast | undefined, b: LiveNowcast): boolean {
   return (
     a !== undefined &&
     a.observed === b.observed &&

@@ -7,7 +7,7 @@
 // Read-only on the aggregator and the tracker, like LiveEdge: the final place counts do not depend on it.
 
 import type { PartitionAggregator } from './aggregator.ts';
-import type { LiveEdge, LiveNowcast } from './live-edge.ts';
+import { type LiveEdge, type LiveNowcast, sameNowcast } from './live-edge.ts';
 import type { CountParts } from './nowcast.ts';
 import type { PlaceDef, PlaceIndex } from './place-index.ts';
 import type { PlaceTracker } from './place-occupancy.ts';
@@ -91,7 +91,8 @@ export class LivePlaceEdge {
         const u = this.#update(e.def, b, lag, [e.n, e.long, e.short], nowMs);
         const key = `${e.def.id}|${b}`;
         emitted.set(key, u);
-        if (!sameValue(this.#emitted.get(key), u)) out.push(u);
+        const prev = this.#emitted.get(key);
+        if (!(sameNowcast(prev, u) && prev?.version === u.version)) out.push(u);
       }
     }
     // A (place, bucket) shown before that has nobody left, or a deleted place: withdraw it (0).
@@ -118,17 +119,4 @@ export class LivePlaceEdge {
       ...this.#edge.nowcast(def.region, b, lag, parts, nowMs),
     };
   }
-}
-
-function sameValue(a: LivePlaceOccupancyUpdate | undefined, b: LivePlaceOccupancyUpdate): boolean {
-  return (
-    a !== undefined &&
-    a.observed === b.observed &&
-    a.confirmed === b.confirmed &&
-    a.estimate === b.estimate &&
-    a.lower === b.lower &&
-    a.upper === b.upper &&
-    a.completeness === b.completeness &&
-    a.version === b.version
-  );
 }
