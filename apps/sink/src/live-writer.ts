@@ -1,9 +1,5 @@
-import type { Database } from '@footfall/db';
+import { chunks, TS, type Tx } from './bulk.ts';
 import type { LiveOccupancyRow, LivePlaceOccupancyRow } from './live-records.ts';
-
-type Tx = Pick<Database, 'query'>;
-const CHUNK = 5_000;
-const TS = (col: string) => `(timestamptz 'epoch' + ${col} * interval '1 millisecond')`;
 
 // Latest wins by the processor clock: a re-sent value of an aborted transaction (older computed_at)
 // never overwrites a newer one.
@@ -28,11 +24,18 @@ const PRUNE_LIVE_PLACES = `DELETE FROM place_occupancy_live WHERE final_at < now
 const PRUNE_EVERY_MS = 60_000;
 let lastPruneMs = 0;
 
-/** Upserts provisional rows (latest computed_at wins); prunes expired rows about once a minute. */
+/** Deletes expired provisional rows of cells and places, about once a minute. */
+export async function pruneLive(tx: Tx): Promise<void> {
+  if (Date.now() - lastPruneMs < PRUNE_EVERY_MS) return;
+  lastPruneMs = Date.now();
+  await tx.query(PRUNE_LIVE);
+  await tx.query(PRUNE_LIVE_PLACES);
+}
+
+/** Upserts provisional rows (latest computed_at wins). */
 export async function upsertLiveOccupancy(tx: Tx, rows: readonly LiveOccupancyRow[]): Promise<number> {
   let n = 0;
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    const c = rows.slice(i, i + CHUNK);
+  for (const c of chunks(rows)) {
     const r = await tx.query(UPSERT_LIVE, [
       c.map((x) => x.cell),
       c.map((x) => x.bucketStartMs),
@@ -50,11 +53,6 @@ export async function upsertLiveOccupancy(tx: Tx, rows: readonly LiveOccupancyRo
       c.map((x) => x.computedAtMs),
     ]);
     n += r.rowCount;
-  }
-  if (Date.now() - lastPruneMs >= PRUNE_EVERY_MS) {
-    lastPruneMs = Date.now();
-    await tx.query(PRUNE_LIVE);
-    await tx.query(PRUNE_LIVE_PLACES);
   }
   return n;
 }
@@ -75,14 +73,13 @@ ON CONFLICT (place_id, bucket_start) DO UPDATE
        computed_at = EXCLUDED.computed_at, version = EXCLUDED.version, updated_at = now()
  WHERE o.computed_at <= EXCLUDED.computed_at`;
 
-/** Upserts provisional place rows (latest computed_at wins; pruned with the cells' rows). */
+/** Upserts provisional place rows (latest computed_at wins). */
 export async function upsertLivePlaceOccupancy(
   tx: Tx,
   rows: readonly LivePlaceOccupancyRow[],
 ): Promise<number> {
   let n = 0;
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    const c = rows.slice(i, i + CHUNK);
+  for (const c of chunks(rows)) {
     const r = await tx.query(UPSERT_LIVE_PLACE, [
       c.map((x) => x.placeId),
       c.map((x) => x.bucketStartMs),

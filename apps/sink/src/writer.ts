@@ -1,20 +1,7 @@
 import { type Database, ERASURE_LOCK_KEY } from '@footfall/db';
-import { upsertLiveOccupancy, upsertLivePlaceOccupancy } from './live-writer.ts';
+import { chunks, TS, type Tx } from './bulk.ts';
+import { pruneLive, upsertLiveOccupancy, upsertLivePlaceOccupancy } from './live-writer.ts';
 import type { BatchPlan, OccupancyRow, PlaceOccupancyRow, VisitKey, VisitRow } from './records.ts';
-
-/** Rows per statement: keeps bind arrays (and the planner's work) bounded for very large batches. */
-const CHUNK = 5_000;
-
-type Tx = Pick<Database, 'query'>;
-
-function chunks<T>(rows: readonly T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += CHUNK) out.push(rows.slice(i, i + CHUNK));
-  return out;
-}
-
-// `'epoch' + ms * 1 ms` is exact (no float seconds round trip).
-const TS = (col: string) => `(timestamptz 'epoch' + ${col} * interval '1 millisecond')`;
 
 /*
  * Upserts only touch a row whose values change (`IS DISTINCT FROM`), so replaying the topic leaves rows,
@@ -136,6 +123,7 @@ export async function writeBatch(db: Database, plan: BatchPlan): Promise<WriteRe
     if (plan.live.length) await upsertLiveOccupancy(tx, plan.live);
     if (plan.places?.length) await upsertPlaceOccupancy(tx, plan.places);
     if (plan.livePlaces?.length) await upsertLivePlaceOccupancy(tx, plan.livePlaces);
+    if (plan.live.length || plan.livePlaces?.length) await pruneLive(tx);
     return { occupancyChanged, visitsChanged, visitsDeleted };
   });
 }
