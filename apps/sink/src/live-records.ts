@@ -1,14 +1,11 @@
 import { AggregateRecord, parseLiveOccupancyKey, parseLivePlaceOccupancyKey } from '@footfall/contracts';
 import { cellToLatLng } from 'h3-js';
 
-/** One provisional (live-edge) row as written (times in ms since the epoch); see migration 002. */
-export interface LiveOccupancyRow {
-  cell: string;
+/** The values every provisional row carries, cell or place (times in ms since the epoch). */
+interface LiveValues {
   bucketStartMs: number;
   bucketMs: number;
   region: string;
-  lat: number;
-  lon: number;
   observed: number;
   confirmed: number;
   estimate: number;
@@ -17,6 +14,31 @@ export interface LiveOccupancyRow {
   completeness: number;
   finalAtMs: number;
   computedAtMs: number;
+}
+
+type LiveValue = NonNullable<AggregateRecord['liveOccupancy'] | AggregateRecord['livePlaceOccupancy']>;
+
+function liveValues(bucketStartMs: number, region: string, l: LiveValue): LiveValues {
+  return {
+    bucketStartMs,
+    bucketMs: l.bucketMs,
+    region,
+    observed: l.observed,
+    confirmed: l.confirmed,
+    estimate: l.estimate,
+    lower: l.lower,
+    upper: l.upper,
+    completeness: l.completeness,
+    finalAtMs: l.finalAtMs,
+    computedAtMs: l.computedAtMs,
+  };
+}
+
+/** One provisional (live-edge) row as written; see migration 002. */
+export interface LiveOccupancyRow extends LiveValues {
+  cell: string;
+  lat: number;
+  lon: number;
 }
 
 /** A `live:` record → its row; undefined when the key or value is malformed (counted invalid). */
@@ -38,36 +60,15 @@ export function parseLiveRecord(
   if (l === undefined) return undefined;
   return {
     cell: key.cell,
-    bucketStartMs: key.bucketStartMs,
-    bucketMs: l.bucketMs,
-    region: decoded.region,
     lat: centre[0],
     lon: centre[1],
-    observed: l.observed,
-    confirmed: l.confirmed,
-    estimate: l.estimate,
-    lower: l.lower,
-    upper: l.upper,
-    completeness: l.completeness,
-    finalAtMs: l.finalAtMs,
-    computedAtMs: l.computedAtMs,
+    ...liveValues(key.bucketStartMs, decoded.region, l),
   };
 }
 
 /** One provisional (place, bucket) row as written; see migration 006. */
-export interface LivePlaceOccupancyRow {
+export interface LivePlaceOccupancyRow extends LiveValues {
   placeId: string;
-  bucketStartMs: number;
-  bucketMs: number;
-  region: string;
-  observed: number;
-  confirmed: number;
-  estimate: number;
-  lower: number;
-  upper: number;
-  completeness: number;
-  finalAtMs: number;
-  computedAtMs: number;
   version: number;
 }
 
@@ -86,19 +87,5 @@ export function parseLivePlaceRecord(
   }
   const l = decoded.livePlaceOccupancy;
   if (l === undefined) return undefined;
-  return {
-    placeId: key.placeId,
-    bucketStartMs: key.bucketStartMs,
-    bucketMs: l.bucketMs,
-    region: decoded.region,
-    observed: l.observed,
-    confirmed: l.confirmed,
-    estimate: l.estimate,
-    lower: l.lower,
-    upper: l.upper,
-    completeness: l.completeness,
-    finalAtMs: l.finalAtMs,
-    computedAtMs: l.computedAtMs,
-    version: l.version,
-  };
+  return { placeId: key.placeId, version: l.version, ...liveValues(key.bucketStartMs, decoded.region, l) };
 }
