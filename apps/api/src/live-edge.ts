@@ -2,7 +2,7 @@
 // occupancy / popular answer and live event carries (docs/insights.md, "Live edge"; docs/api.md).
 // Every number goes through publishLiveOccupancy, the one k-anonymity rule for provisional values.
 import type { Database } from '@footfall/db';
-import { type PublishedLiveOccupancy, publishLiveOccupancy } from '@footfall/domain';
+import { bucketStart, type PublishedLiveOccupancy, publishLiveOccupancy } from '@footfall/domain';
 import { cellToLatLng } from 'h3-js';
 import { Type } from 'typebox';
 import { MS, TS } from './sql-time.ts';
@@ -129,6 +129,24 @@ export function liveRows(
   toMs: number,
 ): Promise<Map<number, LiveRow>> {
   return liveRowsOf<LiveRow>(db, CELL_ROWS, cell, fromMs, toMs);
+}
+
+/**
+ * The provisional row a series step of several buckets answers with: the busiest bucket's (highest
+ * estimate) among the buckets starting in [startMs, lastMs]; the step's state is its last bucket's.
+ */
+export function busiestLiveRow<R extends Omit<LiveRow, 'cell'>>(
+  live: ReadonlyMap<number, R>,
+  startMs: number,
+  lastMs: number,
+  bucketMs: number,
+): R | undefined {
+  let row: R | undefined;
+  for (let b = bucketStart(startMs, bucketMs); b <= lastMs; b += bucketMs) {
+    const r = live.get(b);
+    if (r !== undefined && (row === undefined || r.estimate > row.estimate)) row = r;
+  }
+  return row;
 }
 
 /** A located nowcast entry of a top-K list. */

@@ -6,6 +6,7 @@ import type { ApiContext } from '../http/context.ts';
 import { Devices, errorResponses, LocationQuery, Suppressed, Time } from '../http/schemas.ts';
 import {
   answerState,
+  busiestLiveRow,
   type LiveRow as LiveRowType,
   liveRows,
   NowcastSchema,
@@ -135,11 +136,7 @@ export const occupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (app
         const startMs = start + i * stepMs;
         // A step of several buckets: its state is its last bucket's, its nowcast the busiest bucket's.
         const last = Math.min(startMs + stepMs, toMs) - config.bucketMs;
-        let row: LiveRowType | undefined;
-        for (let b = bucketStart(startMs, config.bucketMs); b <= last; b += config.bucketMs) {
-          const r = live.get(b);
-          if (r !== undefined && (row === undefined || r.estimate > row.estimate)) row = r;
-        }
+        const row = busiestLiveRow<LiveRowType>(live, startMs, last, config.bucketMs);
         const st = answerState(
           row,
           bucketStart(last, config.bucketMs),

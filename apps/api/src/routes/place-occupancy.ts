@@ -5,7 +5,7 @@ import { Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { Devices, errorResponses, Suppressed, Time } from '../http/schemas.ts';
-import { answerState, NowcastSchema, StateFields } from '../live-edge.ts';
+import { answerState, busiestLiveRow, NowcastSchema, StateFields } from '../live-edge.ts';
 import { parseRange, parseStep, parseTime } from '../params.ts';
 import {
   type LivePlaceRow,
@@ -177,11 +177,7 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
         const startMs = start + i * stepMs;
         // A step of several buckets: its state is its last bucket's, its nowcast the busiest bucket's.
         const last = Math.min(startMs + stepMs, toMs) - config.bucketMs;
-        let row: LivePlaceRow | undefined;
-        for (let b = bucketStart(startMs, config.bucketMs); b <= last; b += config.bucketMs) {
-          const r = live.get(b);
-          if (r !== undefined && (row === undefined || r.estimate > row.estimate)) row = r;
-        }
+        const row = busiestLiveRow<LivePlaceRow>(live, startMs, last, config.bucketMs);
         const st = state(row, bucketStart(last, config.bucketMs), now);
         if (st.state === 'provisional' && provisionalFromMs === null) provisionalFromMs = startMs;
         return { startMs, ...kAnon(peaks.get(i) ?? 0), ...st };
