@@ -23,25 +23,43 @@ test(`2 ingest, 2 processors, 2 sinks with a rolling restart give the exact answ
   t.after(() => cluster.close());
   const inner = await cluster.uploader();
 
-  // The rolling restart starts once a fifth of the window is uploaded. Restart k of n must be done
-  // before pings past the (k+1)-th n-th of the next three fifths are uploaded (backpressure, no timing):
-  // each restart happens while pings flow, and the last fifth goes through restarted instances only.
+  // The rolling restart starts once a fifth of the window is uploaded; the next three fifths are cut into
+  // one slice per restart, and the last fifth follows. Uploads past the k-th slice wait until instance k
+  // is down (backpressure, no timing): while it is down, released uploads are in flight, and the restart
+  // waits for one of them to be accepted (an event) before it starts the instance again. Releasing the
+  // next slice when an instance goes down, not when it is back, keeps pings flowing during every restart
+  // however fast it is; the last fifth goes through restarted ingest and processor instances only.
   const endMs = Math.floor(Date.now() / 1000) * 1000;
   const rollAtMs = endMs - (WINDOW_MS * 4) / 5;
   const steps = [...cluster.ingest, ...cluster.processor, ...cluster.sink];
   const sliceMs = (WINDOW_MS * 3) / 5 / steps.length;
-  const done = steps.map(() => Promise.withResolvers<void>());
-  for (const d of done) d.promise.catch(() => {});
+  const down = steps.map(() => Promise.withResolvers<void>());
+  for (const d of down) d.promise.catch(() => {});
   let accepted = 0;
-  const restarts: { service: string; readyMs: number; pingsAccepted: number }[] = [];
+  let onAccepted = Promise.withResolvers<void>();
+  const simulationDone = Promise.withResolvers<void>();
+  const restarts: { service: string; downMs: number; pingsAccepted: number }[] = [];
   let rolling: Promise<void> | undefined;
+  let rollError: unknown;
   const roll = async () => {
     for (const [k, s] of steps.entries()) {
+      await s.stopGracefully();
+      console.error(`[multi] ${s.name} ${k} down; waiting for an accepted upload`);
       const at = Date.now();
       const before = accepted;
-      await s.restart();
-      restarts.push({ service: s.name, readyMs: Date.now() - at, pingsAccepted: accepted - before });
-      done[k]?.resolve();
+      down[k]?.resolve();
+      // An upload accepted while the instance is down (an event, not a hope that one lands in time).
+      while (accepted === before) {
+        const ended = await Promise.race([
+          onAccepted.promise.then(() => false),
+          simulationDone.promise.then(() => true),
+        ]);
+        if (ended && accepted === before)
+          throw new Error(`no upload left to accept while ${s.name} was down`);
+      }
+      s.start();
+      await s.ready();
+      restarts.push({ service: s.name, downMs: Date.now() - at, pingsAccepted: accepted - before });
     }
   };
   const uploader: PingUploader = {
@@ -49,13 +67,19 @@ test(`2 ingest, 2 processors, 2 sinks with a rolling restart give the exact answ
       const t = Math.max(...pings.map((p) => p.eventTimeMs));
       if (t >= rollAtMs) {
         rolling ??= roll().catch((error: unknown) => {
-          for (const d of done) d.reject(error);
+          rollError ??= error;
+          for (const d of down) d.reject(error);
         });
         const slice = Math.floor((t - rollAtMs) / sliceMs);
-        if (slice >= 1) await done[Math.min(slice, steps.length) - 1]?.promise;
+        if (slice >= 1) await down[Math.min(slice, steps.length) - 1]?.promise;
       }
       const outcome = await inner.upload(simId, pings, signal);
-      accepted += acceptedPings(pings, outcome).length;
+      const n = acceptedPings(pings, outcome).length;
+      if (n > 0) {
+        accepted += n;
+        onAccepted.resolve();
+        onAccepted = Promise.withResolvers<void>();
+      }
       return outcome;
     },
     deviceIdOf: (simId) => inner.deviceIdOf(simId),
@@ -71,13 +95,14 @@ test(`2 ingest, 2 processors, 2 sinks with a rolling restart give the exact answ
     concurrency: 8,
     ratePingsPerSec: Number(process.env.MULTI_RATE ?? 150),
     truth: { partitions: 6 },
-  });
+  }).finally(() => simulationDone.resolve());
   await rolling;
+  if (rollError !== undefined) throw rollError;
   console.error(
-    `[multi] rolling restart (SIGTERM → ready, pings accepted meanwhile): ${JSON.stringify(restarts)}`,
+    `[multi] rolling restart (stopped → ready again, pings accepted meanwhile): ${JSON.stringify(restarts)}`,
   );
   assert.equal(restarts.length, 6, 'every instance was restarted');
-  for (const r of restarts) assert.ok(r.pingsAccepted > 0, `no pings accepted while ${r.service} restarted`);
+  for (const r of restarts) assert.ok(r.pingsAccepted > 0, `no pings accepted while ${r.service} was down`);
   assert.equal(result.stats.failedBatches, 0, `uploads failed for good: ${result.stats.firstError}`);
   assert.ok(result.stats.retryBatches > 0 && result.stats.lateBatches > 0, 'duplicates and late pings');
   assert.ok(result.stats.pingsAccepted > 1000, `only ${result.stats.pingsAccepted} pings accepted`);

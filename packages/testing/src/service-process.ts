@@ -80,14 +80,19 @@ export class ServiceProcess {
 
   /** Graceful restart: SIGTERM (drain), start again, wait until ready. */
   async restart(graceMs = 20_000): Promise<void> {
+    await this.stopGracefully(graceMs);
+    this.start();
+    await this.ready();
+  }
+
+  /** SIGTERM (drain); throws unless the process then exits with code 0 within `graceMs`. */
+  async stopGracefully(graceMs = 20_000): Promise<void> {
     const exit = await this.stop(graceMs);
     if (exit.code !== 0) {
       throw new Error(
         `${this.name} did not stop gracefully on SIGTERM: ${JSON.stringify(exit)}\n${this.#stderr}`,
       );
     }
-    this.start();
-    await this.ready();
   }
 
   /**
