@@ -1,4 +1,4 @@
-import { chunks, TS, type Tx } from './bulk.ts';
+import { bulk, TS, type Tx } from './bulk.ts';
 import type { LiveOccupancyRow, LivePlaceOccupancyRow } from './live-records.ts';
 
 // Latest wins by the processor clock: a re-sent value of an aborted transaction (older computed_at)
@@ -34,27 +34,22 @@ export async function pruneLive(tx: Tx): Promise<void> {
 
 /** Upserts provisional rows (latest computed_at wins). */
 export async function upsertLiveOccupancy(tx: Tx, rows: readonly LiveOccupancyRow[]): Promise<number> {
-  let n = 0;
-  for (const c of chunks(rows)) {
-    const r = await tx.query(UPSERT_LIVE, [
-      c.map((x) => x.cell),
-      c.map((x) => x.bucketStartMs),
-      c.map((x) => x.bucketMs),
-      c.map((x) => x.region),
-      c.map((x) => x.lat),
-      c.map((x) => x.lon),
-      c.map((x) => x.observed),
-      c.map((x) => x.confirmed),
-      c.map((x) => x.estimate),
-      c.map((x) => x.lower),
-      c.map((x) => x.upper),
-      c.map((x) => x.completeness),
-      c.map((x) => x.finalAtMs),
-      c.map((x) => x.computedAtMs),
-    ]);
-    n += r.rowCount;
-  }
-  return n;
+  return bulk(tx, UPSERT_LIVE, rows, [
+    'cell',
+    'bucketStartMs',
+    'bucketMs',
+    'region',
+    'lat',
+    'lon',
+    'observed',
+    'confirmed',
+    'estimate',
+    'lower',
+    'upper',
+    'completeness',
+    'finalAtMs',
+    'computedAtMs',
+  ]);
 }
 
 // Same rule for places: latest computed_at wins (migration 006).
@@ -78,24 +73,19 @@ export async function upsertLivePlaceOccupancy(
   tx: Tx,
   rows: readonly LivePlaceOccupancyRow[],
 ): Promise<number> {
-  let n = 0;
-  for (const c of chunks(rows)) {
-    const r = await tx.query(UPSERT_LIVE_PLACE, [
-      c.map((x) => x.placeId),
-      c.map((x) => x.bucketStartMs),
-      c.map((x) => x.bucketMs),
-      c.map((x) => x.region),
-      c.map((x) => x.observed),
-      c.map((x) => x.confirmed),
-      c.map((x) => x.estimate),
-      c.map((x) => x.lower),
-      c.map((x) => x.upper),
-      c.map((x) => x.completeness),
-      c.map((x) => x.finalAtMs),
-      c.map((x) => x.computedAtMs),
-      c.map((x) => x.version),
-    ]);
-    n += r.rowCount;
-  }
-  return n;
+  return bulk(tx, UPSERT_LIVE_PLACE, rows, [
+    'placeId',
+    'bucketStartMs',
+    'bucketMs',
+    'region',
+    'observed',
+    'confirmed',
+    'estimate',
+    'lower',
+    'upper',
+    'completeness',
+    'finalAtMs',
+    'computedAtMs',
+    'version',
+  ]);
 }

@@ -1,5 +1,5 @@
 import { type Database, ERASURE_LOCK_KEY } from '@footfall/db';
-import { chunks, TS, type Tx } from './bulk.ts';
+import { bulk, TS, type Tx } from './bulk.ts';
 import { pruneLive, upsertLiveOccupancy, upsertLivePlaceOccupancy } from './live-writer.ts';
 import type { BatchPlan, OccupancyRow, PlaceOccupancyRow, VisitKey, VisitRow } from './records.ts';
 
@@ -44,18 +44,13 @@ ON CONFLICT (place_id, bucket_start) DO UPDATE
  WHERE (o.devices, o.bucket_ms, o.version) IS DISTINCT FROM (EXCLUDED.devices, EXCLUDED.bucket_ms, EXCLUDED.version)`;
 
 async function upsertPlaceOccupancy(tx: Tx, rows: readonly PlaceOccupancyRow[]): Promise<number> {
-  let n = 0;
-  for (const c of chunks(rows)) {
-    const r = await tx.query(UPSERT_PLACE_OCCUPANCY, [
-      c.map((x) => x.placeId),
-      c.map((x) => x.bucketStartMs),
-      c.map((x) => x.bucketMs),
-      c.map((x) => x.devices),
-      c.map((x) => x.version),
-    ]);
-    n += r.rowCount;
-  }
-  return n;
+  return bulk(tx, UPSERT_PLACE_OCCUPANCY, rows, [
+    'placeId',
+    'bucketStartMs',
+    'bucketMs',
+    'devices',
+    'version',
+  ]);
 }
 
 export interface WriteResult {
@@ -65,51 +60,24 @@ export interface WriteResult {
 }
 
 async function upsertOccupancy(tx: Tx, rows: readonly OccupancyRow[]): Promise<number> {
-  let n = 0;
-  for (const c of chunks(rows)) {
-    const r = await tx.query(UPSERT_OCCUPANCY, [
-      c.map((x) => x.cell),
-      c.map((x) => x.bucketStartMs),
-      c.map((x) => x.bucketMs),
-      c.map((x) => x.region),
-      c.map((x) => x.lat),
-      c.map((x) => x.lon),
-      c.map((x) => x.devices),
-      c.map((x) => x.pings),
-    ]);
-    n += r.rowCount;
-  }
-  return n;
+  return bulk(tx, UPSERT_OCCUPANCY, rows, [
+    'cell',
+    'bucketStartMs',
+    'bucketMs',
+    'region',
+    'lat',
+    'lon',
+    'devices',
+    'pings',
+  ]);
 }
 
 async function upsertVisits(tx: Tx, rows: readonly VisitRow[]): Promise<number> {
-  let n = 0;
-  for (const c of chunks(rows)) {
-    const r = await tx.query(UPSERT_VISITS, [
-      c.map((x) => x.deviceId),
-      c.map((x) => x.cell),
-      c.map((x) => x.startMs),
-      c.map((x) => x.endMs),
-      c.map((x) => x.region),
-      c.map((x) => x.pings),
-      c.map((x) => x.closed),
-    ]);
-    n += r.rowCount;
-  }
-  return n;
+  return bulk(tx, UPSERT_VISITS, rows, ['deviceId', 'cell', 'startMs', 'endMs', 'region', 'pings', 'closed']);
 }
 
 async function deleteVisits(tx: Tx, keys: readonly VisitKey[]): Promise<number> {
-  let n = 0;
-  for (const c of chunks(keys)) {
-    const r = await tx.query(DELETE_VISITS, [
-      c.map((x) => x.deviceId),
-      c.map((x) => x.cell),
-      c.map((x) => x.startMs),
-    ]);
-    n += r.rowCount;
-  }
-  return n;
+  return bulk(tx, DELETE_VISITS, keys, ['deviceId', 'cell', 'startMs']);
 }
 
 /** Applies a batch plan in ONE transaction: all rows of the batch are durable together, or none. */
