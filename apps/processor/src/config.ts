@@ -37,6 +37,13 @@ export const processorSpec = {
     50,
     1_000,
   ),
+  transactionTimeoutMs: v.int(
+    'PROCESSOR_TRANSACTION_TIMEOUT_MS',
+    5_000,
+    'transaction timeout sent to the broker (and the producer request timeout), ms: how long a crashed incarnation with another INSTANCE_ID holds back read_committed readers',
+    1_000,
+    900_000,
+  ),
   allowedLatenessMs: v.int('ALLOWED_LATENESS_MS', 3_600_000, 'watermark = max event time − this, ms', 1_000),
   presenceMaxGapMs: v.int('PRESENCE_MAX_GAP_MS', 600_000, 'max gap between pings of one stay, ms', 1_000),
   minVisitMs: v.int('MIN_VISIT_MS', 300_000, 'shortest reported visit, ms', 0),

@@ -16,6 +16,7 @@ export interface ProcessorMetrics {
   emitLatency: Histogram;
   restoreDuration: Histogram;
   restoreRecords: Counter;
+  restoreFailures: Counter;
   rebuilds: Counter<'reason'>;
   assignments: Counter;
   revokedPartitions: Counter;
@@ -113,6 +114,11 @@ export function createProcessorMetrics(instanceId: string, mutableFromMs?: () =>
     restoreRecords: new Counter({
       name: 'footfall_processor_restore_records_total',
       help: 'Records replayed silently to rebuild state (restore)',
+      registers,
+    }),
+    restoreFailures: new Counter({
+      name: 'footfall_processor_restore_failures_total',
+      help: 'Assignments whose restore could not start (e.g. committed offsets still unstable); each is retried',
       registers,
     }),
     rebuilds: new Counter({

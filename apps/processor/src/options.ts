@@ -34,6 +34,11 @@ export interface ProcessorOptions {
    * the final counts (docs/insights.md, "Live edge").
    */
   clock?: () => number;
+  /**
+   * Reads of stable committed offsets a restore tries before it gives up and the assignment is
+   * retried on the next loop step (default 50, ~45 s; tests lower it to see the retry quickly).
+   */
+  stableOffsetAttempts?: number;
 }
 
 /** What a consumer-progress liveness check needs (see `Processor.progress`). */

@@ -168,6 +168,8 @@ export class Processor {
     await this.erasures.start(this.#abort.signal);
     // Likewise the places: a replay then counts places exactly as the live run did.
     await this.places.start(this.#abort.signal);
+    const fenceMs = await this.#emitter.fence(this.#abort.signal);
+    this.logger.info({ fenceMs: Math.round(fenceMs) }, 'previous incarnation fenced');
     await this.#group.join(this.#abort.signal);
     this.#ready = true;
     this.#loop = this.#run().catch((error: unknown) => {
@@ -231,11 +233,27 @@ export class Processor {
     }
   }
 
-  /** Applies the latest group assignment: drops revoked partitions, (re)builds new or stale ones. */
+  /**
+   * Applies the latest group assignment: drops revoked partitions, (re)builds new or stale ones. A
+   * failure (e.g. committed offsets still unstable because a crashed predecessor's transaction is open)
+   * leaves a recheck behind, so the next loop step applies the same assignment again: partitions whose
+   * task was already created are kept, the others are restored. Without it, the failed partitions stayed
+   * without a task until the next rebalance.
+   */
   async #applyAssignment(): Promise<void> {
     const next = this.#group.takeAssignment() ?? this.#applied;
     this.#recheck = false;
     if (next === undefined) return;
+    try {
+      await this.#apply(next);
+    } catch (error) {
+      this.#recheck = true;
+      this.metrics.restoreFailures.inc();
+      throw error;
+    }
+  }
+
+  async #apply(next: Assignment): Promise<void> {
     const wanted = new Set(next.partitions);
     for (const p of [...this.#states.keys()]) {
       if (!wanted.has(p)) {
@@ -253,7 +271,10 @@ export class Processor {
       this.#consumer,
       this.config.topicIngestion,
       next.partitions,
-      { signal: this.#abort.signal },
+      {
+        signal: this.#abort.signal,
+        ...(this.#options.stableOffsetAttempts ? { attempts: this.#options.stableOffsetAttempts } : {}),
+      },
     ).catch((error: unknown) => {
       throw new ProcessorError('PROCESSOR_RESTORE_FAILED', 'committed offsets unavailable', { cause: error });
     });

@@ -2,6 +2,7 @@ import { javaPartition, kafkaClientOptions } from '@footfall/kafka';
 import type { Logger } from '@footfall/observability';
 import { type Consumer, type Message, type MessageToProduce, Producer } from '@platformatic/kafka';
 import { LRUCache } from 'lru-cache';
+import pRetry from 'p-retry';
 import {
   encodeLiveOccupancy,
   encodeLivePlaceOccupancy,
@@ -79,6 +80,9 @@ export class TransactionalEmitter {
     const c = this.#config;
     return new Producer({
       ...kafkaClientOptions(c, this.transactionalId),
+      // The client sends its request timeout as the transaction timeout (InitProducerId), so this is
+      // both (docs/processor.md, "@platformatic/kafka findings").
+      timeout: c.transactionTimeoutMs,
       transactionalId: this.transactionalId,
       // @platformatic/kafka 2.12 sends InitProducerId with producerId 0 / epoch 0 when none is given,
       // which the broker reads as "I am producer 0": a restarted processor whose transactional id
@@ -281,6 +285,38 @@ export class TransactionalEmitter {
       cache.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * Fences a predecessor with this transactional id (the same INSTANCE_ID after a kill -9) before the
+   * restore reads its committed offsets, as Kafka Streams' `initTransactions()` does at start:
+   * InitProducerId makes the broker abort the predecessor's open transaction now, so the offsets its
+   * pending commit held unstable are readable at once, not after its transaction timeout plus the
+   * broker's abort check. Retries while the broker completes that abort (CONCURRENT_TRANSACTIONS); the
+   * transaction begun for it is dropped client-side only (nothing was added to it), and the next
+   * `emit` reuses the producer id and epoch this obtained. Returns the ms it took.
+   */
+  async fence(signal: AbortSignal): Promise<number> {
+    const started = performance.now();
+    await pRetry(
+      async () => {
+        try {
+          const tx = await this.#producer.beginTransaction();
+          await tx.cancel();
+        } catch (error) {
+          // A failed begin leaves the client with a half-begun transaction: start from a fresh producer.
+          await this.#resetProducer();
+          throw error;
+        }
+      },
+      { retries: 40, minTimeout: 100, maxTimeout: 1_000, factor: 2, signal },
+    ).catch((error: unknown) => {
+      if (signal.aborted) throw error;
+      throw new ProcessorError('PROCESSOR_RESTORE_FAILED', 'could not fence the previous incarnation', {
+        cause: error,
+      });
+    });
+    return performance.now() - started;
   }
 
   async #resetProducer(): Promise<void> {
