@@ -111,6 +111,21 @@ export const apiSpec = {
       'through another API instance shows after at most twice this',
     0,
   ),
+  placesSettledCacheMs: v.int(
+    'API_PLACES_SETTLED_CACHE_MS',
+    60_000,
+    'gated place answers over counts that no longer change (buckets and days settled 2 h after their end, final ' +
+      'dwell days) are fresh this long, then refreshed in the background, ms (0 = off); an erasure, or a place ' +
+      'change through another API instance, shows after at most twice this',
+    0,
+  ),
+  placesOpenDwellCacheMs: v.int(
+    'API_PLACES_OPEN_DWELL_CACHE_MS',
+    1_000,
+    'gated dwell answers of a day still open to new visits are fresh this long, then refreshed in the ' +
+      'background, ms (0 = off); a new visit shows after at most twice this',
+    0,
+  ),
   dashboardTileUrl: v.string(
     'DASHBOARD_TILE_URL',
     'https://tile.openstreetmap.org/{z}/{x}/{y}.png',

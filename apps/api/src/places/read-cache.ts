@@ -70,10 +70,14 @@ export class ReadCache<V extends {}> {
   }
 }
 
-/** Every registry read cache of one API instance (cleared together on a write through it). */
+/**
+ * Every registry read cache of one API instance, and the place routes' answer caches (places/answers.ts),
+ * cleared together on a write through it.
+ */
 export class RegistryCaches {
   readonly #places: ReadCache<{ row: PlaceRow | undefined }>;
-  readonly #lists: ReadCache<{ answer: unknown }>;
+  readonly #lists: ReadCache<{ body: string }>;
+  readonly #answers: { clear(): void }[] = [];
   readonly #db: Pick<Database, 'query'>;
 
   constructor(db: Pick<Database, 'query'>, ttlMs: number) {
@@ -87,13 +91,24 @@ export class RegistryCaches {
     return (await this.#places.get(id, async () => ({ row: await getPlace(this.#db, id) }))).row;
   }
 
-  /** A list answer by its query (registry rows only, no counts). */
-  async list<T>(key: string, load: () => Promise<T>): Promise<T> {
-    return (await this.#lists.get(key, async () => ({ answer: await load() }))).answer as T;
+  /** A list answer by its query, serialised (registry rows only, no counts). */
+  async list(key: string, load: () => Promise<string>): Promise<string> {
+    return (await this.#lists.get(key, async () => ({ body: await load() }))).body;
+  }
+
+  /**
+   * A cache of answers derived from the registry (and gated counts), cleared with the registry: a write
+   * through this instance is seen at once; one through another instance after at most 2 × `ttlMs`.
+   */
+  answers<V extends {}>(ttlMs: number, max: number): ReadCache<V> {
+    const cache = new ReadCache<V>(ttlMs, max);
+    this.#answers.push(cache);
+    return cache;
   }
 
   clear(): void {
     this.#places.clear();
     this.#lists.clear();
+    for (const cache of this.#answers) cache.clear();
   }
 }
