@@ -113,17 +113,24 @@ export const apiSpec = {
   ),
   placesSettledCacheMs: v.int(
     'API_PLACES_SETTLED_CACHE_MS',
-    60_000,
-    'gated place answers over counts that no longer change (buckets and days settled 2 h after their end, final ' +
-      'dwell days) are fresh this long, then refreshed in the background, ms (0 = off); an erasure, or a place ' +
-      'change through another API instance, shows after at most twice this',
+    600_000,
+    'gated place answers over counts that no longer change (buckets and days 2 h after their end: occupancy, ' +
+      'series, popular places, popular times) are fresh this long, then refreshed in the background, ms (0 = off); ' +
+      'a place change drops them (API_PLACES_CACHE_MS)',
     0,
   ),
-  placesOpenDwellCacheMs: v.int(
-    'API_PLACES_OPEN_DWELL_CACHE_MS',
-    1_000,
-    'gated dwell answers of a day still open to new visits are fresh this long, then refreshed in the ' +
-      'background, ms (0 = off); a new visit shows after at most twice this',
+  placesDwellFinalCacheMs: v.int(
+    'API_PLACES_DWELL_FINAL_CACHE_MS',
+    60_000,
+    'gated dwell answers of final days (2 days + 2 h after the day) are fresh this long, then refreshed in the ' +
+      'background, ms (0 = off); an erasure shows after at most twice this',
+    0,
+  ),
+  placesDwellOpenCacheMs: v.int(
+    'API_PLACES_DWELL_OPEN_CACHE_MS',
+    5_000,
+    'gated dwell answers of days still open to visits are fresh this long, then refreshed in the background, ms ' +
+      '(0 = off); a newly closed visit or an erasure shows after at most twice this',
     0,
   ),
   dashboardTileUrl: v.string(

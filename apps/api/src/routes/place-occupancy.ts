@@ -280,6 +280,8 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
       const now = Date.now();
       const st = state(undefined, b, now);
       const settled = st.state !== 'provisional' && b + config.bucketMs + SETTLED_AFTER_MS < now;
+      // The cached list carries names: it must follow the registry (a check drops it on any change).
+      if (settled) await caches.current();
       const [top, nowcast] = await Promise.all([
         settled
           ? settledTop
