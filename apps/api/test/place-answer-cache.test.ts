@@ -107,8 +107,15 @@ describe('place answer caches', () => {
     console.log(`seed ${seed} (TEST_SEED)`);
     const random = mulberry32(seed);
     const id = await create('Exact', 0);
-    for (let t = DAY0; t < DAY0 + DAY; t += BUCKET) {
-      if (random() < 0.6) counts.set(t, Math.floor(random() * 12)); // around K, zeros included
+    // Two days ago, and today up to now (today's settled part is answered from a partial block).
+    const today = DAY0 + 2 * DAY;
+    for (const [from, to] of [
+      [DAY0, DAY0 + DAY],
+      [today, Math.floor(Date.now() / BUCKET) * BUCKET],
+    ] as const) {
+      for (let t = from; t < to; t += BUCKET) {
+        if (random() < 0.6) counts.set(t, Math.floor(random() * 12)); // around K, zeros included
+      }
     }
     await db.query(
       `INSERT INTO place_occupancy (place_id, bucket_start, bucket_ms, devices, version)
@@ -127,9 +134,16 @@ describe('place answer caches', () => {
       }
       return out;
     };
-    for (let i = 0; i < 40; i++) {
-      const from = DAY0 + Math.floor(random() * DAY);
-      const to = from + BUCKET * (1 + Math.floor(random() * 600)); // may end in the next (empty) day
+    // Today's settled part: from midnight to 2 h ago, rounded down to the hour (empty early in the day).
+    const edge = Math.floor((Date.now() - 2 * 3_600_000 - 1) / 3_600_000) * 3_600_000;
+    for (let i = 0; i < 50; i++) {
+      const onToday = i % 5 === 4 && edge - today > BUCKET;
+      const from = onToday
+        ? today + Math.floor(random() * (edge - today - BUCKET))
+        : DAY0 + Math.floor(random() * DAY);
+      const to = onToday
+        ? Math.min(edge, from + BUCKET * (1 + Math.floor(random() * 120)))
+        : from + BUCKET * (1 + Math.floor(random() * 600)); // may end in the next (empty) day
       const step = BUCKET * (1 + Math.floor(random() * 30));
       const path = `/v1/places/${id}/occupancy/series?from=${from}&to=${to}&step=${step}`;
       // Twice: the miss that loads the block and the hit.
@@ -166,7 +180,9 @@ describe('place answer caches', () => {
     );
     assert.equal(queries, 1, 'one query for 20 concurrent misses');
     assert.equal(new Set(answers.map((a) => JSON.stringify(a))).size, 1);
-    const block = await cache.get(`${id}|1|${DAY0}`, () => Promise.reject(new Error('not cached')));
+    const block = await cache.get(`${id}|1|${DAY0}|${DAY0 + DAY}`, () =>
+      Promise.reject(new Error('not cached')),
+    );
     const values = [...(block.values ?? [])];
     assert.equal(values.length, DAY / BUCKET);
     // -2 (no row) and -1 (suppressed) are markers; every number is at or above K.

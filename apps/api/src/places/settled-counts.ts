@@ -15,9 +15,21 @@ export const SETTLED_AFTER_MS = 2 * HOUR_MS;
 const ABSENT = -2;
 const SUPPRESSED = -1;
 
-/** One place's gated counts of one UTC day; `values` undefined when a row is off the bucket grid. */
+/**
+ * One place's gated counts of one UTC day, up to `untilMs` (the day's end, or the settled edge for the
+ * current day); `values` undefined when a row is off the bucket grid.
+ */
 export interface DayBlock {
   values: Int32Array | undefined;
+  untilMs: number;
+}
+
+/**
+ * Buckets ending at or before this are settled (ended more than SETTLED_AFTER_MS ago); on an hour
+ * boundary, so the current day's block is reloaded once an hour rather than every bucket.
+ */
+export function settledEdge(now: number): number {
+  return Math.floor((now - SETTLED_AFTER_MS - 1) / HOUR_MS) * HOUR_MS;
 }
 
 /** The gated answer of one bucket or step: what `kAnonymize` makes of its (peak) count. */
@@ -39,12 +51,12 @@ export class SettledPlaceCounts {
     this.#k = k;
   }
 
-  /** Whether every bucket in [fromMs, toMs) can be answered from (at most two) settled day blocks. */
+  /** Whether every bucket in [fromMs, toMs) is settled and within (at most two) day blocks. */
   covers(fromMs: number, toMs: number, now: number): boolean {
-    if (DAY_MS % this.#bucketMs !== 0 || toMs <= fromMs) return false;
+    if (DAY_MS % this.#bucketMs !== 0 || HOUR_MS % this.#bucketMs !== 0 || toMs <= fromMs) return false;
     const firstDay = Math.floor(fromMs / DAY_MS);
     const lastDay = Math.floor((toMs - 1) / DAY_MS);
-    return lastDay - firstDay <= 1 && (lastDay + 1) * DAY_MS + SETTLED_AFTER_MS < now;
+    return lastDay - firstDay <= 1 && toMs <= settledEdge(now);
   }
 
   /**
@@ -63,11 +75,14 @@ export class SettledPlaceCounts {
     const b = this.#bucketMs;
     const n = Math.ceil((toMs - startMs) / stepMs);
     const peaks = new Array<number>(n).fill(ABSENT);
+    const edge = settledEdge(Date.now());
     for (let day = Math.floor(startMs / DAY_MS); day * DAY_MS < toMs; day++) {
-      const block = await this.#block(placeId, version, day * DAY_MS);
-      if (block.values === undefined) return undefined;
+      // A past day whole; the current one up to the settled edge (a new key each hour).
+      const block = await this.#block(placeId, version, day * DAY_MS, Math.min((day + 1) * DAY_MS, edge));
       const from = Math.max(startMs, day * DAY_MS);
       const to = Math.min(toMs, (day + 1) * DAY_MS);
+      // Off the grid, or the edge moved back (a clock step): PostgreSQL answers.
+      if (block.values === undefined || to > block.untilMs) return undefined;
       // Buckets on the grid only: startMs is a bucket start (the caller aligns it).
       for (let t = from; t < to; t += b) {
         const v = block.values[(t - day * DAY_MS) / b] ?? ABSENT;
@@ -86,23 +101,23 @@ export class SettledPlaceCounts {
     return { devices, suppressed: devices === null };
   }
 
-  #block(placeId: string, version: number, dayMs: number): Promise<DayBlock> {
+  #block(placeId: string, version: number, dayMs: number, untilMs: number): Promise<DayBlock> {
     // The version is in the key so that an update is a new entry, whatever the cache still holds.
-    return this.#cache.get(`${placeId}|${version}|${dayMs}`, async () => {
+    return this.#cache.get(`${placeId}|${version}|${dayMs}|${untilMs}`, async () => {
       const { rows } = await this.#db.query<{ t: number; devices: number }>(
         `SELECT (extract(epoch FROM bucket_start) * 1000)::float8 AS t, devices FROM place_occupancy
           WHERE place_id = $1 AND bucket_start >= ${TS('$2')} AND bucket_start < ${TS('$3')}`,
-        [placeId, dayMs, dayMs + DAY_MS],
+        [placeId, dayMs, untilMs],
         { name: 'api_place_settled_day' },
       );
       const values = new Int32Array(DAY_MS / this.#bucketMs).fill(ABSENT);
       for (const r of rows) {
         const offset = Math.round(r.t) - dayMs;
-        if (offset % this.#bucketMs !== 0) return { values: undefined };
+        if (offset % this.#bucketMs !== 0) return { values: undefined, untilMs };
         // Gated here: the block never holds a count below K_ANONYMITY.
         values[offset / this.#bucketMs] = kAnonymize(r.devices, this.#k) ?? SUPPRESSED;
       }
-      return { values };
+      return { values, untilMs };
     });
   }
 }
