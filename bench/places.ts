@@ -239,7 +239,15 @@ async function apiBench() {
     };
     const rounds = new Map<
       string,
-      { p99: number; ratio: number; rps: number; non2xx: number; failed: number; warmMs: number }[]
+      {
+        p99: number;
+        ratio: number;
+        rps: number;
+        non2xx: number;
+        failed: number;
+        warmMs: number;
+        load1: number;
+      }[]
     >(endpoints.map((e) => [e.name, []]));
     for (let round = 0; round < ROUNDS; round++) {
       let healthz = 1;
@@ -267,6 +275,7 @@ async function apiBench() {
           non2xx: r.non2xx,
           failed,
           warmMs,
+          load1: loadavg()[0] ?? 0,
         };
         rounds.get(e.name)?.push(row);
         console.error(JSON.stringify({ round, endpoint: e.name, ...row }));
@@ -295,6 +304,8 @@ async function apiBench() {
           non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
           failedRequests: rs.reduce((a, r) => a + r.failed, 0),
           warmUpMs: median(rs.map((r) => r.warmMs)),
+          roundRatios: rs.map((r) => r.ratio),
+          roundLoad1: rs.map((r) => r.load1),
           targetMet: e.name.startsWith('baseline') ? null : p99VsHealthz <= 1.5,
         };
       }),
