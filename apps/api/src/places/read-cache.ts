@@ -96,7 +96,7 @@ export class ReadCache<V extends {}> {
  */
 export class RegistryCaches {
   readonly #places: ReadCache<{ row: PlaceRow | undefined }>;
-  readonly #lists: ReadCache<{ body: string }>;
+  readonly #lists: ReadCache<{ body: Buffer }>;
   readonly #answers: { clear(): void }[] = [];
   readonly #db: Pick<Database, 'query'>;
   readonly #ttlMs: number;
@@ -128,7 +128,7 @@ export class RegistryCaches {
   }
 
   /** A list answer by its query, serialised (registry rows only, no counts). */
-  async list(key: string, load: () => Promise<string>): Promise<string> {
+  async list(key: string, load: () => Promise<Buffer>): Promise<Buffer> {
     await this.current();
     return (await this.#lists.get(key, async () => ({ body: await load() }))).body;
   }

@@ -61,9 +61,9 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
   const caches = registryCaches ?? new RegistryCaches(db, config.placesCacheMs);
   // Serialised gated answers: dwell of final days and popular times at a settled `at` (their counts no
   // longer change), and dwell of open days (visits still arrive) for a short while.
-  const finalDwells = caches.answers<{ body: string }>(config.placesDwellFinalCacheMs, 20_000);
-  const openDwells = caches.answers<{ body: string }>(config.placesDwellOpenCacheMs, 20_000);
-  const settledAnswers = caches.answers<{ body: string }>(config.placesSettledCacheMs, 20_000);
+  const finalDwells = caches.answers<{ body: Buffer }>(config.placesDwellFinalCacheMs, 20_000);
+  const openDwells = caches.answers<{ body: Buffer }>(config.placesDwellOpenCacheMs, 20_000);
+  const settledAnswers = caches.answers<{ body: Buffer }>(config.placesSettledCacheMs, 20_000);
   const placeOr404 = async (id: string) => {
     const place = await caches.place(id);
     if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');

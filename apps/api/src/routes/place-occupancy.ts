@@ -279,8 +279,12 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
       const b = bucketStart(at, config.bucketMs);
       const now = Date.now();
       const st = state(undefined, b, now);
-      const settled = st.state !== 'provisional' && b + config.bucketMs + SETTLED_AFTER_MS < now;
-      // The cached list carries names: it must follow the registry (a check drops it on any change).
+      // The cached list carries names: it must follow the registry (a check drops it on any change), so
+      // it is used only while the registry check runs (API_PLACES_CACHE_MS > 0).
+      const settled =
+        config.placesCacheMs > 0 &&
+        st.state !== 'provisional' &&
+        b + config.bucketMs + SETTLED_AFTER_MS < now;
       if (settled) await caches.current();
       const [top, nowcast] = await Promise.all([
         settled
