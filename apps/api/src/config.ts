@@ -107,8 +107,8 @@ export const apiSpec = {
   placesCacheMs: v.int(
     'API_PLACES_CACHE_MS',
     1_000,
-    'registry reads (a place by id, place lists; no counts) are fresh this long, then refreshed in the background, ms (0 = off); a change ' +
-      'through another API instance shows after at most twice this',
+    'the place registry is checked once per this, ms, and cached place reads, lists and place answers that changed are dropped ' +
+      '(0 = no registry caching); a change through another API instance shows after at most twice this',
     0,
   ),
   placesSettledCacheMs: v.int(
