@@ -104,7 +104,9 @@ export async function buildApp(ctx: ApiContext, logger: Logger): Promise<ApiApp>
   // Named places (docs/places.md); their registry reads share one set of short caches.
   const placeCtx: ApiContext = {
     ...ctx,
-    registryCaches: ctx.registryCaches ?? new RegistryCaches(ctx.db, ctx.config.placesCacheMs),
+    registryCaches:
+      ctx.registryCaches ??
+      new RegistryCaches(ctx.db, ctx.config.placesCacheMs, ctx.config.placesSettledCacheMs),
   };
   await app.register(placeRoutes, placeCtx);
   await app.register(placeOccupancyRoutes, placeCtx);

@@ -107,8 +107,30 @@ export const apiSpec = {
   placesCacheMs: v.int(
     'API_PLACES_CACHE_MS',
     1_000,
-    'registry reads (a place by id, place lists; no counts) are fresh this long, then refreshed in the background, ms (0 = off); a change ' +
-      'through another API instance shows after at most twice this',
+    'the place registry is checked once per this, ms, and cached place reads, lists and place answers that changed are dropped ' +
+      '(0 = no registry caching); a change through another API instance shows after at most twice this',
+    0,
+  ),
+  placesSettledCacheMs: v.int(
+    'API_PLACES_SETTLED_CACHE_MS',
+    600_000,
+    'gated place answers over counts that no longer change (buckets and days 2 h after their end: occupancy, ' +
+      'series, popular places, popular times) are fresh this long, then refreshed in the background, ms (0 = off); ' +
+      'a place change drops them (API_PLACES_CACHE_MS)',
+    0,
+  ),
+  placesDwellFinalCacheMs: v.int(
+    'API_PLACES_DWELL_FINAL_CACHE_MS',
+    60_000,
+    'gated dwell answers of final days (2 days + 2 h after the day) are fresh this long, then refreshed in the ' +
+      'background, ms (0 = off); an erasure shows after at most twice this',
+    0,
+  ),
+  placesDwellOpenCacheMs: v.int(
+    'API_PLACES_DWELL_OPEN_CACHE_MS',
+    5_000,
+    'gated dwell answers of days still open to visits are fresh this long, then refreshed in the background, ms ' +
+      '(0 = off); a newly closed visit or an erasure shows after at most twice this',
     0,
   ),
   dashboardTileUrl: v.string(

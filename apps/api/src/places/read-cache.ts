@@ -1,11 +1,13 @@
-// Short-lived, single-flight caches of registry reads (a place by id, place lists) for the public
-// routes (docs/places.md, "Performance"). They hold registry rows only, never a count: nothing here
-// passes or bypasses the privacy gate. A change made through this API instance clears them at once;
-// one made through another instance shows after at most 2 × API_PLACES_CACHE_MS (like the `places`
-// topic, which also applies changes with a delay).
+// Single-flight caches of registry reads (a place by id, place lists) for the public routes, and the
+// registry check that keeps them and the place answer caches current (docs/places.md, "Performance").
+// The registry caches hold registry rows only, never a count; the answer caches hold only gated answers.
+// A change made through this API instance clears them at once; one made through another instance shows
+// after at most 2 × API_PLACES_CACHE_MS (like the `places` topic, which also applies changes with a delay).
 import type { Database } from '@footfall/db';
 import { LRUCache } from 'lru-cache';
 import { getPlace, type PlaceRow } from './store.ts';
+
+const MAX_PLACES = 20_000;
 
 interface Entry<V> {
   value: Promise<V>;
@@ -64,36 +66,138 @@ export class ReadCache<V extends {}> {
     return value;
   }
 
+  /** Whether `key` is held (without touching its recency). */
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
+  /** Forgets `key` (a background load already running for it does not store its answer). */
+  delete(key: string): void {
+    this.#generation++;
+    this.#entries.delete(key);
+  }
+
   clear(): void {
     this.#generation++;
     this.#entries.clear();
   }
 }
 
-/** Every registry read cache of one API instance (cleared together on a write through it). */
+/**
+ * Every registry read cache of one API instance, and the place routes' answer caches, kept current by
+ * one registry check per API_PLACES_CACHE_MS instead of one reload per cached entry (with 1 000 busy
+ * places that was 1 000 queries a second, more than the pool served under load, so requests queued
+ * behind refreshes). The check reads the version of every cached place (an update bumps it, a delete
+ * removes the row) and a stamp of the whole registry (the count and the sum of 64-bit hashes of every
+ * (id, version): any create, update or delete changes it, short of a hash collision): a changed or
+ * vanished place is dropped; a changed stamp drops every list and answer cache. The check runs in the
+ * background once the last one is API_PLACES_CACHE_MS old, and is awaited before answering once it is
+ * twice that old, so nothing is served from a registry state older than 2 × API_PLACES_CACHE_MS.
+ */
 export class RegistryCaches {
   readonly #places: ReadCache<{ row: PlaceRow | undefined }>;
-  readonly #lists: ReadCache<{ answer: unknown }>;
+  readonly #lists: ReadCache<{ body: Buffer }>;
+  readonly #answers: { clear(): void }[] = [];
   readonly #db: Pick<Database, 'query'>;
+  readonly #ttlMs: number;
+  /** Version of each cached place as loaded (-1: no such place). */
+  readonly #versions = new Map<string, number>();
+  #checkedAtMs = Number.NEGATIVE_INFINITY;
+  #check: Promise<void> | undefined;
+  #stamp: string | undefined;
 
-  constructor(db: Pick<Database, 'query'>, ttlMs: number) {
+  constructor(db: Pick<Database, 'query'>, ttlMs: number, holdMs = 60_000) {
     this.#db = db;
-    this.#places = new ReadCache(ttlMs);
-    this.#lists = new ReadCache(ttlMs, 5_000);
+    this.#ttlMs = ttlMs;
+    // Kept until the check drops them, reloaded after `holdMs` anyway; off with API_PLACES_CACHE_MS=0.
+    const hold = ttlMs > 0 ? Math.max(ttlMs, holdMs) : 0;
+    this.#places = new ReadCache(hold, MAX_PLACES);
+    this.#lists = new ReadCache(hold, 5_000);
   }
 
   /** A place by id (undefined: no such place; cached too, a 404 is as cheap as a hit). */
   async place(id: string): Promise<PlaceRow | undefined> {
-    return (await this.#places.get(id, async () => ({ row: await getPlace(this.#db, id) }))).row;
+    await this.current();
+    return (
+      await this.#places.get(id, async () => {
+        const row = await getPlace(this.#db, id);
+        this.#versions.set(id, row?.version ?? -1);
+        return { row };
+      })
+    ).row;
   }
 
-  /** A list answer by its query (registry rows only, no counts). */
-  async list<T>(key: string, load: () => Promise<T>): Promise<T> {
-    return (await this.#lists.get(key, async () => ({ answer: await load() }))).answer as T;
+  /** A list answer by its query, serialised (registry rows only, no counts). */
+  async list(key: string, load: () => Promise<Buffer>): Promise<Buffer> {
+    await this.current();
+    return (await this.#lists.get(key, async () => ({ body: await load() }))).body;
+  }
+
+  /**
+   * A cache of answers derived from the registry (and gated counts), cleared with the registry: a write
+   * through this instance is seen at once; one through another instance as described above.
+   */
+  answers<V extends {}>(ttlMs: number, max: number): ReadCache<V> {
+    const cache = new ReadCache<V>(ttlMs, max);
+    this.#answers.push(cache);
+    return cache;
+  }
+
+  /** Resolves once the caches reflect a registry state at most 2 × API_PLACES_CACHE_MS old. */
+  current(): Promise<void> | undefined {
+    if (this.#ttlMs <= 0) return undefined;
+    const age = Date.now() - this.#checkedAtMs;
+    if (age < this.#ttlMs) return undefined;
+    if (this.#check === undefined) {
+      const check = this.#runCheck();
+      this.#check = check;
+      check.then(
+        () => {
+          if (this.#check === check) this.#check = undefined;
+        },
+        () => {
+          if (this.#check === check) this.#check = undefined;
+        },
+      );
+    }
+    return age < 2 * this.#ttlMs ? undefined : this.#check;
+  }
+
+  async #runCheck(): Promise<void> {
+    const startedAtMs = Date.now();
+    // Places the LRU evicted need no check.
+    for (const id of this.#versions.keys()) if (!this.#places.has(id)) this.#versions.delete(id);
+    const ids = [...this.#versions.keys()];
+    const { rows } = await this.#db.query<{ versions: [string, number][]; stamp: string }>(
+      `SELECT (SELECT coalesce(json_agg(json_build_array(id, version)), '[]'::json)
+                 FROM places WHERE id = ANY($1::text[])) AS versions,
+              (SELECT count(*) || ':' || coalesce(sum(hashtextextended(id || ':' || version, 0)::numeric), 0)
+                 FROM places) AS stamp`,
+      [ids],
+      { name: 'api_registry_check' },
+    );
+    const now = new Map(rows[0]?.versions ?? []);
+    for (const id of ids) {
+      const seen = this.#versions.get(id);
+      if (seen !== undefined && (now.get(id) ?? -1) !== seen) {
+        this.#versions.delete(id);
+        this.#places.delete(id);
+      }
+    }
+    const stamp = rows[0]?.stamp;
+    if (this.#stamp !== undefined && stamp !== this.#stamp) this.#clearDerived();
+    this.#stamp = stamp;
+    this.#checkedAtMs = Math.max(this.#checkedAtMs, startedAtMs);
+  }
+
+  #clearDerived(): void {
+    this.#lists.clear();
+    for (const cache of this.#answers) cache.clear();
   }
 
   clear(): void {
     this.#places.clear();
-    this.#lists.clear();
+    this.#versions.clear();
+    this.#clearDerived();
   }
 }

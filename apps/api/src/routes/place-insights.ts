@@ -16,18 +16,24 @@ import { Type } from 'typebox';
 import { ApiError } from '../errors.ts';
 import type { ApiContext } from '../http/context.ts';
 import { errorResponses, Time } from '../http/schemas.ts';
+import { sendSerialised, serialise } from '../http/serialised.ts';
 import { answerState, NowcastSchema, StateFields } from '../live-edge.ts';
 import { parseTime } from '../params.ts';
 import { livePlaceRows } from '../places/live.ts';
 import { placeHourlyPeaks, placePeak, visitsInCells } from '../places/queries.ts';
 import { RegistryCaches } from '../places/read-cache.ts';
+import { SETTLED_AFTER_MS } from '../places/settled-counts.ts';
 import type { PlaceRow } from '../places/store.ts';
 import { refuseInDpMode } from '../privacy/dp-refusal.ts';
 import { PlaceParams } from './places.ts';
 
 const DAY_MS = 86_400_000;
-/** A bucket this old no longer changes (allowed lateness 1 h + presence gap; like /v1/popular). */
-const SETTLED_AFTER_MS = 2 * HOUR_MS;
+/** One hour of the usual week, its count already through the gate. */
+interface GatedHour {
+  hourOfWeek: number;
+  usual: number | null;
+  weeks: number;
+}
 const Count = Type.Unsafe<number | null>({
   type: ['integer', 'null'],
   description: 'a count; null when below K_ANONYMITY (suppressed)',
@@ -47,12 +53,17 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
   app.addHook('onRequest', refuseInDpMode(publicGate, 'place counts'));
   const k = config.kAnonymity;
   const gate = (n: number) => kAnonymize(n, k);
-  // The usual week of a place only changes when an hour completes (or the place changes): one answer per
-  // (place, version, weeks, hour), shared by concurrent requests; a failed query is forgotten at once.
-  const usualWeeks = new LRUCache<string, Promise<ReturnType<typeof usualWeek>>>({ max: 20_000 });
-  // Past days' dwell no longer changes once every visit in it is closed (a day + lateness later).
-  const dwells = new LRUCache<string, Promise<ReturnType<typeof dwellSummary>>>({ max: 20_000, ttl: 60_000 });
+  // The usual week of a place only changes when an hour completes (or the place changes): one gated
+  // profile per (place, version, weeks, hour), shared by concurrent requests; a failed query is forgotten
+  // at once. Gated before it is cached: `liveStatus` only compares with a usual at or above K_ANONYMITY,
+  // so the gated usual gives the same status as the raw one.
+  const usualWeeks = new LRUCache<string, Promise<GatedHour[]>>({ max: 20_000 });
   const caches = registryCaches ?? new RegistryCaches(db, config.placesCacheMs);
+  // Serialised gated answers: dwell of final days and popular times at a settled `at` (their counts no
+  // longer change), and dwell of open days (visits still arrive) for a short while.
+  const finalDwells = caches.answers<{ body: Buffer }>(config.placesDwellFinalCacheMs, 20_000);
+  const openDwells = caches.answers<{ body: Buffer }>(config.placesDwellOpenCacheMs, 20_000);
+  const settledAnswers = caches.answers<{ body: Buffer }>(config.placesSettledCacheMs, 20_000);
   const placeOr404 = async (id: string) => {
     const place = await caches.place(id);
     if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
@@ -67,7 +78,11 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
     let profile = usualWeeks.get(key);
     if (profile === undefined) {
       profile = placeHourlyPeaks(db, place.id, Math.min(fromMs, hourStart), hourStart).then((hourly) =>
-        usualWeek(hourly, fromMs, hourStart),
+        usualWeek(hourly, fromMs, hourStart).map((u) => ({
+          hourOfWeek: u.hourOfWeek,
+          usual: u.usual === null ? null : gate(u.usual),
+          weeks: u.weeks,
+        })),
       );
       // Until the hour ends (a late ping can still change the last hours: at most ALLOWED_LATENESS_MS);
       // a profile asked for a past `at` for 60 s.
@@ -97,22 +112,17 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
         toMs: hourStart,
         fullWeeks: Math.max(0, (hourStart - fromMs) / WEEK_MS),
       },
-      hours: usual.map((u) => ({
-        hourOfWeek: u.hourOfWeek,
-        usual: u.usual === null ? null : gate(u.usual),
-        weeks: u.weeks,
-      })),
+      hours: usual,
       live: {
         hourOfWeek: how,
         current: gate(peak),
         estimate,
-        usual: usualNow === null ? null : gate(usualNow),
+        usual: usualNow,
         status: liveStatus(current, usualNow, now - hourStart, k),
         ...st,
       },
     };
   };
-  const settledAnswers = new LRUCache<string, ReturnType<typeof popularTimes>>({ max: 20_000, ttl: 60_000 });
 
   app.get(
     '/v1/places/:id/dwell',
@@ -146,43 +156,37 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const day = request.query.date
         ? parseTime(request.query.date, 'date')
         : Math.floor(Date.now() / DAY_MS) * DAY_MS;
       if (day % DAY_MS !== 0) throw new ApiError('API_INVALID_TIME', 'date must be a UTC day (YYYY-MM-DD)');
       const place = await placeOr404(request.params.id);
-      // Cell visits from a day before (a visit that began then and continues) to a day after.
-      const compute = async () =>
-        dwellSummary(
-          placeVisits(
-            await visitsInCells(db, place.cells, day - DAY_MS, day + 2 * DAY_MS),
-            config.presenceMaxGapMs,
-          ),
-          day,
-        );
-      // Final once the day and the next (visits chaining into it) are over plus the lateness: cached.
+      // Final once the day and the next (visits chaining into it) are over plus the lateness.
       const final = day + 2 * DAY_MS + 2 * HOUR_MS < Date.now();
-      const key = `${place.id}|${place.version}|${day}`;
-      let pending = final ? dwells.get(key) : undefined;
-      if (pending === undefined) {
-        pending = compute();
-        if (final) {
-          dwells.set(key, pending);
-          pending.catch(() => dwells.delete(key));
-        }
-      }
-      const s = await pending;
-      return {
-        placeId: place.id,
-        date: new Date(day).toISOString().slice(0, 10),
-        kAnonymity: k,
-        visits: gate(s.visits),
-        visitors: gate(s.visitors),
-        medianMs: gate(s.visitors) === null ? null : s.medianMs,
-        buckets: DWELL_BUCKETS.map((b, i) => ({ label: b.label, visits: gate(s.buckets[i] ?? 0) })),
-        visitorsPerHour: s.visitorsPerHour.map(gate),
-      };
+      const { body } = await (final ? finalDwells : openDwells).get(
+        `${place.id}|${place.version}|${day}`,
+        async () => {
+          // Cell visits from a day before (a visit that began then and continues) to a day after.
+          const visits = await visitsInCells(db, place.cells, day - DAY_MS, day + 2 * DAY_MS);
+          const s = dwellSummary(placeVisits(visits, config.presenceMaxGapMs), day);
+          // Gated before it is serialised and cached: the cache holds no count below K_ANONYMITY.
+          return {
+            body: serialise(reply, {
+              placeId: place.id,
+              date: new Date(day).toISOString().slice(0, 10),
+              kAnonymity: k,
+              visits: gate(s.visits),
+              visitors: gate(s.visitors),
+              medianMs: gate(s.visitors) === null ? null : s.medianMs,
+              buckets: DWELL_BUCKETS.map((b, i) => ({ label: b.label, visits: gate(s.buckets[i] ?? 0) })),
+              visitorsPerHour: s.visitorsPerHour.map(gate),
+            }),
+          };
+        },
+      );
+      sendSerialised(reply, body);
+      return reply;
     },
   );
 
@@ -246,21 +250,18 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const weeks = request.query.weeks ?? config.popularTimesWeeks;
       const now = parseTime(request.query.at, 'at', Date.now());
       const place = await placeOr404(request.params.id);
-      // A past `at` whose counts no longer change: the whole (gated) answer is reused for 60 s.
-      const settled = now + SETTLED_AFTER_MS < Date.now();
-      const answerKey = `${place.id}|${place.version}|${weeks}|${now}`;
-      const cached = settled ? settledAnswers.get(answerKey) : undefined;
-      if (cached !== undefined) return cached;
-      const pending = popularTimes(place, weeks, now);
-      if (settled) {
-        settledAnswers.set(answerKey, pending);
-        pending.catch(() => settledAnswers.delete(answerKey));
-      }
-      return pending;
+      // A past `at` whose counts no longer change: the whole gated answer, serialised (168 hours), is
+      // reused for API_PLACES_SETTLED_CACHE_MS.
+      if (!(now + SETTLED_AFTER_MS < Date.now())) return popularTimes(place, weeks, now);
+      const { body } = await settledAnswers.get(`${place.id}|${place.version}|${weeks}|${now}`, async () => ({
+        body: serialise(reply, await popularTimes(place, weeks, now)),
+      }));
+      sendSerialised(reply, body);
+      return reply;
     },
   );
 };

@@ -14,10 +14,19 @@ import {
   NowcastPlaceSchema,
   nowcastTopPlaces,
 } from '../places/live.ts';
-import { placeOccupancyAt, placeOccupancySeries, popularPlaces } from '../places/queries.ts';
+import {
+  type PopularPlace,
+  placeOccupancyAt,
+  placeOccupancySeries,
+  popularPlaces,
+} from '../places/queries.ts';
 import { RegistryCaches } from '../places/read-cache.ts';
+import { type DayBlock, type Gated, SETTLED_AFTER_MS, SettledPlaceCounts } from '../places/settled-counts.ts';
 import { refuseInDpMode } from '../privacy/dp-refusal.ts';
 import { PlaceParams } from './places.ts';
+
+/** The largest `k` of popular places. */
+const MAX_K = 100;
 
 /**
  * Public per-place occupancy (docs/places.md): point, series and popular places, each carrying its
@@ -32,10 +41,22 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
   const caches = registryCaches ?? new RegistryCaches(db, config.placesCacheMs);
   app.addHook('onRequest', refuseInDpMode(publicGate, 'place counts'));
   const k = config.kAnonymity;
-  const kAnon = (n: number) => {
+  const kAnon = (n: number): Gated => {
     const devices = kAnonymize(n, k);
     return { devices, suppressed: devices === null };
   };
+  // Settled days: each place's gated bucket counts read once per day (places/settled-counts.ts); the
+  // popular places of a settled bucket: its gated top MAX_K, of which a request takes the first k.
+  const counts = new SettledPlaceCounts(
+    db,
+    caches.answers<DayBlock>(config.placesSettledCacheMs, 5_000),
+    config.bucketMs,
+    k,
+  );
+  const settledTop = caches.answers<{ places: PopularPlace[] }>(config.placesSettledCacheMs, 20_000);
+  const gatedTop = async (b: number, n: number, category: string | undefined) =>
+    // Through the gate anyway: the query's threshold and the gate are the same K.
+    (await popularPlaces(db, b, n, k, category)).filter((p) => kAnonymize(p.devices, k) !== null);
   const state = (row: LivePlaceRow | undefined, b: number, now: number) =>
     answerState(row, b, now, config.bucketMs, config.nowcastHorizonMs, k);
   /** Whether bucket `b` can still be provisional at `now`. */
@@ -88,6 +109,23 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
       const at = parseTime(request.query.at, 'at', Date.now());
       const b = bucketStart(at, config.bucketMs);
       const now = Date.now();
+      if (!provisional(b, now) && counts.covers(b, b + config.bucketMs, now)) {
+        const place = await caches.place(id);
+        if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
+        const gated = await counts.series(id, place.version, b, b + config.bucketMs, config.bucketMs);
+        if (gated?.[0] !== undefined) {
+          return {
+            placeId: id,
+            name: place.name,
+            at: new Date(at).toISOString(),
+            bucketStartMs: b,
+            bucketMs: config.bucketMs,
+            ...gated[0],
+            kAnonymity: k,
+            ...state(undefined, b, now),
+          };
+        }
+      }
       const [found, live] = await Promise.all([
         placeOccupancyAt(db, id, b),
         provisional(b, now) ? livePlaceRows(db, id, b, b + 1) : undefined,
@@ -166,11 +204,19 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
         start,
         bucketStart(now - config.nowcastHorizonMs, config.bucketMs) - config.bucketMs,
       );
-      const [place, peaks, live] = await Promise.all([
-        caches.place(id),
-        placeOccupancySeries(db, id, start, toMs, stepMs),
-        liveFrom < toMs ? livePlaceRows(db, id, liveFrom, toMs) : new Map<number, LivePlaceRow>(),
-      ]);
+      // A settled range (no live edge in it): from the day blocks; otherwise from PostgreSQL.
+      let place = liveFrom >= toMs && counts.covers(start, toMs, now) ? await caches.place(id) : undefined;
+      let gated = place && (await counts.series(id, place.version, start, toMs, stepMs));
+      let live = new Map<number, LivePlaceRow>();
+      if (gated === undefined) {
+        let peaks: Map<number, number>;
+        [place, peaks, live] = await Promise.all([
+          caches.place(id),
+          placeOccupancySeries(db, id, start, toMs, stepMs),
+          liveFrom < toMs ? livePlaceRows(db, id, liveFrom, toMs) : live,
+        ]);
+        gated = Array.from({ length: n }, (_, i) => kAnon(peaks.get(i) ?? 0));
+      }
       if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
       let provisionalFromMs: number | null = null;
       const points = Array.from({ length: n }, (_, i) => {
@@ -180,7 +226,7 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
         const row = busiestLiveRow<LivePlaceRow>(live, startMs, last, config.bucketMs);
         const st = state(row, bucketStart(last, config.bucketMs), now);
         if (st.state === 'provisional' && provisionalFromMs === null) provisionalFromMs = startMs;
-        return { startMs, ...kAnon(peaks.get(i) ?? 0), ...st };
+        return { startMs, ...(gated[i] ?? kAnon(0)), ...st };
       });
       return { placeId: id, fromMs: start, toMs, stepMs, kAnonymity: k, provisionalFromMs, points };
     },
@@ -198,7 +244,7 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
           'ranks places by their nowcast estimate (`nowcast`, publishable places only).',
         querystring: Type.Object({
           at: Type.Optional(Time('the time (default: now)')),
-          k: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+          k: Type.Integer({ minimum: 1, maximum: MAX_K, default: 10 }),
           category: Type.Optional(Type.String({ maxLength: 50, description: 'only this category' })),
         }),
         response: {
@@ -233,8 +279,19 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
       const b = bucketStart(at, config.bucketMs);
       const now = Date.now();
       const st = state(undefined, b, now);
+      // The cached list carries names: it must follow the registry (a check drops it on any change), so
+      // it is used only while the registry check runs (API_PLACES_CACHE_MS > 0).
+      const settled =
+        config.placesCacheMs > 0 &&
+        st.state !== 'provisional' &&
+        b + config.bucketMs + SETTLED_AFTER_MS < now;
+      if (settled) await caches.current();
       const [top, nowcast] = await Promise.all([
-        popularPlaces(db, b, q.k, k, q.category),
+        settled
+          ? settledTop
+              .get(`${b}|${q.category ?? ''}`, async () => ({ places: await gatedTop(b, MAX_K, q.category) }))
+              .then((t) => t.places.slice(0, q.k))
+          : gatedTop(b, q.k, q.category),
         st.state === 'provisional' ? nowcastOf(b, q.k, now, q.category) : [],
       ]);
       return {
@@ -243,8 +300,7 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
         bucketMs: config.bucketMs,
         k: q.k,
         kAnonymity: k,
-        // Through the gate anyway: the query's threshold and the gate are the same K.
-        places: top.filter((p) => kAnonymize(p.devices, k) !== null).map((p, i) => ({ rank: i + 1, ...p })),
+        places: top.map((p, i) => ({ rank: i + 1, ...p })),
         state: st.state,
         finalAtMs: st.finalAtMs,
         // Completeness is per region: the list's is the lowest of its entries (0 for an empty list).

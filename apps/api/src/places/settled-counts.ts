@@ -1,0 +1,123 @@
+// Gated per-bucket place counts of settled UTC days, held in memory for the point and series answers
+// (docs/places.md, "Performance"). A day is read once per place (one indexed query of up to
+// DAY / BUCKET_MS rows) instead of one query per request; only the k-anonymised value of each bucket is
+// kept, the raw count is dropped as the row is read.
+
+import type { Database } from '@footfall/db';
+import { HOUR_MS, kAnonymize } from '@footfall/domain';
+import { TS } from '../sql-time.ts';
+import type { ReadCache } from './read-cache.ts';
+
+const DAY_MS = 86_400_000;
+/** Counts of buckets that ended this long ago no longer change (allowed lateness 1 h + presence gap). */
+export const SETTLED_AFTER_MS = 2 * HOUR_MS;
+/** Block cells: no row for the bucket (the count is 0) < a row below K_ANONYMITY (suppressed) < a count. */
+const ABSENT = -2;
+const SUPPRESSED = -1;
+
+/**
+ * One place's gated counts of one UTC day, up to `untilMs` (the day's end, or the settled edge for the
+ * current day); `values` undefined when a row is off the bucket grid.
+ */
+export interface DayBlock {
+  values: Int32Array | undefined;
+  untilMs: number;
+}
+
+/**
+ * Buckets ending at or before this are settled (ended more than SETTLED_AFTER_MS ago); on an hour
+ * boundary, so the current day's block is reloaded once an hour rather than every bucket.
+ */
+export function settledEdge(now: number): number {
+  return Math.floor((now - SETTLED_AFTER_MS - 1) / HOUR_MS) * HOUR_MS;
+}
+
+/** The gated answer of one bucket or step: what `kAnonymize` makes of its (peak) count. */
+export interface Gated {
+  devices: number | null;
+  suppressed: boolean;
+}
+
+export class SettledPlaceCounts {
+  readonly #db: Pick<Database, 'query'>;
+  readonly #cache: ReadCache<DayBlock>;
+  readonly #bucketMs: number;
+  readonly #k: number;
+
+  constructor(db: Pick<Database, 'query'>, cache: ReadCache<DayBlock>, bucketMs: number, k: number) {
+    this.#db = db;
+    this.#cache = cache;
+    this.#bucketMs = bucketMs;
+    this.#k = k;
+  }
+
+  /** Whether every bucket in [fromMs, toMs) is settled and within (at most two) day blocks. */
+  covers(fromMs: number, toMs: number, now: number): boolean {
+    if (DAY_MS % this.#bucketMs !== 0 || HOUR_MS % this.#bucketMs !== 0 || toMs <= fromMs) return false;
+    const firstDay = Math.floor(fromMs / DAY_MS);
+    const lastDay = Math.floor((toMs - 1) / DAY_MS);
+    return lastDay - firstDay <= 1 && toMs <= settledEdge(now);
+  }
+
+  /**
+   * The gated peak per step over buckets starting in [startMs, toMs) (step i holds the buckets in
+   * [startMs + i·step, startMs + (i+1)·step)), exactly `kAnonymize(peak ?? 0)`: the peak of gated counts
+   * is the gated peak, because the threshold keeps the maximum whenever the maximum passes it. Undefined
+   * when a block is off the bucket grid (the caller reads PostgreSQL instead). Call only when `covers`.
+   */
+  async series(
+    placeId: string,
+    version: number,
+    startMs: number,
+    toMs: number,
+    stepMs: number,
+  ): Promise<Gated[] | undefined> {
+    const b = this.#bucketMs;
+    const n = Math.ceil((toMs - startMs) / stepMs);
+    const peaks = new Array<number>(n).fill(ABSENT);
+    const edge = settledEdge(Date.now());
+    for (let day = Math.floor(startMs / DAY_MS); day * DAY_MS < toMs; day++) {
+      // A past day whole; the current one up to the settled edge (a new key each hour).
+      const block = await this.#block(placeId, version, day * DAY_MS, Math.min((day + 1) * DAY_MS, edge));
+      const from = Math.max(startMs, day * DAY_MS);
+      const to = Math.min(toMs, (day + 1) * DAY_MS);
+      // Off the grid, or the edge moved back (a clock step): PostgreSQL answers.
+      if (block.values === undefined || to > block.untilMs) return undefined;
+      // Buckets on the grid only: startMs is a bucket start (the caller aligns it).
+      for (let t = from; t < to; t += b) {
+        const v = block.values[(t - day * DAY_MS) / b] ?? ABSENT;
+        const i = Math.floor((t - startMs) / stepMs);
+        if (v > (peaks[i] ?? ABSENT)) peaks[i] = v;
+      }
+    }
+    const zero = this.#gate(0);
+    return peaks.map((v) =>
+      v === ABSENT ? zero : v === SUPPRESSED ? { devices: null, suppressed: true } : this.#gate(v),
+    );
+  }
+
+  #gate(n: number): Gated {
+    const devices = kAnonymize(n, this.#k);
+    return { devices, suppressed: devices === null };
+  }
+
+  #block(placeId: string, version: number, dayMs: number, untilMs: number): Promise<DayBlock> {
+    // The version is in the key so that an update is a new entry, whatever the cache still holds.
+    return this.#cache.get(`${placeId}|${version}|${dayMs}|${untilMs}`, async () => {
+      const { rows } = await this.#db.query<{ t: number; devices: number }>(
+        `SELECT (extract(epoch FROM bucket_start) * 1000)::float8 AS t, devices FROM place_occupancy
+          WHERE place_id = $1 AND bucket_start >= ${TS('$2')} AND bucket_start < ${TS('$3')}`,
+        [placeId, dayMs, untilMs],
+        { name: 'api_place_settled_day' },
+      );
+      const values = new Int32Array(DAY_MS / this.#bucketMs).fill(ABSENT);
+      for (const r of rows) {
+        const offset = Math.round(r.t) - dayMs;
+        if (offset % this.#bucketMs !== 0) return { values: undefined, untilMs };
+        // Gated here: the block never holds a count below K_ANONYMITY.
+        values[offset / this.#bucketMs] = kAnonymize(r.devices, this.#k) ?? SUPPRESSED;
+      }
+      return { values, untilMs };
+    });
+  }
+}

@@ -1,0 +1,250 @@
+// The place routes' answer caches (docs/places.md, "Performance"): answers from the settled-day blocks
+// are exactly the k-anonymised peaks of the stored counts; a block holds no count below K_ANONYMITY;
+// concurrent misses of one block run one query; a place write through this instance is seen at once,
+// one through another within 2 × API_PLACES_CACHE_MS. Real PostgreSQL, real Kafka (the `places` topic of
+// place writes), the real API.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { type Database, openDatabase } from '@footfall/db';
+import { kAnonymize } from '@footfall/domain';
+import { createTopics } from '@footfall/kafka';
+import {
+  createTemporaryDatabase,
+  kafkaBootstrap,
+  mulberry32,
+  type TemporaryDatabase,
+} from '@footfall/testing';
+import { pino } from 'pino';
+import { type Api, loadApiConfig, startApi } from '../src/index.ts';
+import { ReadCache } from '../src/places/read-cache.ts';
+import { type DayBlock, SettledPlaceCounts } from '../src/places/settled-counts.ts';
+
+const logger = pino({ level: 'silent' });
+const K = 5;
+const BUCKET = 60_000;
+const DAY = 86_400_000;
+const OPERATOR = 'answer-cache-operator-token';
+// Two days ago: settled (its end + 2 h is in the past whatever the time of day).
+const DAY0 = Math.floor(Date.now() / DAY) * DAY - 2 * DAY;
+const DATE0 = new Date(DAY0).toISOString().slice(0, 10);
+const TS = (p: string) => `(timestamptz 'epoch' + ${p}::bigint * interval '1 millisecond')`;
+const geometry = (dx = 0) => ({
+  type: 'Polygon',
+  coordinates: [
+    [
+      [13.403 + dx, 52.519],
+      [13.407 + dx, 52.519],
+      [13.407 + dx, 52.522],
+      [13.403 + dx, 52.522],
+      [13.403 + dx, 52.519],
+    ],
+  ],
+});
+
+describe('place answer caches', () => {
+  let tmp: TemporaryDatabase;
+  let db: Database;
+  let api: Api;
+  let other: Api;
+  const counts = new Map<number, number>(); // bucket start → raw devices, as stored
+  const seed = Number(process.env.TEST_SEED ?? 1729);
+
+  // biome-ignore lint/suspicious/noExplicitAny: answers are checked field by field
+  const call = async (target: Api, method: string, path: string, body?: unknown): Promise<any> => {
+    const res = await fetch(`${target.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${OPERATOR}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+  const create = async (name: string, dx: number) => {
+    const r = await call(api, 'POST', '/v1/places', { name, category: 'station', geometry: geometry(dx) });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body.id as string;
+  };
+
+  before(async () => {
+    tmp = await createTemporaryDatabase();
+    db = await openDatabase({ url: tmp.url });
+    const places = `places-${randomBytes(4).toString('hex')}`;
+    await createTopics(kafkaBootstrap(), [
+      { name: places, partitions: 1, configs: { 'cleanup.policy': 'compact' } },
+    ]);
+    const start = (env: Record<string, string>) =>
+      startApi(
+        loadApiConfig(
+          { K_ANONYMITY: String(K), ...env },
+          {
+            port: 0,
+            host: '127.0.0.1',
+            kafkaBootstrap: [kafkaBootstrap()],
+            topicPlaces: places,
+            operatorToken: OPERATOR,
+            logLevel: 'silent',
+          },
+        ),
+        { db, logger },
+      );
+    api = await start({});
+    // "Another instance": short TTLs, so that the documented bound (2 × TTL) is checked quickly.
+    other = await start({ API_PLACES_CACHE_MS: '100' });
+  });
+
+  after(async () => {
+    await other?.close();
+    await api?.close();
+    await db?.close();
+    await tmp?.drop();
+  });
+
+  it('series and point answers from the day blocks are the gated peaks of the stored counts', async () => {
+    console.log(`seed ${seed} (TEST_SEED)`);
+    const random = mulberry32(seed);
+    const id = await create('Exact', 0);
+    // Two days ago, and today up to now (today's settled part is answered from a partial block).
+    const today = DAY0 + 2 * DAY;
+    for (const [from, to] of [
+      [DAY0, DAY0 + DAY],
+      [today, Math.floor(Date.now() / BUCKET) * BUCKET],
+    ] as const) {
+      for (let t = from; t < to; t += BUCKET) {
+        if (random() < 0.6) counts.set(t, Math.floor(random() * 12)); // around K, zeros included
+      }
+    }
+    await db.query(
+      `INSERT INTO place_occupancy (place_id, bucket_start, bucket_ms, devices, version)
+       SELECT $1, ${TS('t')}, ${BUCKET}, d, 1 FROM unnest($2::bigint[], $3::int[]) AS u(t, d)`,
+      [id, [...counts.keys()], [...counts.values()]],
+    );
+    const expected = (from: number, to: number, step: number) => {
+      const out: (number | null)[] = [];
+      for (let s = from; s < to; s += step) {
+        let peak: number | undefined;
+        for (let t = s; t < Math.min(s + step, to); t += BUCKET) {
+          const c = counts.get(t);
+          if (c !== undefined) peak = Math.max(peak ?? 0, c);
+        }
+        out.push(kAnonymize(peak ?? 0, K));
+      }
+      return out;
+    };
+    // Today's settled part: from midnight to 2 h ago, rounded down to the hour (empty early in the day).
+    const edge = Math.floor((Date.now() - 2 * 3_600_000 - 1) / 3_600_000) * 3_600_000;
+    for (let i = 0; i < 50; i++) {
+      const onToday = i % 5 === 4 && edge - today > BUCKET;
+      const from = onToday
+        ? today + Math.floor(random() * (edge - today - BUCKET))
+        : DAY0 + Math.floor(random() * DAY);
+      const to = onToday
+        ? Math.min(edge, from + BUCKET * (1 + Math.floor(random() * 120)))
+        : from + BUCKET * (1 + Math.floor(random() * 600)); // may end in the next (empty) day
+      const step = BUCKET * (1 + Math.floor(random() * 30));
+      const path = `/v1/places/${id}/occupancy/series?from=${from}&to=${to}&step=${step}`;
+      // Twice: the miss that loads the block and the hit.
+      for (const pass of ['miss', 'hit']) {
+        const s = await call(api, 'GET', path);
+        assert.equal(s.status, 200);
+        const start = Math.floor(from / BUCKET) * BUCKET;
+        const devices = s.body.points.map((p: { devices: number | null }) => p.devices);
+        assert.deepEqual(devices, expected(start, to, step), `${pass} ${path}`);
+        for (const p of s.body.points) assert.equal(p.suppressed, p.devices === null);
+      }
+      const at = DAY0 + Math.floor(random() * DAY);
+      const o = await call(api, 'GET', `/v1/places/${id}/occupancy?at=${at}`);
+      const b = Math.floor(at / BUCKET) * BUCKET;
+      assert.equal(o.body.devices, kAnonymize(counts.get(b) ?? 0, K), `occupancy at ${at}`);
+      assert.equal(o.body.name, 'Exact');
+    }
+  });
+
+  it('a day block holds no count below K; concurrent misses of one block run one query', async () => {
+    const id =
+      (await db.query<{ id: string }>(`SELECT id FROM places WHERE name = 'Exact'`)).rows[0]?.id ?? '';
+    let queries = 0;
+    const counting = {
+      query: ((...args: Parameters<Database['query']>) => {
+        queries++;
+        return db.query(...args);
+      }) as Database['query'],
+    };
+    const cache = new ReadCache<DayBlock>(60_000);
+    const settled = new SettledPlaceCounts(counting, cache, BUCKET, K);
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => settled.series(id, 1, DAY0, DAY0 + DAY, 3_600_000)),
+    );
+    assert.equal(queries, 1, 'one query for 20 concurrent misses');
+    assert.equal(new Set(answers.map((a) => JSON.stringify(a))).size, 1);
+    const block = await cache.get(`${id}|1|${DAY0}|${DAY0 + DAY}`, () =>
+      Promise.reject(new Error('not cached')),
+    );
+    const values = [...(block.values ?? [])];
+    assert.equal(values.length, DAY / BUCKET);
+    // -2 (no row) and -1 (suppressed) are markers; every number is at or above K.
+    assert.ok(
+      values.every((v) => v === -2 || v === -1 || v >= K),
+      'only gated counts',
+    );
+    assert.ok(values.includes(-1), 'some buckets were suppressed');
+  });
+
+  it('a write through this instance is seen at once; through another within 2 × the TTLs', async () => {
+    const id = await create('Before', 0.01);
+    const b = DAY0 + 600 * BUCKET;
+    await db.query(
+      `INSERT INTO place_occupancy (place_id, bucket_start, bucket_ms, devices, version)
+       VALUES ($1, ${TS('$2')}, ${BUCKET}, 999, 1)`,
+      [id, b],
+    );
+    const top = async (target: Api) =>
+      (await call(target, 'GET', `/v1/places/popular?at=${b}&k=3`)).body.places.find(
+        (p: { placeId: string }) => p.placeId === id,
+      );
+    const series = `/v1/places/${id}/occupancy/series?from=${b}&to=${b + 3_600_000}&step=600000`;
+    for (const target of [api, other]) {
+      // Prime every cache of both instances.
+      assert.equal((await call(target, 'GET', `/v1/places/${id}/occupancy?at=${b}`)).body.name, 'Before');
+      assert.equal((await call(target, 'GET', series)).body.points[0].devices, 999);
+      assert.equal((await top(target))?.name, 'Before');
+      assert.equal((await call(target, 'GET', `/v1/places/${id}/dwell?date=${DATE0}`)).status, 200);
+      assert.equal((await call(target, 'GET', `/v1/places/${id}/popular-times?at=${b}`)).status, 200);
+    }
+    const renamed = await call(api, 'PUT', `/v1/places/${id}`, {
+      name: 'After',
+      category: 'station',
+      geometry: geometry(0.01),
+    });
+    assert.equal(renamed.status, 200);
+    assert.equal((await call(api, 'GET', `/v1/places/${id}/occupancy?at=${b}`)).body.name, 'After');
+    assert.equal((await top(api))?.name, 'After', 'the settled popular list was dropped by the write');
+    assert.equal((await call(api, 'GET', series)).body.points[0].devices, 999, 'past counts stay');
+
+    const deleted = await call(api, 'DELETE', `/v1/places/${id}`);
+    assert.equal(deleted.status, 204);
+    const gone = [
+      `/v1/places/${id}/occupancy?at=${b}`,
+      series,
+      `/v1/places/${id}/dwell?date=${DATE0}`,
+      `/v1/places/${id}/popular-times?at=${b}`,
+    ];
+    for (const path of gone) assert.equal((await call(api, 'GET', path)).status, 404, path);
+    assert.equal(await top(api), undefined);
+
+    // The other instance: its registry check (every API_PLACES_CACHE_MS = 100 ms) drops the place and,
+    // the registry stamp having changed, every cached answer; nothing older than 2 × 100 ms is served.
+    // Polled, and the time it took is checked against the bound (plus slack for a loaded machine).
+    const since = performance.now();
+    for (;;) {
+      const statuses = await Promise.all(gone.map(async (p) => (await call(other, 'GET', p)).status));
+      const listed = await top(other);
+      if (statuses.every((s) => s === 404) && listed === undefined) break;
+      assert.ok(performance.now() - since < 2 * 100 + 1_000, `still served: ${statuses} ${listed?.name}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+});
