@@ -1,0 +1,119 @@
+// One partition's view of the place registry for PlaceTracker (place-occupancy.ts): places numbered
+// 0, 1, … in the order the partition first meets them, and each cell's places as an Int32Array indexed
+// by the aggregator's cell number, computed on first use (one string lookup per cell, not per ping).
+
+import type { PlaceDef, PlaceIndex } from './place-index.ts';
+
+const EMPTY = new Int32Array(0);
+
+export class PlaceTable {
+  readonly #index: PlaceIndex;
+  readonly #cellName: (num: number) => string;
+  readonly #onGrow: (capacity: number) => void;
+  readonly #nums = new Map<string, number>();
+  /** Current definition per place number; undefined once deleted (the number stays reserved). */
+  readonly #defs: (PlaceDef | undefined)[] = [];
+  #eff = new Float64Array(64);
+  /** Length of every per-place array (place numbers are below it). */
+  capacity = 64;
+  /** Cell number → its places' numbers; undefined until the cell is first used. */
+  readonly #cells: (Int32Array | undefined)[] = [];
+
+  constructor(index: PlaceIndex, cellName: (num: number) => string, onGrow: (capacity: number) => void) {
+    this.#index = index;
+    this.#cellName = cellName;
+    this.#onGrow = onGrow;
+  }
+
+  /** Place numbers handed out. */
+  get count(): number {
+    return this.#defs.length;
+  }
+
+  numOf(id: string): number | undefined {
+    return this.#nums.get(id);
+  }
+
+  def(p: number): PlaceDef | undefined {
+    return this.#defs[p];
+  }
+
+  /** First bucket start counted by place `p`'s current definition (+∞ once deleted). */
+  effectiveFrom(p: number): number {
+    return this.#eff[p] as number;
+  }
+
+  /** The places of a cell (numbers), computed on first use. */
+  placesOfCell(cellNum: number): Int32Array {
+    return this.#cells[cellNum] ?? this.#compute(cellNum);
+  }
+
+  /** Every place id known here or in the index. */
+  allIds(): string[] {
+    const ids = new Set(this.#nums.keys());
+    for (const def of this.#index.values()) ids.add(def.id);
+    return [...ids];
+  }
+
+  /**
+   * Takes the index's current definitions of `ids` and recomputes the place lists of the used cells they
+   * touch (old or new cells). Returns the cells that gained their first place (`tracked`) or lost their
+   * last one (`untracked`).
+   */
+  apply(
+    ids: readonly string[],
+    cellNumber: (cell: string) => number | undefined,
+  ): { tracked: Set<number>; untracked: Set<number> } {
+    const affected = new Set<number>();
+    const touch = (cells: readonly string[]) => {
+      for (const c of cells) {
+        const n = cellNumber(c);
+        if (n !== undefined && this.#cells[n] !== undefined) affected.add(n);
+      }
+    };
+    for (const id of ids) {
+      const p = this.#nums.get(id);
+      const old = p === undefined ? undefined : this.#defs[p];
+      if (old !== undefined) touch(old.cells);
+      const def = this.#index.get(id);
+      if (def !== undefined) touch(def.cells);
+      if (p === undefined) continue;
+      this.#defs[p] = def;
+      this.#eff[p] = def?.effectiveFromMs ?? Number.POSITIVE_INFINITY;
+    }
+    const tracked = new Set<number>();
+    const untracked = new Set<number>();
+    for (const n of affected) {
+      const was = (this.#cells[n] as Int32Array).length > 0;
+      const now = this.#compute(n).length > 0;
+      if (!was && now) tracked.add(n);
+      else if (was && !now) untracked.add(n);
+    }
+    return { tracked, untracked };
+  }
+
+  #compute(cellNum: number): Int32Array {
+    const defs = this.#index.placesOf(this.#cellName(cellNum));
+    const a = defs.length === 0 ? EMPTY : Int32Array.from(defs, (d) => this.#intern(d));
+    while (this.#cells.length <= cellNum) this.#cells.push(undefined);
+    this.#cells[cellNum] = a;
+    return a;
+  }
+
+  #intern(def: PlaceDef): number {
+    const known = this.#nums.get(def.id);
+    if (known !== undefined) return known;
+    const p = this.#defs.length;
+    this.#nums.set(def.id, p);
+    this.#defs.push(def);
+    if (p >= this.capacity) {
+      this.capacity *= 2;
+      const eff = new Float64Array(this.capacity);
+      eff.set(this.#eff);
+      this.#eff = eff;
+      this.#onGrow(this.capacity);
+    }
+    this.#eff[p] = def.effectiveFromMs;
+    return p;
+  }
+}
