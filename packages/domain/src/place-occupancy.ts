@@ -143,7 +143,7 @@ export class PlaceTracker implements PresenceObserver {
 
   observes(cellNum: number): boolean {
     if (this.#index.seq !== this.#seq) this.#sync();
-    return this.#places.placesOfCell(cellNum).length > 0;
+    return this.#places.hasPlaces(cellNum);
   }
 
   presence(

@@ -18,6 +18,11 @@ export class PlaceTable {
   capacity = 64;
   /** Cell number → its places' numbers; undefined until the cell is first used. */
   readonly #cells: (Int32Array | undefined)[] = [];
+  /**
+   * Cell number → 0 not computed yet, 1 no place, 2 some place: the per-segment check reads one byte of
+   * a small array instead of a list object elsewhere in the heap (a cache miss per ping otherwise).
+   */
+  #state = new Uint8Array(1024);
 
   constructor(index: PlaceIndex, cellName: (num: number) => string, onGrow: (capacity: number) => void) {
     this.#index = index;
@@ -41,6 +46,12 @@ export class PlaceTable {
   /** First bucket start counted by place `p`'s current definition (+∞ once deleted). */
   effectiveFrom(p: number): number {
     return this.#eff[p] as number;
+  }
+
+  /** True if some place holds the cell. */
+  hasPlaces(cellNum: number): boolean {
+    const s = cellNum < this.#state.length ? (this.#state[cellNum] as number) : 0;
+    return s === 0 ? this.#compute(cellNum).length > 0 : s === 2;
   }
 
   /** The places of a cell (numbers), computed on first use. */
@@ -94,9 +105,19 @@ export class PlaceTable {
 
   #compute(cellNum: number): Int32Array {
     const defs = this.#index.placesOf(this.#cellName(cellNum));
-    const a = defs.length === 0 ? EMPTY : Int32Array.from(defs, (d) => this.#intern(d));
+    let a = EMPTY;
+    if (defs.length > 0) {
+      a = new Int32Array(defs.length);
+      for (let i = 0; i < defs.length; i++) a[i] = this.#intern(defs[i] as PlaceDef);
+    }
     while (this.#cells.length <= cellNum) this.#cells.push(undefined);
     this.#cells[cellNum] = a;
+    if (cellNum >= this.#state.length) {
+      const state = new Uint8Array(Math.max(2 * this.#state.length, cellNum + 1));
+      state.set(this.#state);
+      this.#state = state;
+    }
+    this.#state[cellNum] = a.length > 0 ? 2 : 1;
     return a;
   }
 
