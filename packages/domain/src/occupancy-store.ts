@@ -77,13 +77,10 @@ export class OccupancyStore {
         e = new CellBucket(this.#cells.cell(cellNum), this.#cells.region(cellNum), b);
         m.set(cellNum, e);
       }
-      if (watch) {
-        const prev = e.segmentsOf(num);
-        const c = prev + delta;
-        // Before the change, as the observer is promised (a set read inside lacks this transition).
-        if (prev > 0 !== c > 0) (places as PresenceObserver).presence(e.cell, b, num, c > 0, cellNum, dev);
+      const prev = e.addSegments(num, delta);
+      if (watch && prev > 0 !== prev + delta > 0) {
+        (places as PresenceObserver).presence(e.cell, b, num, delta > 0, cellNum, dev);
       }
-      e.addSegments(num, delta);
       if (b === last) e.pings += delta;
       if (this.#bounds) addStay(e, num, startAt(dev, j), delta);
       if (!e.dirty) {

@@ -3,8 +3,8 @@
 // (a device entering or leaving a (cell, bucket)); pure, no I/O.
 //
 // Layout (docs/places.md, "Aggregation"): places and cells are small integers of this partition; a
-// cell's places are an Int32Array indexed by the aggregator's cell number (a cell without places costs
-// one array read per presence segment); the counts of one bucket are typed arrays indexed by place
+// cell's places are found by the aggregator's cell number (place-table.ts; a cell without places costs
+// one byte read per presence segment); the counts of one bucket are typed arrays indexed by place
 // number; whether a device is already in another cell of a place is read from its presence runs
 // (place-runs.ts), so there is no device set per (place, bucket).
 
@@ -42,11 +42,12 @@ export interface PresenceSource {
 /** What the aggregator's occupancy store calls (PlaceTracker; bench/nowcast-diagnose.ts has its own). */
 export interface PresenceObserver {
   /**
-   * Whether transitions in this cell matter; called before the transitions of each presence segment
-   * (it applies pending definition changes first). Absent: every transition is reported.
+   * Whether transitions in this cell matter; called before the transitions of each presence segment, so
+   * pending definition changes are applied here, while the cell sets and the observer agree. Absent:
+   * every transition is reported.
    */
   observes?(cellNum: number): boolean;
-  /** The device `num` entered (`present`) or left (cell, bucket), before the cell set changes. */
+  /** The device `num` entered (`present`) or left (cell, bucket); the cell set has already changed. */
   presence(
     cell: string,
     bucketStartMs: number,

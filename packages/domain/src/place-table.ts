@@ -1,10 +1,10 @@
 // One partition's view of the place registry for PlaceTracker (place-occupancy.ts): places numbered
-// 0, 1, … in the order the partition first meets them, and each cell's places as an Int32Array indexed
-// by the aggregator's cell number, computed on first use (one string lookup per cell, not per ping).
+// 0, 1, … in the order the partition first meets them, and each cell's places (numbers) indexed by the
+// aggregator's cell number, computed on first use (one string lookup per cell, not per ping).
 
 import type { PlaceDef, PlaceIndex } from './place-index.ts';
 
-const EMPTY = new Int32Array(0);
+const EMPTY: readonly number[] = Object.freeze([]);
 
 export class PlaceTable {
   readonly #index: PlaceIndex;
@@ -17,7 +17,7 @@ export class PlaceTable {
   /** Length of every per-place array (place numbers are below it). */
   capacity = 64;
   /** Cell number → its places' numbers; undefined until the cell is first used. */
-  readonly #cells: (Int32Array | undefined)[] = [];
+  readonly #cells: (readonly number[] | undefined)[] = [];
   /**
    * Cell number → 0 not computed yet, 1 no place, 2 some place: the per-segment check reads one byte of
    * a small array instead of a list object elsewhere in the heap (a cache miss per ping otherwise).
@@ -55,7 +55,7 @@ export class PlaceTable {
   }
 
   /** The places of a cell (numbers), computed on first use. */
-  placesOfCell(cellNum: number): Int32Array {
+  placesOfCell(cellNum: number): readonly number[] {
     return this.#cells[cellNum] ?? this.#compute(cellNum);
   }
 
@@ -95,7 +95,7 @@ export class PlaceTable {
     const tracked = new Set<number>();
     const untracked = new Set<number>();
     for (const n of affected) {
-      const was = (this.#cells[n] as Int32Array).length > 0;
+      const was = (this.#cells[n] as readonly number[]).length > 0;
       const now = this.#compute(n).length > 0;
       if (!was && now) tracked.add(n);
       else if (was && !now) untracked.add(n);
@@ -103,12 +103,14 @@ export class PlaceTable {
     return { tracked, untracked };
   }
 
-  #compute(cellNum: number): Int32Array {
+  #compute(cellNum: number): readonly number[] {
     const defs = this.#index.placesOf(this.#cellName(cellNum));
     let a = EMPTY;
     if (defs.length > 0) {
-      a = new Int32Array(defs.length);
-      for (let i = 0; i < defs.length; i++) a[i] = this.#intern(defs[i] as PlaceDef);
+      // A small array of Smis: cheaper to allocate than a typed array, and as compact for a few places.
+      const list: number[] = [];
+      for (let i = 0; i < defs.length; i++) list.push(this.#intern(defs[i] as PlaceDef));
+      a = list;
     }
     while (this.#cells.length <= cellNum) this.#cells.push(undefined);
     this.#cells[cellNum] = a;

@@ -31,8 +31,13 @@ export class ReferencePlaceTracker {
     this.#seq = index.seq;
   }
 
-  presence(cell: string, b: number, num: number, present: boolean): void {
+  /** Definition changes are applied before a segment's transitions, while the sets agree with it. */
+  observes(): boolean {
     this.#sync();
+    return true;
+  }
+
+  presence(cell: string, b: number, num: number, present: boolean): void {
     for (const def of this.#index.placesOf(cell)) {
       if (b < def.effectiveFromMs) continue;
       const e = this.#entry(def, b, present);
