@@ -55,6 +55,7 @@ function makePlaces(n: number, random: () => number): PlaceIndex {
 }
 
 function lookupBench() {
+  const startedAt = new Date().toISOString();
   const loadBefore = loadavg();
   const random = mulberry32(7);
   const total = Number(process.env.BENCH_PINGS ?? 400_000);
@@ -115,6 +116,7 @@ function lookupBench() {
   const cpuBase = median(cpuRates.get('no places') ?? []);
   const baseRounds = rates.get('no places') ?? [];
   results.lookup = {
+    startedAt,
     pings: total,
     devices,
     rounds: ROUNDS,
