@@ -4,7 +4,7 @@
 //
 // Layout (docs/places.md, "Aggregation"): places and cells are small integers of this partition; a
 // cell's places are found by the aggregator's cell number (place-table.ts; a cell without places costs
-// one byte read per presence segment); the counts of one bucket are typed arrays indexed by place
+// one byte read per presence segment); the counts of one bucket are one typed array indexed by place
 // number; whether a device is already in another cell of a place is read from its presence runs
 // (place-runs.ts), so there is no device set per (place, bucket).
 
@@ -60,12 +60,18 @@ export interface PresenceObserver {
   evict(limitMs: number, bucketMs: number): void;
 }
 
-/** Counts of every place of this partition in one bucket, indexed by place number. */
+/** Fields per place in {@link BucketCounts.v}: current count, last emitted count, dirty flag. */
+const STRIDE = 3;
+const EMITTED = 1;
+const DIRTY = 2;
+
+/**
+ * Counts of every place of this partition in one bucket, by place number: the three fields of a place
+ * side by side, so a transition or a flush touches one cache line, not three arrays.
+ */
 class BucketCounts {
   readonly bucketStartMs: number;
-  counts: Int32Array;
-  emitted: Int32Array;
-  dirty: Uint8Array;
+  v: Int32Array;
   /** Place numbers marked dirty since the last flush (each once). */
   readonly dirtyList: number[] = [];
   /**
@@ -75,26 +81,23 @@ class BucketCounts {
   frozen: Map<number, PlaceDef> | null = null;
   constructor(bucketStartMs: number, capacity: number) {
     this.bucketStartMs = bucketStartMs;
-    this.counts = new Int32Array(capacity);
-    this.emitted = new Int32Array(capacity);
-    this.dirty = new Uint8Array(capacity);
+    this.v = new Int32Array(capacity * STRIDE);
   }
 
   grow(capacity: number): void {
-    const c = new Int32Array(capacity);
-    c.set(this.counts);
-    this.counts = c;
-    const e = new Int32Array(capacity);
-    e.set(this.emitted);
-    this.emitted = e;
-    const d = new Uint8Array(capacity);
-    d.set(this.dirty);
-    this.dirty = d;
+    const v = new Int32Array(capacity * STRIDE);
+    v.set(this.v);
+    this.v = v;
+  }
+
+  count(p: number): number {
+    return this.v[p * STRIDE] as number;
   }
 
   mark(p: number): void {
-    if (this.dirty[p] === 0) {
-      this.dirty[p] = 1;
+    const i = p * STRIDE + DIRTY;
+    if (this.v[i] === 0) {
+      this.v[i] = 1;
       this.dirtyList.push(p);
     }
   }
@@ -173,15 +176,17 @@ export class PlaceTracker implements PresenceObserver {
         break;
       }
     }
-    const counts = e.counts;
+    const v = e.v;
     const delta = present ? 1 : -1;
-    for (let k = 0; k < places.length; k++) {
+    // The cell's list: place number, its effective time, …
+    for (let k = 0; k < places.length; k += 2) {
+      if (bucketStartMs < (places[k + 1] as number)) continue;
       const p = places[k] as number;
-      if (bucketStartMs < table.effectiveFrom(p)) continue;
       if (others && inOtherCell(runs, cellNum, bi, p, table)) continue;
-      counts[p] = (counts[p] as number) + delta;
-      if (e.dirty[p] === 0) {
-        e.dirty[p] = 1;
+      const i = p * STRIDE;
+      v[i] = (v[i] as number) + delta;
+      if (v[i + DIRTY] === 0) {
+        v[i + DIRTY] = 1;
         e.dirtyList.push(p);
         if (e.dirtyList.length === 1) this.#dirty.push(e);
       }
@@ -217,7 +222,7 @@ export class PlaceTracker implements PresenceObserver {
     this.#sync();
     const p = this.#places.numOf(placeId);
     const e = this.#buckets.get(bucketStartMs);
-    return p === undefined || e === undefined ? undefined : e.counts[p];
+    return p === undefined || e === undefined ? undefined : e.count(p);
   }
 
   /** Each place with devices in a held bucket, with its current distinct count (live-place-edge.ts). */
@@ -227,7 +232,7 @@ export class PlaceTracker implements PresenceObserver {
     if (e === undefined) return;
     const n = this.#places.count;
     for (let p = 0; p < n; p++) {
-      const d = e.counts[p] as number;
+      const d = e.count(p);
       if (d <= 0) continue;
       const def = e.defOf(p, this.#places);
       if (def !== undefined) fn(def, d);
@@ -239,7 +244,7 @@ export class PlaceTracker implements PresenceObserver {
     let n = 0;
     const places = this.#places.count;
     for (const e of this.#buckets.values()) {
-      for (let p = 0; p < places; p++) if ((e.counts[p] as number) > 0 || (e.emitted[p] as number) > 0) n++;
+      for (let p = 0; p < places; p++) if (e.count(p) > 0 || (e.v[p * STRIDE + EMITTED] as number) > 0) n++;
     }
     return n;
   }
@@ -259,15 +264,17 @@ export class PlaceTracker implements PresenceObserver {
 
   #flush(e: BucketCounts): void {
     const list = e.dirtyList;
-    for (let i = 0; i < list.length; i++) {
-      const p = list[i] as number;
-      if (e.dirty[p] === 0) continue; // cleared by a definition change
-      e.dirty[p] = 0;
-      const d = e.counts[p] as number;
-      if (d === e.emitted[p]) continue;
+    const v = e.v;
+    for (let k = 0; k < list.length; k++) {
+      const p = list[k] as number;
+      const i = p * STRIDE;
+      if (v[i + DIRTY] === 0) continue; // cleared by a definition change
+      v[i + DIRTY] = 0;
+      const d = v[i] as number;
+      if (d === v[i + EMITTED]) continue;
       const def = e.defOf(p, this.#places);
       if (def === undefined) continue;
-      e.emitted[p] = d;
+      v[i + EMITTED] = d;
       this.#pending.push({
         placeId: def.id,
         region: def.region,
@@ -299,15 +306,17 @@ export class PlaceTracker implements PresenceObserver {
       for (const e of buckets.values()) {
         const frozen = def !== undefined && e.bucketStartMs < def.effectiveFromMs;
         if (frozen) {
-          if (e.frozen?.has(p) || (e.counts[p] === 0 && e.emitted[p] === 0 && e.dirty[p] === 0)) continue;
+          const i = p * STRIDE;
+          if (e.frozen?.has(p) || (e.v[i] === 0 && e.v[i + EMITTED] === 0 && e.v[i + DIRTY] === 0)) continue;
           e.frozen ??= new Map();
           e.frozen.set(p, old);
           continue;
         }
         e.frozen?.delete(p);
-        e.counts[p] = 0;
-        e.dirty[p] = 0;
-        if (def === undefined) e.emitted[p] = 0;
+        const i = p * STRIDE;
+        e.v[i] = 0;
+        e.v[i + DIRTY] = 0;
+        if (def === undefined) e.v[i + EMITTED] = 0;
       }
     }
     // 2. The table: new definitions, cells' place lists; cells that gained or lost every place.
@@ -325,7 +334,7 @@ export class PlaceTracker implements PresenceObserver {
           for (const num of this.#source.presentIn(c, b)?.keys() ?? []) devs.add(num);
         const e = buckets.get(b) ?? (devs.size > 0 ? this.#bucket(b) : undefined);
         if (e === undefined) continue;
-        e.counts[p] = devs.size;
+        e.v[p * STRIDE] = devs.size;
         e.mark(p);
         if (e.dirtyList.length === 1) this.#dirty.push(e);
       }
@@ -364,7 +373,7 @@ function inOtherCell(
     const c = runs[i] as number;
     if (c === cellNum || (runs[i + 1] as number) > bi || (runs[i + 2] as number) < bi) continue;
     const ps = table.placesOfCell(c);
-    for (let k = 0; k < ps.length; k++) if (ps[k] === p) return true;
+    for (let k = 0; k < ps.length; k += 2) if (ps[k] === p) return true;
   }
   return false;
 }

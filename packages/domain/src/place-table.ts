@@ -13,7 +13,6 @@ export class PlaceTable {
   readonly #nums = new Map<string, number>();
   /** Current definition per place number; undefined once deleted (the number stays reserved). */
   readonly #defs: (PlaceDef | undefined)[] = [];
-  #eff = new Float64Array(64);
   /** Length of every per-place array (place numbers are below it). */
   capacity = 64;
   /** Cell number → its places' numbers; undefined until the cell is first used. */
@@ -43,18 +42,16 @@ export class PlaceTable {
     return this.#defs[p];
   }
 
-  /** First bucket start counted by place `p`'s current definition (+∞ once deleted). */
-  effectiveFrom(p: number): number {
-    return this.#eff[p] as number;
-  }
-
   /** True if some place holds the cell. */
   hasPlaces(cellNum: number): boolean {
     const s = cellNum < this.#state.length ? (this.#state[cellNum] as number) : 0;
     return s === 0 ? this.#compute(cellNum).length > 0 : s === 2;
   }
 
-  /** The places of a cell (numbers), computed on first use. */
+  /**
+   * The places of a cell, computed on first use: place number, its current `effectiveFromMs`, … (side by
+   * side: the check needs no second lookup).
+   */
   placesOfCell(cellNum: number): readonly number[] {
     return this.#cells[cellNum] ?? this.#compute(cellNum);
   }
@@ -90,7 +87,6 @@ export class PlaceTable {
       if (def !== undefined) touch(def.cells);
       if (p === undefined) continue;
       this.#defs[p] = def;
-      this.#eff[p] = def?.effectiveFromMs ?? Number.POSITIVE_INFINITY;
     }
     const tracked = new Set<number>();
     const untracked = new Set<number>();
@@ -109,7 +105,10 @@ export class PlaceTable {
     if (defs.length > 0) {
       // A small array of Smis: cheaper to allocate than a typed array, and as compact for a few places.
       const list: number[] = [];
-      for (let i = 0; i < defs.length; i++) list.push(this.#intern(defs[i] as PlaceDef));
+      for (let i = 0; i < defs.length; i++) {
+        const def = defs[i] as PlaceDef;
+        list.push(this.#intern(def), def.effectiveFromMs);
+      }
       a = list;
     }
     while (this.#cells.length <= cellNum) this.#cells.push(undefined);
@@ -131,12 +130,8 @@ export class PlaceTable {
     this.#defs.push(def);
     if (p >= this.capacity) {
       this.capacity *= 2;
-      const eff = new Float64Array(this.capacity);
-      eff.set(this.#eff);
-      this.#eff = eff;
       this.#onGrow(this.capacity);
     }
-    this.#eff[p] = def.effectiveFromMs;
     return p;
   }
 }
