@@ -56,6 +56,7 @@ function makePlaces(n: number, random: () => number): PlaceIndex {
 }
 
 function lookupBench() {
+  const startedAt = new Date().toISOString();
   const loadBefore = loadavg();
   const random = mulberry32(7);
   const total = Number(process.env.BENCH_PINGS ?? 400_000);
@@ -75,13 +76,23 @@ function lookupBench() {
     { name: '10k places', index: makePlaces(10_000, random) },
     { name: '100k places', index: makePlaces(100_000, random) },
   ];
+  // Each variant starts on a collected heap, so none pays for the garbage of the one before it (the
+  // no places round ran right after the 100k one); its own garbage is still collected inside its time.
+  const v8 = process.getBuiltinModule('node:v8');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = process.getBuiltinModule('node:vm').runInNewContext('gc') as () => void;
   const rates = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  // CPU time of this process (all its threads, GC helpers included): less sensitive than wall time to
+  // the other processes of a shared machine.
+  const cpuRates = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   let placeUpdates = new Map<string, number>();
   for (let round = 0; round < ROUNDS + 1; round++) {
     for (const v of variants) {
+      gc();
       const agg = new PartitionAggregator();
       if (v.index) agg.observePlaces(new PlaceTracker(v.index, agg));
       let updates = 0;
+      const cpu = process.cpuUsage();
       const start = performance.now();
       for (let i = 0; i < total; i++) {
         agg.add(pings[i] as PingEvent);
@@ -89,24 +100,39 @@ function lookupBench() {
       }
       updates += agg.drainUpdates().places?.length ?? 0;
       const s = (performance.now() - start) / 1000;
-      if (round > 0) rates.get(v.name)?.push(total / s); // round 0 warms up
+      const used = process.cpuUsage(cpu);
+      const cpuS = (used.user + used.system) / 1e6;
+      if (round > 0) {
+        // round 0 warms up
+        rates.get(v.name)?.push(total / s);
+        cpuRates.get(v.name)?.push(total / cpuS);
+      }
       placeUpdates = new Map([...placeUpdates, [v.name, updates]]);
-      console.error(`round ${round} ${v.name}: ${Math.round(total / s)} pings/s, ${updates} place updates`);
+      console.error(
+        `round ${round} ${v.name}: ${Math.round(total / s)} pings/s, ${Math.round(total / cpuS)} pings/cpu-s, ${updates} place updates`,
+      );
     }
   }
   const base = median(rates.get('no places') ?? []);
+  const cpuBase = median(cpuRates.get('no places') ?? []);
+  const baseRounds = rates.get('no places') ?? [];
   results.lookup = {
+    startedAt,
     pings: total,
     devices,
     rounds: ROUNDS,
-    note: 'aggregation step only (add + drain); median pings/s over rounds; ratio = variant / no places',
+    note: 'aggregation step only (add + drain); median pings/s over rounds; ratio = variant / no places (wall time); cpuRatio the same with the process CPU time; heap collected before each variant',
     variants: variants.map((v) => {
       const rate = median(rates.get(v.name) ?? []);
+      const cpuRate = median(cpuRates.get(v.name) ?? []);
       return {
         variant: v.name,
         places: v.index?.size ?? 0,
         pingsPerSec: Math.round(rate),
         ratio: Number((rate / base).toFixed(3)),
+        roundRatios: (rates.get(v.name) ?? []).map((r, i) => Number((r / (baseRounds[i] ?? r)).toFixed(3))),
+        pingsPerCpuSec: Math.round(cpuRate),
+        cpuRatio: Number((cpuRate / cpuBase).toFixed(3)),
         placeUpdates: placeUpdates.get(v.name) ?? 0,
       };
     }),

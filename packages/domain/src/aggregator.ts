@@ -22,7 +22,7 @@ import { EventClock } from './event-clock.ts';
 import { foldDevice } from './eviction.ts';
 import { OccupancyStore } from './occupancy-store.ts';
 import { hasPing, IdKey, storeKey } from './ping-id-key.ts';
-import type { PlaceTracker, PresenceSource } from './place-occupancy.ts';
+import type { PresenceObserver, PresenceSource } from './place-occupancy.ts';
 import { Stays } from './stays.ts';
 import { VisitChanges } from './visit-changes.ts';
 
@@ -133,7 +133,7 @@ export class PartitionAggregator implements PresenceSource {
   }
 
   /** Feeds presence transitions to a place tracker from now on (before the first ping). */
-  observePlaces(tracker: PlaceTracker): void {
+  observePlaces(tracker: PresenceObserver): void {
     this.#occupancy.places = tracker;
   }
 
@@ -236,6 +236,21 @@ export class PartitionAggregator implements PresenceSource {
   /** Devices present in a live (cell, bucket): device number → contributions (PresenceSource). */
   presentIn(cell: string, bucketStartMs: number): ReadonlyMap<number, number> | undefined {
     return this.#occupancy.get(cell, bucketStartMs)?.deviceMap();
+  }
+
+  /** The cell's number if seen (PresenceSource; never interns). */
+  cellNumber(cell: string): number | undefined {
+    return this.#cells.lookup(cell);
+  }
+
+  /** The cell id of a cell number (PresenceSource). */
+  cellName(num: number): string {
+    return this.#cells.cell(num);
+  }
+
+  /** Every device held (PresenceSource, for place definition changes). */
+  forEachDevice(fn: (dev: DeviceState) => void): void {
+    for (const dev of this.#devices.values()) fn(dev);
   }
 
   stats(): AggregatorStats {

@@ -92,6 +92,11 @@ export class DeviceState {
   inacc: number[] = NONE;
   /** Ids that have no compact key (ping-id-key.ts), by their hash; null while there are none. */
   longIds: Map<number, string> | null = null;
+  /**
+   * Named places only (place-runs.ts): the device's presence in cells that belong to a place, as runs of
+   * consecutive buckets, 3 fields each (cell number, first and last bucket index); NONE while none.
+   */
+  placeRuns: number[] = NONE;
   /** Open visits emitted so far (usually 0–2; searched linearly by cell and startMs). */
   emitted: EmittedVisit[] = NONE;
   /** Smallest window index whose derivation changed since the last collect (Infinity = clean). */

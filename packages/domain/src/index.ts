@@ -67,7 +67,12 @@ export {
   validatePlaceGeometry,
 } from './place-geometry.ts';
 export { type PlaceDef, PlaceIndex } from './place-index.ts';
-export { type PlaceOccupancyUpdate, PlaceTracker, type PresenceSource } from './place-occupancy.ts';
+export {
+  type PlaceOccupancyUpdate,
+  PlaceTracker,
+  type PresenceObserver,
+  type PresenceSource,
+} from './place-occupancy.ts';
 export {
   DWELL_BUCKETS,
   type DwellSummary,

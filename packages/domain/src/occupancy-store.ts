@@ -15,13 +15,13 @@ import {
   WINDOW_STRIDE,
 } from './device-state.ts';
 import { CellBucket } from './occupancy.ts';
-import type { PlaceTracker } from './place-occupancy.ts';
+import type { PresenceObserver } from './place-occupancy.ts';
 
 export class OccupancyStore {
   /** bucket start → cell number → state. */
   readonly buckets = new Map<number, Map<number, CellBucket>>();
   /** Named places (docs/places.md): told of every device entering or leaving a (cell, bucket). */
-  places: PlaceTracker | undefined;
+  places: PresenceObserver | undefined;
   readonly #cells: CellTable;
   readonly #bucketMs: number;
   readonly #bounds: BoundingOptions | undefined;
@@ -62,6 +62,8 @@ export class OccupancyStore {
     const last = Math.floor(t / bms) * bms;
     const num = dev.num;
     const places = this.places;
+    // One check per segment: a cell without places costs nothing more per bucket.
+    const watch = places !== undefined && (places.observes === undefined || places.observes(cellNum));
     for (let b = Math.floor(from / bms) * bms; b <= last; b += bms) {
       let m = this.buckets.get(b);
       if (m === undefined) {
@@ -75,13 +77,10 @@ export class OccupancyStore {
         e = new CellBucket(this.#cells.cell(cellNum), this.#cells.region(cellNum), b);
         m.set(cellNum, e);
       }
-      if (places !== undefined) {
-        const prev = e.segmentsOf(num);
-        const c = prev + delta;
-        // Before the change: a place rebuild triggered inside reads the set without this transition.
-        if (prev > 0 !== c > 0) places.presence(e.cell, b, num, c > 0);
+      const prev = e.addSegments(num, delta);
+      if (watch && prev > 0 !== prev + delta > 0) {
+        (places as PresenceObserver).presence(e.cell, b, num, delta > 0, cellNum, dev);
       }
-      e.addSegments(num, delta);
       if (b === last) e.pings += delta;
       if (this.#bounds) addStay(e, num, startAt(dev, j), delta);
       if (!e.dirty) {
