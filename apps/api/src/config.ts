@@ -113,7 +113,9 @@ export const apiSpec = {
   ),
   placesSettledCacheMs: v.int(
     'API_PLACES_SETTLED_CACHE_MS',
-    600_000,
+    // Short enough that a late backfill of old days (npm start's history lane, a re-processing) shows
+    // within a minute; the answers are refreshed in the background, so a warm cache stays warm.
+    60_000,
     'gated place answers over counts that no longer change (buckets and days 2 h after their end: occupancy, ' +
       'series, popular places, popular times) are fresh this long, then refreshed in the background, ms (0 = off); ' +
       'a place change drops them (API_PLACES_CACHE_MS)',
