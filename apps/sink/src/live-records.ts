@@ -16,6 +16,24 @@ interface LiveValues {
   computedAtMs: number;
 }
 
+/**
+ * Their bind order in the live upserts (live-writer.ts): after the row's own columns, so cells and
+ * places share the list.
+ */
+export const LIVE_VALUE_COLUMNS: readonly (keyof LiveValues)[] = [
+  'bucketStartMs',
+  'bucketMs',
+  'region',
+  'observed',
+  'confirmed',
+  'estimate',
+  'lower',
+  'upper',
+  'completeness',
+  'finalAtMs',
+  'computedAtMs',
+];
+
 type LiveValue = NonNullable<AggregateRecord['liveOccupancy'] | AggregateRecord['livePlaceOccupancy']>;
 
 function liveValues(bucketStartMs: number, region: string, l: LiveValue): LiveValues {
