@@ -109,38 +109,29 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
       const at = parseTime(request.query.at, 'at', Date.now());
       const b = bucketStart(at, config.bucketMs);
       const now = Date.now();
+      // One answer shape for the cached settled count and the database read.
+      const answer = (name: string, gated: Gated, live: LivePlaceRow | undefined) => ({
+        placeId: id,
+        name,
+        at: new Date(at).toISOString(),
+        bucketStartMs: b,
+        bucketMs: config.bucketMs,
+        ...gated,
+        kAnonymity: k,
+        ...state(live, b, now),
+      });
       if (!provisional(b, now) && counts.covers(b, b + config.bucketMs, now)) {
         const place = await caches.place(id);
         if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
         const gated = await counts.series(id, place.version, b, b + config.bucketMs, config.bucketMs);
-        if (gated?.[0] !== undefined) {
-          return {
-            placeId: id,
-            name: place.name,
-            at: new Date(at).toISOString(),
-            bucketStartMs: b,
-            bucketMs: config.bucketMs,
-            ...gated[0],
-            kAnonymity: k,
-            ...state(undefined, b, now),
-          };
-        }
+        if (gated?.[0] !== undefined) return answer(place.name, gated[0], undefined);
       }
       const [found, live] = await Promise.all([
         placeOccupancyAt(db, id, b),
         provisional(b, now) ? livePlaceRows(db, id, b, b + 1) : undefined,
       ]);
       if (!found) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
-      return {
-        placeId: id,
-        name: found.name,
-        at: new Date(at).toISOString(),
-        bucketStartMs: b,
-        bucketMs: config.bucketMs,
-        ...kAnon(found.devices),
-        kAnonymity: k,
-        ...state(live?.get(b), b, now),
-      };
+      return answer(found.name, kAnon(found.devices), live?.get(b));
     },
   );
 
