@@ -9,8 +9,10 @@
 // 2. p99 of each place endpoint at 200 connections (autocannon), as a ratio to the /healthz p99 of the
 //    same round, on a database with BENCH_PLACES places and one day of place counts.
 // Writes bench/results/places.json. Run: ./node_modules/.bin/node bench/places.ts
-//   (BENCH_SECONDS, BENCH_ROUNDS, BENCH_PINGS, BENCH_PLACES, BENCH_API_NODE_ARGS; BENCH_PART=lookup|api
-//   to run one part)
+//   (BENCH_SECONDS, BENCH_ROUNDS, BENCH_PINGS, BENCH_PLACES, BENCH_API_NODE_ARGS, BENCH_PROCESSOR_PINGS; BENCH_PART=lookup|api|
+//   processor to run one part)
+// 3. The whole processor's catch-up rate with 10k and 100k places against none (bench/places-processor.ts),
+//    the ratio the issue's target is stated for.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -23,6 +25,7 @@ import { freePort } from '@footfall/kafka';
 import { createTemporaryDatabase, mulberry32 } from '@footfall/testing';
 import autocannon from 'autocannon';
 import { gridDisk, latLngToCell } from 'h3-js';
+import { processorPlacesBench } from './places-processor.ts';
 
 assertNodeVersion();
 const here = import.meta.dirname;
@@ -350,15 +353,19 @@ async function apiBench() {
   }
 }
 
-if (PART !== 'api') lookupBench();
-if (PART !== 'lookup') await apiBench();
+const parts = ['lookup', 'api', 'processor'] as const;
+const run = (part: (typeof parts)[number]) => PART === undefined || PART === part;
+if (run('lookup')) lookupBench();
+if (run('api')) await apiBench();
+if (run('processor')) results.processor = await processorPlacesBench();
 results.loadAverageAfter = loadavg();
 await mkdir(join(here, 'results'), { recursive: true });
 if (PART) {
-  // One part run alone keeps the other part's last result (each with its own load averages).
+  // One part run alone keeps the other parts' last results (each with its own load averages).
   const previous = await readFile(join(here, 'results/places.json'), 'utf8').then(JSON.parse, () => ({}));
-  const keep = PART === 'api' ? 'lookup' : 'http';
-  if (previous[keep]) results[keep] = previous[keep];
+  const keys = { lookup: 'lookup', api: 'http', processor: 'processor' } as const;
+  for (const part of parts)
+    if (!run(part) && previous[keys[part]]) results[keys[part]] = previous[keys[part]];
 }
 await writeFile(join(here, 'results/places.json'), `${JSON.stringify(results, null, 2)}\n`);
 console.error(JSON.stringify(results, null, 2));

@@ -3,27 +3,26 @@
 // Run: ./node_modules/.bin/node bench/processor.ts   (BENCH_PINGS, BENCH_DEVICES, BENCH_PACED_S to tune;
 // BENCH_LONG=1: a 10-minute paced run for the RSS slope; BENCH_CPU_PROF=dir: --cpu-prof of the catch-up)
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { assertNodeVersion } from '@footfall/config';
-import { PingRecord } from '@footfall/contracts';
-import { regionOf } from '@footfall/domain';
+import { consumerPerformance, createTopics, freePort, startLocalBroker } from '@footfall/kafka';
+import { Producer } from '@platformatic/kafka';
 import {
-  consumerPerformance,
-  createTopics,
-  freePort,
-  javaPartition,
-  startLocalBroker,
-} from '@footfall/kafka';
-import { CENTRES, mulberry32 } from '@footfall/testing';
-import { Consumer, ListOffsetTimestamps, Producer } from '@platformatic/kafka';
-import { latLngToCell } from 'h3-js';
+  committedAndEnd,
+  histogramQuantile,
+  measure,
+  metricSum,
+  PingFixture,
+  scrape,
+  slope,
+  startProcessorChild as startProcessor,
+  waitUntil,
+} from './processor-support.ts';
 
 assertNodeVersion();
-const here = dirname(fileURLToPath(import.meta.url));
-const CHILD = join(here, 'processor-child.ts');
+const here = import.meta.dirname;
 const N = Number(process.env.BENCH_PINGS ?? 1_000_000);
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 50_000);
 const CELLS = 5_000;
@@ -33,173 +32,7 @@ const CPU_PROF = process.env.BENCH_CPU_PROF;
 const PACED_LATENESS_MS = process.env.BENCH_PACED_LATENESS_MS ?? '60000';
 const PARTITIONS = 6;
 
-const random = mulberry32(42);
-const cells: { cell: string; region: string; partition: number; lat: number; lng: number }[] = [];
-for (let i = 0; i < CELLS; i++) {
-  const [lat0, lng0] = CENTRES[i % CENTRES.length] as [number, number];
-  const lat = lat0 + (random() - 0.5) * 0.1;
-  const lng = lng0 + (random() - 0.5) * 0.1;
-  const cell = latLngToCell(lat, lng, 10);
-  const region = regionOf(cell, 5);
-  cells.push({ cell, region, partition: javaPartition(region, PARTITIONS), lat, lng });
-}
-/** Each device lives in one city and moves among that city's cells. */
-const pickCell = (d: number) =>
-  (d % CENTRES.length) + CENTRES.length * Math.floor(random() * (CELLS / CENTRES.length));
-const deviceCell = new Int32Array(DEVICES).map((_, d) => pickCell(d));
-const deviceSeq = new Int32Array(DEVICES);
-
-function nextPing(d: number, eventTimeMs: number): { key: Buffer; value: Buffer; partition: number } {
-  if (random() < 0.1) {
-    deviceCell[d] = pickCell(d);
-  }
-  const c = cells[deviceCell[d] as number] as (typeof cells)[number];
-  const seq = (deviceSeq[d] as number) + 1;
-  deviceSeq[d] = seq;
-  const bytes = PingRecord.encode({
-    pingId: `p${seq}`,
-    deviceId: `device-${d}`,
-    eventTimeMs,
-    receivedAtMs: Date.now(),
-    latitude: c.lat,
-    longitude: c.lng,
-    accuracyM: 5 + random() * 40,
-    cell: c.cell,
-    activity: 0,
-  }).finish();
-  return { key: Buffer.from(c.region), value: Buffer.from(bytes), partition: c.partition };
-}
-
-async function fill(bootstrap: string, topic: string, n: number, startMs: number): Promise<number> {
-  const producer = new Producer({
-    clientId: 'bench-fill',
-    bootstrapBrokers: [bootstrap],
-    compression: 'lz4',
-    acks: 1,
-  });
-  const t0 = performance.now();
-  const chunk = 10_000;
-  // Every device pings about once a minute of event time.
-  const stepMs = 60_000 / DEVICES;
-  let inflight: Promise<unknown>[] = [];
-  for (let i = 0; i < n; i += chunk) {
-    const messages = [];
-    for (let j = i; j < Math.min(n, i + chunk); j++) {
-      messages.push({ topic, ...nextPing(j % DEVICES, Math.floor(startMs + j * stepMs)) });
-    }
-    inflight.push(producer.send({ messages }));
-    if (inflight.length >= 4) {
-      await Promise.all(inflight);
-      inflight = [];
-    }
-  }
-  await Promise.all(inflight);
-  await producer.close();
-  return n / ((performance.now() - t0) / 1000);
-}
-
-async function committedAndEnd(bootstrap: string, topic: string, groupId: string): Promise<[bigint, bigint]> {
-  const consumer = new Consumer({ clientId: 'bench-lag', groupId, bootstrapBrokers: [bootstrap] });
-  try {
-    const ends =
-      (await consumer.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.LATEST })).get(topic) ??
-      [];
-    const committed =
-      (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: ends.map((_, i) => i) }] })).get(
-        topic,
-      ) ?? [];
-    const sum = (xs: bigint[]) => xs.reduce((a, b) => a + (b > 0n ? b : 0n), 0n);
-    return [sum(committed), sum(ends)];
-  } finally {
-    await consumer.close();
-  }
-}
-
-function startProcessor(env: Record<string, string>, execArgv: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, ['--expose-gc', ...execArgv, CHILD], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  return child;
-}
-
-interface Measured {
-  heapUsed: number;
-  rss: number;
-  devices: number;
-}
-
-/**
- * Heap and RSS of a processor child and the devices it holds; after two full GCs unless `gc` is false
- * (RSS samples during the paced run: a forced full GC every few seconds would distort its latency).
- */
-function measure(child: ChildProcess, gc = true): Promise<Measured> {
-  return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as Measured));
-    child.send(gc ? 'measure' : 'sample');
-  });
-}
-
-/** Least-squares slope of (x, y) pairs. */
-function slope(points: [number, number][]): number {
-  const n = points.length;
-  if (n < 2) return Number.NaN;
-  const mx = points.reduce((a, [x]) => a + x, 0) / n;
-  const my = points.reduce((a, [, y]) => a + y, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (const [x, y] of points) {
-    num += (x - mx) * (y - my);
-    den += (x - mx) ** 2;
-  }
-  return num / den;
-}
-
-async function scrape(port: number): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-  return res.text();
-}
-
-function metricSum(text: string, name: string): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
-      total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return total;
-}
-
-/** Quantile from a Prometheus histogram by linear interpolation inside the bucket. */
-function histogramQuantile(text: string, name: string, q: number): number {
-  const buckets: [number, number][] = [];
-  for (const line of text.split('\n')) {
-    const m = line.match(new RegExp(`^${name}_bucket\\{.*le="([^"]+)".*\\} (\\S+)$`));
-    if (m) buckets.push([m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2])]);
-  }
-  const total = buckets.at(-1)?.[1] ?? 0;
-  if (total === 0) return Number.NaN;
-  const rank = q * total;
-  let prevLe = 0;
-  let prevCount = 0;
-  for (const [le, count] of buckets) {
-    if (count >= rank) {
-      if (!Number.isFinite(le)) return prevLe;
-      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, count - prevCount);
-    }
-    prevLe = le;
-    prevCount = count;
-  }
-  return prevLe;
-}
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 250): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error('timed out');
-}
+const fixture = new PingFixture({ devices: DEVICES, cells: CELLS, partitions: PARTITIONS, seed: 42 });
 
 const broker = await startLocalBroker({ heapMb: 1024, onProgress: (l) => console.error(l) });
 const children: ChildProcess[] = [];
@@ -215,7 +48,7 @@ try {
   ]);
   const startMs = Date.now() - 3_600_000;
   console.error(`filling bench-in with ${N} pings (${DEVICES} devices, ${CELLS} cells)…`);
-  const fillRate = await fill(bootstrap, 'bench-in', N, startMs);
+  const fillRate = await fixture.fill(bootstrap, 'bench-in', N, startMs);
   console.error(`filled at ${fillRate.toFixed(0)} pings/s`);
 
   // (a) raw consume ceiling
@@ -296,7 +129,7 @@ try {
   const pacedStart = performance.now();
   let sent = 0;
   let tick = 0;
-  deviceSeq.fill(1_000_000);
+  fixture.resetSequences(1_000_000);
   // RSS samples (no forced GC) ~30 times per run, at least 5 s apart; the slope is fitted after a
   // warm-up of a third of the run. The paced instance runs with ALLOWED_LATENESS_MS = PACED_LATENESS_MS
   // (default 1 min), so that its state (a lateness window of pings per device, fixed population) is
@@ -314,7 +147,7 @@ try {
     }
     const messages = [];
     for (let i = 0; i < perTick; i++, sent++)
-      messages.push({ topic: 'paced-in', ...nextPing(sent % DEVICES, Date.now()) });
+      messages.push({ topic: 'paced-in', ...fixture.nextPing(sent % DEVICES, Date.now()) });
     await producer.send({ messages });
     tick++;
     const wait = pacedStart + tick * tickMs - performance.now();

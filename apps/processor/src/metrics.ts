@@ -60,7 +60,7 @@ export function createProcessorMetrics(instanceId: string, mutableFromMs?: () =>
     }),
     updates: new Counter({
       name: 'footfall_processor_updates_total',
-      help: 'Aggregate records committed to the output topic, by kind (occupancy | visit | tombstone)',
+      help: 'Aggregate records committed to the output topic, by kind (occupancy | visit | tombstone | live | place)',
       labelNames: ['kind'],
       registers,
     }),

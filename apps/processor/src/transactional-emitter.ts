@@ -121,6 +121,7 @@ export class TransactionalEmitter {
     let visits = 0;
     let tombstones = 0;
     let live = 0;
+    let placeCount = 0;
     for (const s of tasks) {
       if (!s.live) continue;
       const u = this.window.filter(s.aggregator.drainUpdates());
@@ -177,6 +178,7 @@ export class TransactionalEmitter {
           value: v.retracted ? (null as unknown as Buffer) : encodeVisit(v),
         });
       }
+      placeCount += u.places?.length ?? 0;
       for (const p of u.places ?? []) {
         messages.push({
           topic,
@@ -268,6 +270,7 @@ export class TransactionalEmitter {
     if (visits) this.#metrics.updates.inc({ kind: 'visit' }, visits);
     if (tombstones) this.#metrics.updates.inc({ kind: 'tombstone' }, tombstones);
     if (live) this.#metrics.updates.inc({ kind: 'live' }, live);
+    if (placeCount) this.#metrics.updates.inc({ kind: 'place' }, placeCount);
     const h = this.#metrics.emitLatency;
     for (let i = 0; i < timestamps.length; i++) {
       const seconds = (now - (timestamps[i] as number)) / 1000;
