@@ -1,4 +1,5 @@
 import {
+  type AggregatorUpdates,
   idleWatermarkMs,
   type LiveEdge,
   type LiveOccupancyUpdate,
@@ -6,9 +7,10 @@ import {
   type LivePlaceOccupancyUpdate,
   type PartitionAggregator,
 } from '@footfall/domain';
-import { isControlBatch, KafkaErrorCodes } from '@footfall/kafka';
+import { isControlBatch, javaPartition, KafkaErrorCodes } from '@footfall/kafka';
 import type { Consumer, MessageToProduce } from '@platformatic/kafka';
 import { decodePing } from './codec.ts';
+import type { OutputWindow } from './output-window.ts';
 
 const NO_LIVE_UPDATES = Object.freeze({ cells: [], places: [] }) as {
   cells: LiveOccupancyUpdate[];
@@ -29,6 +31,22 @@ export type TaskState =
   | { readonly kind: 'live' }
   | { readonly kind: 'revoked' };
 
+/**
+ * The warm of a new-generation partition (docs/operations.md, "Changing the partition count"): before
+ * its own topic, the task replays [start, end) of the previous generation's topic `topic`, partition
+ * `partition`, keeping only the records whose region key maps to the task's partition over
+ * `partitions` (its own topic's count). With `partitions` a multiple of the old count, every region of
+ * the task is in that one old partition, in its original order.
+ */
+export interface WarmPlan {
+  readonly topic: string;
+  readonly partition: number;
+  readonly partitions: number;
+  readonly start: bigint;
+  /** Exclusive: the old partition's last stable offset when the task was created. */
+  readonly end: bigint;
+}
+
 /** Per-response counters, summed over partitions by the caller and turned into metrics once. */
 export class ConsumeCounts {
   accepted = 0;
@@ -39,6 +57,8 @@ export class ConsumeCounts {
   /** Live pings of erased devices, skipped. */
   erased = 0;
   restored = 0;
+  /** Of `restored`: records of the previous generation's topic (warm). */
+  warmed = 0;
   live = 0;
   idleAdvances = 0;
   /** Some partition's position moved forward. */
@@ -69,6 +89,10 @@ export interface PartitionTaskOptions {
   readonly newLivePlaceEdge?: (edge: LiveEdge, aggregator: PartitionAggregator) => LivePlaceEdge | undefined;
   /** Live-edge publication period, ms. */
   readonly liveEdgeIntervalMs?: number;
+  /** What this generation emits: the warm's outputs inside it are kept and emitted once live. */
+  readonly outputWindow?: OutputWindow;
+  /** The warm finished: `records` of the old topic were this task's, in `seconds`. */
+  readonly onWarmed?: (task: PartitionTask, records: number, seconds: number) => void;
 }
 
 /**
@@ -98,10 +122,15 @@ export class PartitionTask {
   /** The same for named places: distinct devices per place, carried to now. */
   readonly livePlaceEdge: LivePlaceEdge | undefined;
   #liveEdgeAtMs = Number.NEGATIVE_INFINITY;
+  /** The warm still to do (undefined: none or done) and its next offset in the old topic. */
+  #warm: { readonly plan: WarmPlan; position: bigint; records: number } | undefined;
+  /** Outputs the warm produced inside the output window, emitted by the first live transaction. */
+  #warmOutputs: AggregatorUpdates[] = [];
 
   /**
    * @param start first offset to read
    * @param committed the group's committed offset C (-1n: none); records in [start, C) are replayed
+   * @param warm the previous generation's records to replay first (silently) before `start`
    */
   constructor(
     partition: number,
@@ -109,6 +138,7 @@ export class PartitionTask {
     start: bigint,
     committed: bigint,
     options: PartitionTaskOptions,
+    warm?: WarmPlan,
   ) {
     this.partition = partition;
     this.aggregator = aggregator;
@@ -118,10 +148,28 @@ export class PartitionTask {
     this.liveEdge = options.newLiveEdge?.();
     this.livePlaceEdge =
       this.liveEdge === undefined ? undefined : options.newLivePlaceEdge?.(this.liveEdge, aggregator);
+    const warming = warm !== undefined && warm.end > warm.start;
+    if (warming) this.#warm = { plan: warm, position: warm.start, records: 0 };
     this.#state =
-      committed > start
-        ? { kind: 'restoring', restoreEnd: committed, startedAtMs: performance.now() }
+      committed > start || warming
+        ? {
+            kind: 'restoring',
+            restoreEnd: committed > start ? committed : start,
+            startedAtMs: performance.now(),
+          }
         : { kind: 'live' };
+  }
+
+  /** The warm still to do (undefined: none or done), and where it stands. */
+  get warm(): { readonly plan: WarmPlan; readonly position: bigint } | undefined {
+    return this.#warm;
+  }
+
+  /** The warm's outputs inside the output window (and forgets them): the first live transaction's. */
+  takeWarmOutputs(): AggregatorUpdates[] {
+    const out = this.#warmOutputs;
+    this.#warmOutputs = [];
+    return out;
   }
 
   get state(): TaskState {
@@ -179,7 +227,8 @@ export class PartitionTask {
    * at the restore end.
    */
   consume(p: FetchedPartition, counts: ConsumeCounts, pending: PendingTimestamps): void {
-    if (this.#state.kind === 'revoked') return;
+    // While warming the own topic is not read yet (the fetcher asks for the warm topic only).
+    if (this.#state.kind === 'revoked' || this.#warm !== undefined) return;
     if (p.errorCode !== 0) {
       this.#options.onFetchError(this, p.errorCode);
       // Retention removed our position; continue from the log start.
@@ -298,6 +347,80 @@ export class PartitionTask {
     const agg = this.aggregator;
     const w = idleWatermarkMs(agg.maxEventMs, this.lastRecordMs, nowMs, o.idleTimeoutMs, o.allowedLatenessMs);
     return agg.advanceWatermark(w);
+  }
+
+  /**
+   * Consumes one fetched partition of the warm topic: the records of this task's regions are replayed
+   * like a restore (idleness by their own timestamps, as if they had been this partition's log), the
+   * others skipped. At the warm's end the task reads its own topic from `position`; pings read twice
+   * (the dual-written overlap) are duplicates by ping id, or late.
+   */
+  consumeWarm(p: FetchedPartition, counts: ConsumeCounts): void {
+    const warm = this.#warm;
+    if (warm === undefined || this.#state.kind === 'revoked') return;
+    if (p.errorCode !== 0) {
+      this.#options.onFetchError(this, p.errorCode);
+      if (p.errorCode === KafkaErrorCodes.OFFSET_OUT_OF_RANGE && p.logStartOffset > warm.position) {
+        warm.position = p.logStartOffset;
+      }
+      return;
+    }
+    const { partitions, end } = warm.plan;
+    const idleMs = this.#options.idleTimeoutMs;
+    const agg = this.aggregator;
+    for (const batch of p.records ?? []) {
+      const firstOffset = batch.firstOffset;
+      const lastOffset = firstOffset + BigInt(batch.lastOffsetDelta);
+      if (lastOffset < warm.position) continue;
+      if (warm.position >= end) break;
+      if (!isControlBatch(batch)) {
+        const firstTimestamp = Number(batch.firstTimestamp);
+        for (const record of batch.records) {
+          const offset = firstOffset + BigInt(record.offsetDelta);
+          if (offset < warm.position || offset >= end) continue;
+          if (record.key === null || javaPartition(record.key, partitions) !== this.partition) continue;
+          const ts = firstTimestamp + Number(record.timestampDelta);
+          if (ts - this.lastRecordMs >= idleMs && idleMs > 0) {
+            agg.advanceWatermark(
+              idleWatermarkMs(agg.maxEventMs, this.lastRecordMs, ts, idleMs, this.#options.allowedLatenessMs),
+            );
+          }
+          if (ts > this.lastRecordMs) this.lastRecordMs = ts;
+          if (record.value === null) continue;
+          let ping: ReturnType<typeof decodePing>;
+          try {
+            ping = decodePing(record.value);
+          } catch {
+            continue;
+          }
+          if (this.#options.isErased?.(ping.deviceId)) continue;
+          const result = agg.add(ping);
+          if (result === 'accepted' && ping.receivedAtMs) {
+            this.liveEdge?.observePing(ping.cell, ping.eventTimeMs, ping.receivedAtMs);
+          }
+          warm.records++;
+          counts.restored++;
+          counts.warmed++;
+        }
+      }
+      if (warm.position <= lastOffset) counts.advanced = true;
+      warm.position = lastOffset + 1n < end ? lastOffset + 1n : end;
+    }
+    // Unlike a restore's, the warm's outputs were never emitted by this generation: the ones it owns
+    // are kept (normally none: generation 2 is started before the cut-over; after it, a rebuild that
+    // reaches the new topic's start warms past its committed offset and must not lose them).
+    const u = agg.drainUpdates();
+    const window = this.#options.outputWindow;
+    const owned = window === undefined ? u : window.filter(u);
+    if (owned.occupancy.length + owned.visits.length + (owned.places?.length ?? 0) > 0) {
+      this.#warmOutputs.push(owned);
+    }
+    if (warm.position < end) return;
+    this.#warm = undefined;
+    const state = this.#state;
+    const seconds = state.kind === 'restoring' ? (performance.now() - state.startedAtMs) / 1000 : 0;
+    this.#options.onWarmed?.(this, warm.records, seconds);
+    if (state.kind === 'restoring' && this.position >= state.restoreEnd) this.#goLive();
   }
 
   /** The one transition restoring → live: replay output is discarded (it was committed before). */

@@ -4,15 +4,15 @@ import { ErasureTable } from '@footfall/erasure';
 import { stableCommittedOffsets } from '@footfall/kafka';
 import { ConsumerLiveness, createLogger, type Logger, OpsServer } from '@footfall/observability';
 import type { Consumer } from '@platformatic/kafka';
-import { type ProcessorConfig, restoreHorizonMs } from './config.ts';
+import { type ProcessorConfig, restoreHorizonMs, warmTopic } from './config.ts';
 import { ProcessorError } from './errors.ts';
-import { FETCH_MAX_WAIT_MS, Fetcher, type FetchResponse } from './fetcher.ts';
+import { FETCH_MAX_WAIT_MS, Fetcher, type FetchResult } from './fetcher.ts';
 import { type Assignment, GroupMember } from './group-member.ts';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.ts';
 import type { ProcessorOptions, ProcessorProgress } from './options.ts';
 import type { PartitionTask } from './partition-task.ts';
 import { PlaceTable } from './places.ts';
-import { planRestore } from './restore.ts';
+import { planRestore, planWarm } from './restore.ts';
 import { StateMetrics } from './state-metrics.ts';
 import { TaskCreator } from './task-creator.ts';
 import { TransactionalEmitter } from './transactional-emitter.ts';
@@ -62,6 +62,8 @@ export class Processor {
   readonly #fetcher: Fetcher;
   readonly #taskCreator: TaskCreator;
   readonly #stateMetrics: StateMetrics;
+  /** TOPIC_INGESTION_WARM and its partition count, and the input's (known from start()). */
+  #warm: { topic: string; partitions: number; inputPartitions: number } | undefined;
 
   constructor(config: ProcessorConfig, options: ProcessorOptions = {}) {
     this.config = config;
@@ -164,6 +166,7 @@ export class Processor {
       );
     }
     this.#emitter.outputPartitions = output.partitionsCount;
+    await this.#checkWarmTopic(input.partitionsCount);
     // Loaded before the first partition is restored, so no replay counts an erased device.
     await this.erasures.start(this.#abort.signal);
     // Likewise the places: a replay then counts places exactly as the live run did.
@@ -191,9 +194,38 @@ export class Processor {
     );
   }
 
+  /**
+   * TOPIC_INGESTION_WARM (docs/operations.md): the previous generation's topic must exist with a
+   * partition count dividing the input's, so that each input partition's regions come from one of its
+   * partitions in their original order. A missing topic (deleted after the switch) turns the warm off.
+   */
+  async #checkWarmTopic(inputPartitions: number): Promise<void> {
+    const topic = warmTopic(this.config);
+    if (topic === undefined) return;
+    if (topic === this.config.topicIngestion) {
+      throw new ProcessorError(
+        'PROCESSOR_TOPIC_MISMATCH',
+        `TOPIC_INGESTION_WARM is TOPIC_INGESTION (${topic})`,
+      );
+    }
+    const metadata = await this.#consumer.metadata({ topics: [topic] }).catch(() => undefined);
+    const old = metadata?.topics.get(topic);
+    if (old === undefined) {
+      this.logger.warn({ warmTopic: topic }, 'TOPIC_INGESTION_WARM topic missing: no warm');
+      return;
+    }
+    if (inputPartitions % old.partitionsCount !== 0) {
+      throw new ProcessorError(
+        'PROCESSOR_TOPIC_MISMATCH',
+        `TOPIC_INGESTION_WARM ${topic} has ${old.partitionsCount} partitions, which does not divide the ${inputPartitions} of ${this.config.topicIngestion}: a new partition's regions would come from several old partitions, out of order`,
+      );
+    }
+    this.#warm = { topic, partitions: old.partitionsCount, inputPartitions };
+  }
+
   async #run(): Promise<void> {
     this.#nextTickAt = Date.now() + this.config.emitIntervalMs;
-    let prefetched: Promise<FetchResponse | undefined> | undefined;
+    let prefetched: Promise<FetchResult | undefined> | undefined;
     while (!this.#closing) {
       try {
         if (this.#group.lost !== undefined) {
@@ -293,12 +325,31 @@ export class Processor {
         c,
         restoreHorizonMs(this.config),
       );
+      // The rebuild reaches back to the topic's beginning: a new generation warms from the previous
+      // generation's topic first (its records of this partition's regions), so that its state has the
+      // whole history (docs/operations.md, "Changing the partition count").
+      const w = this.#warm;
+      const warm =
+        w !== undefined && plan.fromLogStart
+          ? await planWarm(this.#consumer, w.topic, w.partitions, p, w.inputPartitions)
+          : undefined;
       existing?.revoke();
-      const task = this.#taskCreator.create(p, plan.start, c);
+      const task = this.#taskCreator.create(p, plan.start, c, warm);
       this.#states.set(p, task);
       if (task.live) this.metrics.restoreDuration.observe(0);
       this.logger.info(
-        { partition: p, committed: String(c), replayFrom: String(plan.start), reason },
+        {
+          partition: p,
+          committed: String(c),
+          replayFrom: String(plan.start),
+          reason,
+          ...(warm && {
+            warmTopic: warm.topic,
+            warmPartition: warm.partition,
+            warmFrom: String(warm.start),
+            warmTo: String(warm.end),
+          }),
+        },
         'partition state rebuilding',
       );
     }

@@ -1,5 +1,6 @@
-import { offsetForTimestamp, recordTimestamp } from '@footfall/kafka';
+import { lastStableOffset, offsetForTimestamp, recordTimestamp } from '@footfall/kafka';
 import { type Consumer, ListOffsetTimestamps } from '@platformatic/kafka';
+import type { WarmPlan } from './partition-task.ts';
 
 /** Where to (re)build the state of one input partition. */
 export interface RestorePlan {
@@ -8,6 +9,11 @@ export interface RestorePlan {
   committed: bigint;
   /** First offset to read; records in [start, committed) are replayed silently. */
   start: bigint;
+  /**
+   * The rebuild starts at the log's beginning (nothing older to replay): the state then lacks the
+   * history before the topic existed, which a warm from the previous generation's topic supplies.
+   */
+  fromLogStart: boolean;
 }
 
 /**
@@ -23,12 +29,38 @@ export async function planRestore(
   horizonMs: number,
 ): Promise<RestorePlan> {
   const earliest = await offsetForTimestamp(consumer, topic, partition, ListOffsetTimestamps.EARLIEST);
-  if (committed < 0n) return { partition, committed, start: earliest < 0n ? 0n : earliest };
-  if (committed <= earliest) return { partition, committed, start: committed };
+  const plan = (start: bigint): RestorePlan => ({
+    partition,
+    committed,
+    start,
+    fromLogStart: start <= (earliest < 0n ? 0n : earliest),
+  });
+  if (committed < 0n) return plan(earliest < 0n ? 0n : earliest);
+  if (committed <= earliest) return plan(committed);
   const ts = await recordTimestamp(consumer, topic, partition, committed - 1n);
-  if (ts === undefined) return { partition, committed, start: committed };
+  if (ts === undefined) return plan(committed);
   const start = await offsetForTimestamp(consumer, topic, partition, BigInt(ts - horizonMs));
-  if (start < 0n || start > committed) return { partition, committed, start: committed };
-  if (start < earliest) return { partition, committed, start: earliest };
-  return { partition, committed, start };
+  if (start < 0n || start > committed) return plan(committed);
+  if (start < earliest) return plan(earliest);
+  return plan(start);
+}
+
+/**
+ * The warm of a partition whose rebuild starts at its topic's beginning, from the previous
+ * generation's topic `warmTopic` (`warmPartitions` partitions, dividing `partitions`): its partition
+ * `partition mod warmPartitions`, from the earliest retained record to the last stable offset now.
+ * Undefined when there is nothing to replay.
+ */
+export async function planWarm(
+  consumer: Consumer,
+  warmTopic: string,
+  warmPartitions: number,
+  partition: number,
+  partitions: number,
+): Promise<WarmPlan | undefined> {
+  const q = partition % warmPartitions;
+  const earliest = await offsetForTimestamp(consumer, warmTopic, q, ListOffsetTimestamps.EARLIEST);
+  const start = earliest < 0n ? 0n : earliest;
+  const end = await lastStableOffset(consumer, warmTopic, q);
+  return end > start ? { topic: warmTopic, partition: q, partitions, start, end } : undefined;
 }
