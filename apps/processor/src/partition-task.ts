@@ -7,10 +7,13 @@ import {
   type LivePlaceOccupancyUpdate,
   type PartitionAggregator,
 } from '@footfall/domain';
-import { isControlBatch, javaPartition, KafkaErrorCodes } from '@footfall/kafka';
+import { isControlBatch, KafkaErrorCodes } from '@footfall/kafka';
 import type { Consumer, MessageToProduce } from '@platformatic/kafka';
 import { decodePing } from './codec.ts';
 import type { OutputWindow } from './output-window.ts';
+import { Warm, type WarmPlan } from './warm.ts';
+
+export type { WarmPlan } from './warm.ts';
 
 const NO_LIVE_UPDATES = Object.freeze({ cells: [], places: [] }) as {
   cells: LiveOccupancyUpdate[];
@@ -30,22 +33,6 @@ export type TaskState =
   | { readonly kind: 'restoring'; readonly restoreEnd: bigint; readonly startedAtMs: number }
   | { readonly kind: 'live' }
   | { readonly kind: 'revoked' };
-
-/**
- * The warm of a new-generation partition (docs/operations.md, "Changing the partition count"): before
- * its own topic, the task replays [start, end) of the previous generation's topic `topic`, partition
- * `partition`, keeping only the records whose region key maps to the task's partition over
- * `partitions` (its own topic's count). With `partitions` a multiple of the old count, every region of
- * the task is in that one old partition, in its original order.
- */
-export interface WarmPlan {
-  readonly topic: string;
-  readonly partition: number;
-  readonly partitions: number;
-  readonly start: bigint;
-  /** Exclusive: the old partition's last stable offset when the task was created. */
-  readonly end: bigint;
-}
 
 /** Per-response counters, summed over partitions by the caller and turned into metrics once. */
 export class ConsumeCounts {
@@ -122,10 +109,10 @@ export class PartitionTask {
   /** The same for named places: distinct devices per place, carried to now. */
   readonly livePlaceEdge: LivePlaceEdge | undefined;
   #liveEdgeAtMs = Number.NEGATIVE_INFINITY;
-  /** The warm still to do (undefined: none or done) and its next offset in the old topic. */
-  #warm: { readonly plan: WarmPlan; position: bigint; records: number } | undefined;
+  /** The warm still to do (undefined: none or done). */
+  #warm: Warm | undefined;
   /** Outputs the warm produced inside the output window, emitted by the first live transaction. */
-  #warmOutputs: AggregatorUpdates[] = [];
+  readonly #warmOutputs: AggregatorUpdates[] = [];
 
   /**
    * @param start first offset to read
@@ -149,7 +136,7 @@ export class PartitionTask {
     this.livePlaceEdge =
       this.liveEdge === undefined ? undefined : options.newLivePlaceEdge?.(this.liveEdge, aggregator);
     const warming = warm !== undefined && warm.end > warm.start;
-    if (warming) this.#warm = { plan: warm, position: warm.start, records: 0 };
+    if (warming) this.#warm = new Warm(warm, this.#warmOutputs);
     this.#state =
       committed > start || warming
         ? {
@@ -161,15 +148,13 @@ export class PartitionTask {
   }
 
   /** The warm still to do (undefined: none or done), and where it stands. */
-  get warm(): { readonly plan: WarmPlan; readonly position: bigint } | undefined {
+  get warm(): Pick<Warm, 'plan' | 'position'> | undefined {
     return this.#warm;
   }
 
   /** The warm's outputs inside the output window (and forgets them): the first live transaction's. */
   takeWarmOutputs(): AggregatorUpdates[] {
-    const out = this.#warmOutputs;
-    this.#warmOutputs = [];
-    return out;
+    return this.#warmOutputs.splice(0);
   }
 
   get state(): TaskState {
@@ -350,72 +335,18 @@ export class PartitionTask {
   }
 
   /**
-   * Consumes one fetched partition of the warm topic: the records of this task's regions are replayed
-   * like a restore (idleness by their own timestamps, as if they had been this partition's log), the
-   * others skipped. At the warm's end the task reads its own topic from `position`; pings read twice
-   * (the dual-written overlap) are duplicates by ping id, or late.
+   * Consumes one fetched partition of the warm topic (warm.ts); at the warm's end the task reads its
+   * own topic from `position` (live at once when it has nothing to replay there).
    */
   consumeWarm(p: FetchedPartition, counts: ConsumeCounts): void {
     const warm = this.#warm;
     if (warm === undefined || this.#state.kind === 'revoked') return;
     if (p.errorCode !== 0) {
       this.#options.onFetchError(this, p.errorCode);
-      if (p.errorCode === KafkaErrorCodes.OFFSET_OUT_OF_RANGE && p.logStartOffset > warm.position) {
-        warm.position = p.logStartOffset;
-      }
+      warm.skipTo(p);
       return;
     }
-    const { partitions, end } = warm.plan;
-    const idleMs = this.#options.idleTimeoutMs;
-    const agg = this.aggregator;
-    for (const batch of p.records ?? []) {
-      const firstOffset = batch.firstOffset;
-      const lastOffset = firstOffset + BigInt(batch.lastOffsetDelta);
-      if (lastOffset < warm.position) continue;
-      if (warm.position >= end) break;
-      if (!isControlBatch(batch)) {
-        const firstTimestamp = Number(batch.firstTimestamp);
-        for (const record of batch.records) {
-          const offset = firstOffset + BigInt(record.offsetDelta);
-          if (offset < warm.position || offset >= end) continue;
-          if (record.key === null || javaPartition(record.key, partitions) !== this.partition) continue;
-          const ts = firstTimestamp + Number(record.timestampDelta);
-          if (ts - this.lastRecordMs >= idleMs && idleMs > 0) {
-            agg.advanceWatermark(
-              idleWatermarkMs(agg.maxEventMs, this.lastRecordMs, ts, idleMs, this.#options.allowedLatenessMs),
-            );
-          }
-          if (ts > this.lastRecordMs) this.lastRecordMs = ts;
-          if (record.value === null) continue;
-          let ping: ReturnType<typeof decodePing>;
-          try {
-            ping = decodePing(record.value);
-          } catch {
-            continue;
-          }
-          if (this.#options.isErased?.(ping.deviceId)) continue;
-          const result = agg.add(ping);
-          if (result === 'accepted' && ping.receivedAtMs) {
-            this.liveEdge?.observePing(ping.cell, ping.eventTimeMs, ping.receivedAtMs);
-          }
-          warm.records++;
-          counts.restored++;
-          counts.warmed++;
-        }
-      }
-      if (warm.position <= lastOffset) counts.advanced = true;
-      warm.position = lastOffset + 1n < end ? lastOffset + 1n : end;
-    }
-    // Unlike a restore's, the warm's outputs were never emitted by this generation: the ones it owns
-    // are kept (normally none: generation 2 is started before the cut-over; after it, a rebuild that
-    // reaches the new topic's start warms past its committed offset and must not lose them).
-    const u = agg.drainUpdates();
-    const window = this.#options.outputWindow;
-    const owned = window === undefined ? u : window.filter(u);
-    if (owned.occupancy.length + owned.visits.length + (owned.places?.length ?? 0) > 0) {
-      this.#warmOutputs.push(owned);
-    }
-    if (warm.position < end) return;
+    if (!warm.consume(p, counts, this, this.#options)) return;
     this.#warm = undefined;
     const state = this.#state;
     const seconds = state.kind === 'restoring' ? (performance.now() - state.startedAtMs) / 1000 : 0;

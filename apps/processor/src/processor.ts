@@ -4,7 +4,7 @@ import { ErasureTable } from '@footfall/erasure';
 import { stableCommittedOffsets } from '@footfall/kafka';
 import { ConsumerLiveness, createLogger, type Logger, OpsServer } from '@footfall/observability';
 import type { Consumer } from '@platformatic/kafka';
-import { type ProcessorConfig, restoreHorizonMs, warmTopic } from './config.ts';
+import { type ProcessorConfig, restoreHorizonMs } from './config.ts';
 import { ProcessorError } from './errors.ts';
 import { FETCH_MAX_WAIT_MS, Fetcher, type FetchResult } from './fetcher.ts';
 import { type Assignment, GroupMember } from './group-member.ts';
@@ -12,10 +12,11 @@ import { createProcessorMetrics, type ProcessorMetrics } from './metrics.ts';
 import type { ProcessorOptions, ProcessorProgress } from './options.ts';
 import type { PartitionTask } from './partition-task.ts';
 import { PlaceTable } from './places.ts';
-import { planRestore, planWarm } from './restore.ts';
+import { planRestore } from './restore.ts';
 import { StateMetrics } from './state-metrics.ts';
 import { TaskCreator } from './task-creator.ts';
 import { TransactionalEmitter } from './transactional-emitter.ts';
+import { planWarm, type WarmSource, warmSource } from './warm.ts';
 
 /** Longest each shutdown step (loop, final commit, consumer, producer) may take. */
 const CLOSE_STEP_TIMEOUT_MS = 10_000;
@@ -63,7 +64,7 @@ export class Processor {
   readonly #taskCreator: TaskCreator;
   readonly #stateMetrics: StateMetrics;
   /** TOPIC_INGESTION_WARM and its partition count, and the input's (known from start()). */
-  #warm: { topic: string; partitions: number; inputPartitions: number } | undefined;
+  #warm: WarmSource | undefined;
 
   constructor(config: ProcessorConfig, options: ProcessorOptions = {}) {
     this.config = config;
@@ -166,7 +167,7 @@ export class Processor {
       );
     }
     this.#emitter.outputPartitions = output.partitionsCount;
-    await this.#checkWarmTopic(input.partitionsCount);
+    this.#warm = await warmSource(this.#consumer, c, input.partitionsCount, this.logger);
     // Loaded before the first partition is restored, so no replay counts an erased device.
     await this.erasures.start(this.#abort.signal);
     // Likewise the places: a replay then counts places exactly as the live run did.
@@ -192,35 +193,6 @@ export class Processor {
       },
       'processor started',
     );
-  }
-
-  /**
-   * TOPIC_INGESTION_WARM (docs/operations.md): the previous generation's topic must exist with a
-   * partition count dividing the input's, so that each input partition's regions come from one of its
-   * partitions in their original order. A missing topic (deleted after the switch) turns the warm off.
-   */
-  async #checkWarmTopic(inputPartitions: number): Promise<void> {
-    const topic = warmTopic(this.config);
-    if (topic === undefined) return;
-    if (topic === this.config.topicIngestion) {
-      throw new ProcessorError(
-        'PROCESSOR_TOPIC_MISMATCH',
-        `TOPIC_INGESTION_WARM is TOPIC_INGESTION (${topic})`,
-      );
-    }
-    const metadata = await this.#consumer.metadata({ topics: [topic] }).catch(() => undefined);
-    const old = metadata?.topics.get(topic);
-    if (old === undefined) {
-      this.logger.warn({ warmTopic: topic }, 'TOPIC_INGESTION_WARM topic missing: no warm');
-      return;
-    }
-    if (inputPartitions % old.partitionsCount !== 0) {
-      throw new ProcessorError(
-        'PROCESSOR_TOPIC_MISMATCH',
-        `TOPIC_INGESTION_WARM ${topic} has ${old.partitionsCount} partitions, which does not divide the ${inputPartitions} of ${this.config.topicIngestion}: a new partition's regions would come from several old partitions, out of order`,
-      );
-    }
-    this.#warm = { topic, partitions: old.partitionsCount, inputPartitions };
   }
 
   async #run(): Promise<void> {
@@ -329,10 +301,7 @@ export class Processor {
       // generation's topic first (its records of this partition's regions), so that its state has the
       // whole history (docs/operations.md, "Changing the partition count").
       const w = this.#warm;
-      const warm =
-        w !== undefined && plan.fromLogStart
-          ? await planWarm(this.#consumer, w.topic, w.partitions, p, w.inputPartitions)
-          : undefined;
+      const warm = w !== undefined && plan.fromLogStart ? await planWarm(this.#consumer, w, p) : undefined;
       existing?.revoke();
       const task = this.#taskCreator.create(p, plan.start, c, warm);
       this.#states.set(p, task);

@@ -1,6 +1,5 @@
-import { lastStableOffset, offsetForTimestamp, recordTimestamp } from '@footfall/kafka';
+import { offsetForTimestamp, recordTimestamp } from '@footfall/kafka';
 import { type Consumer, ListOffsetTimestamps } from '@platformatic/kafka';
-import type { WarmPlan } from './partition-task.ts';
 
 /** Where to (re)build the state of one input partition. */
 export interface RestorePlan {
@@ -43,24 +42,4 @@ export async function planRestore(
   if (start < 0n || start > committed) return plan(committed);
   if (start < earliest) return plan(earliest);
   return plan(start);
-}
-
-/**
- * The warm of a partition whose rebuild starts at its topic's beginning, from the previous
- * generation's topic `warmTopic` (`warmPartitions` partitions, dividing `partitions`): its partition
- * `partition mod warmPartitions`, from the earliest retained record to the last stable offset now.
- * Undefined when there is nothing to replay.
- */
-export async function planWarm(
-  consumer: Consumer,
-  warmTopic: string,
-  warmPartitions: number,
-  partition: number,
-  partitions: number,
-): Promise<WarmPlan | undefined> {
-  const q = partition % warmPartitions;
-  const earliest = await offsetForTimestamp(consumer, warmTopic, q, ListOffsetTimestamps.EARLIEST);
-  const start = earliest < 0n ? 0n : earliest;
-  const end = await lastStableOffset(consumer, warmTopic, q);
-  return end > start ? { topic: warmTopic, partition: q, partitions, start, end } : undefined;
 }
