@@ -107,8 +107,8 @@ export class Fetcher {
     const old = warmTopic === undefined ? undefined : metadata.topics.get(warmTopic);
     if (old !== undefined) {
       this.#warmTopicId = old.id;
-      // Tasks p and p + N1 warm from the same old partition at their own positions: one request each
-      // (a fetch names a partition once). Records are available up to each warm's end: no wait.
+      // Tasks p and p + N1 warm from the same old partition at their own positions: they go in separate
+      // requests (a fetch names a partition once). Records are available up to each warm's end: no wait.
       const byLeader = new Map<number, Map<number, PartitionTask>[]>();
       for (const s of warming) {
         const q = s.warm?.plan.partition ?? 0;
@@ -133,10 +133,11 @@ export class Fetcher {
         }
       }
     }
-    const responses = await Promise.all(requests);
-    const warm = await Promise.all(
-      warmRequests.map(async (r) => ({ tasks: r.tasks, response: await r.response })),
-    );
+    // One await for all of them: a failure of one must not leave the others' rejections unhandled.
+    const [responses, warm] = await Promise.all([
+      Promise.all(requests),
+      Promise.all(warmRequests.map(async (r) => ({ tasks: r.tasks, response: await r.response }))),
+    ]);
     const main: FetchResponse | undefined =
       responses.length <= 1
         ? responses[0]
