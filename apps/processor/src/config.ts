@@ -70,6 +70,13 @@ export const processorSpec = {
     'emit only occupancy buckets and visits starting before this event time (Unix ms; 0 = no bound); a bucket boundary',
     0,
   ),
+  // The previous generation's input topic, replayed (re-keyed) to warm a new generation's partitions
+  // whose restore would otherwise start at the new topic's beginning (docs/operations.md).
+  topicIngestionWarm: v.string(
+    'TOPIC_INGESTION_WARM',
+    '-',
+    "previous generation's input topic: a partition whose rebuild reaches the start of TOPIC_INGESTION first replays this topic's retained records of its regions (outputs before OUTPUT_FROM_MS dropped); its partition count must divide TOPIC_INGESTION's; - = off",
+  ),
   staticMembership: v.bool(
     'PROCESSOR_STATIC_MEMBERSHIP',
     false,
@@ -139,6 +146,12 @@ export function loadProcessorConfig(
     ]);
   }
   return config;
+}
+
+/** The warm topic of TOPIC_INGESTION_WARM, or undefined when it is `-` (off). */
+export function warmTopic(config: Pick<ProcessorConfig, 'topicIngestionWarm'>): string | undefined {
+  const topic = config.topicIngestionWarm.trim();
+  return topic === '' || topic === '-' ? undefined : topic;
 }
 
 /**

@@ -16,6 +16,7 @@ export interface ProcessorMetrics {
   emitLatency: Histogram;
   restoreDuration: Histogram;
   restoreRecords: Counter;
+  warmRecords: Counter;
   restoreFailures: Counter;
   rebuilds: Counter<'reason'>;
   assignments: Counter;
@@ -114,6 +115,11 @@ export function createProcessorMetrics(instanceId: string, mutableFromMs?: () =>
     restoreRecords: new Counter({
       name: 'footfall_processor_restore_records_total',
       help: 'Records replayed silently to rebuild state (restore)',
+      registers,
+    }),
+    warmRecords: new Counter({
+      name: 'footfall_processor_warm_records_total',
+      help: "Records of the previous generation's topic (TOPIC_INGESTION_WARM) replayed into this generation's partitions (of restore_records)",
       registers,
     }),
     restoreFailures: new Counter({

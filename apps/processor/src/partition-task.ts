@@ -1,4 +1,5 @@
 import {
+  type AggregatorUpdates,
   idleWatermarkMs,
   type LiveEdge,
   type LiveOccupancyUpdate,
@@ -9,6 +10,10 @@ import {
 import { isControlBatch, KafkaErrorCodes } from '@footfall/kafka';
 import type { Consumer, MessageToProduce } from '@platformatic/kafka';
 import { decodePing } from './codec.ts';
+import type { OutputWindow } from './output-window.ts';
+import { Warm, type WarmPlan } from './warm.ts';
+
+export type { WarmPlan } from './warm.ts';
 
 const NO_LIVE_UPDATES = Object.freeze({ cells: [], places: [] }) as {
   cells: LiveOccupancyUpdate[];
@@ -39,6 +44,8 @@ export class ConsumeCounts {
   /** Live pings of erased devices, skipped. */
   erased = 0;
   restored = 0;
+  /** Of `restored`: records of the previous generation's topic (warm). */
+  warmed = 0;
   live = 0;
   idleAdvances = 0;
   /** Some partition's position moved forward. */
@@ -69,6 +76,10 @@ export interface PartitionTaskOptions {
   readonly newLivePlaceEdge?: (edge: LiveEdge, aggregator: PartitionAggregator) => LivePlaceEdge | undefined;
   /** Live-edge publication period, ms. */
   readonly liveEdgeIntervalMs?: number;
+  /** What this generation emits: the warm's outputs inside it are kept and emitted once live. */
+  readonly outputWindow?: OutputWindow;
+  /** The warm finished: `records` of the old topic were this task's, in `seconds`. */
+  readonly onWarmed?: (task: PartitionTask, records: number, seconds: number) => void;
 }
 
 /**
@@ -98,10 +109,15 @@ export class PartitionTask {
   /** The same for named places: distinct devices per place, carried to now. */
   readonly livePlaceEdge: LivePlaceEdge | undefined;
   #liveEdgeAtMs = Number.NEGATIVE_INFINITY;
+  /** The warm still to do (undefined: none or done). */
+  #warm: Warm | undefined;
+  /** Outputs the warm produced inside the output window, emitted by the first live transaction. */
+  readonly #warmOutputs: AggregatorUpdates[] = [];
 
   /**
    * @param start first offset to read
    * @param committed the group's committed offset C (-1n: none); records in [start, C) are replayed
+   * @param warm the previous generation's records to replay first (silently) before `start`
    */
   constructor(
     partition: number,
@@ -109,6 +125,7 @@ export class PartitionTask {
     start: bigint,
     committed: bigint,
     options: PartitionTaskOptions,
+    warm?: WarmPlan,
   ) {
     this.partition = partition;
     this.aggregator = aggregator;
@@ -118,10 +135,26 @@ export class PartitionTask {
     this.liveEdge = options.newLiveEdge?.();
     this.livePlaceEdge =
       this.liveEdge === undefined ? undefined : options.newLivePlaceEdge?.(this.liveEdge, aggregator);
+    const warming = warm !== undefined && warm.end > warm.start;
+    if (warming) this.#warm = new Warm(warm, this.#warmOutputs);
     this.#state =
-      committed > start
-        ? { kind: 'restoring', restoreEnd: committed, startedAtMs: performance.now() }
+      committed > start || warming
+        ? {
+            kind: 'restoring',
+            restoreEnd: committed > start ? committed : start,
+            startedAtMs: performance.now(),
+          }
         : { kind: 'live' };
+  }
+
+  /** The warm still to do (undefined: none or done), and where it stands. */
+  get warm(): Pick<Warm, 'plan' | 'position'> | undefined {
+    return this.#warm;
+  }
+
+  /** The warm's outputs inside the output window (and forgets them): the first live transaction's. */
+  takeWarmOutputs(): AggregatorUpdates[] {
+    return this.#warmOutputs.splice(0);
   }
 
   get state(): TaskState {
@@ -179,7 +212,8 @@ export class PartitionTask {
    * at the restore end.
    */
   consume(p: FetchedPartition, counts: ConsumeCounts, pending: PendingTimestamps): void {
-    if (this.#state.kind === 'revoked') return;
+    // While warming the own topic is not read yet (the fetcher asks for the warm topic only).
+    if (this.#state.kind === 'revoked' || this.#warm !== undefined) return;
     if (p.errorCode !== 0) {
       this.#options.onFetchError(this, p.errorCode);
       // Retention removed our position; continue from the log start.
@@ -298,6 +332,26 @@ export class PartitionTask {
     const agg = this.aggregator;
     const w = idleWatermarkMs(agg.maxEventMs, this.lastRecordMs, nowMs, o.idleTimeoutMs, o.allowedLatenessMs);
     return agg.advanceWatermark(w);
+  }
+
+  /**
+   * Consumes one fetched partition of the warm topic (warm.ts); at the warm's end the task reads its
+   * own topic from `position` (live at once when it has nothing to replay there).
+   */
+  consumeWarm(p: FetchedPartition, counts: ConsumeCounts): void {
+    const warm = this.#warm;
+    if (warm === undefined || this.#state.kind === 'revoked') return;
+    if (p.errorCode !== 0) {
+      this.#options.onFetchError(this, p.errorCode);
+      warm.skipTo(p);
+      return;
+    }
+    if (!warm.consume(p, counts, this, this.#options)) return;
+    this.#warm = undefined;
+    const state = this.#state;
+    const seconds = state.kind === 'restoring' ? (performance.now() - state.startedAtMs) / 1000 : 0;
+    this.#options.onWarmed?.(this, warm.records, seconds);
+    if (state.kind === 'restoring' && this.position >= state.restoreEnd) this.#goLive();
   }
 
   /** The one transition restoring → live: replay output is discarded (it was committed before). */

@@ -6,7 +6,7 @@ import { ConsumerLiveness, createLogger, type Logger, OpsServer } from '@footfal
 import type { Consumer } from '@platformatic/kafka';
 import { type ProcessorConfig, restoreHorizonMs } from './config.ts';
 import { ProcessorError } from './errors.ts';
-import { FETCH_MAX_WAIT_MS, Fetcher, type FetchResponse } from './fetcher.ts';
+import { FETCH_MAX_WAIT_MS, Fetcher, type FetchResult } from './fetcher.ts';
 import { type Assignment, GroupMember } from './group-member.ts';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.ts';
 import type { ProcessorOptions, ProcessorProgress } from './options.ts';
@@ -16,6 +16,7 @@ import { planRestore } from './restore.ts';
 import { StateMetrics } from './state-metrics.ts';
 import { TaskCreator } from './task-creator.ts';
 import { TransactionalEmitter } from './transactional-emitter.ts';
+import { planWarm, type WarmSource, warmSource } from './warm.ts';
 
 /** Longest each shutdown step (loop, final commit, consumer, producer) may take. */
 const CLOSE_STEP_TIMEOUT_MS = 10_000;
@@ -62,6 +63,8 @@ export class Processor {
   readonly #fetcher: Fetcher;
   readonly #taskCreator: TaskCreator;
   readonly #stateMetrics: StateMetrics;
+  /** TOPIC_INGESTION_WARM and its partition count, and the input's (known from start()). */
+  #warm: WarmSource | undefined;
 
   constructor(config: ProcessorConfig, options: ProcessorOptions = {}) {
     this.config = config;
@@ -164,6 +167,7 @@ export class Processor {
       );
     }
     this.#emitter.outputPartitions = output.partitionsCount;
+    this.#warm = await warmSource(this.#consumer, c, input.partitionsCount, this.logger);
     // Loaded before the first partition is restored, so no replay counts an erased device.
     await this.erasures.start(this.#abort.signal);
     // Likewise the places: a replay then counts places exactly as the live run did.
@@ -193,7 +197,7 @@ export class Processor {
 
   async #run(): Promise<void> {
     this.#nextTickAt = Date.now() + this.config.emitIntervalMs;
-    let prefetched: Promise<FetchResponse | undefined> | undefined;
+    let prefetched: Promise<FetchResult | undefined> | undefined;
     while (!this.#closing) {
       try {
         if (this.#group.lost !== undefined) {
@@ -293,12 +297,28 @@ export class Processor {
         c,
         restoreHorizonMs(this.config),
       );
+      // The rebuild reaches back to the topic's beginning: a new generation warms from the previous
+      // generation's topic first (its records of this partition's regions), so that its state has the
+      // whole history (docs/operations.md, "Changing the partition count").
+      const w = this.#warm;
+      const warm = w !== undefined && plan.fromLogStart ? await planWarm(this.#consumer, w, p) : undefined;
       existing?.revoke();
-      const task = this.#taskCreator.create(p, plan.start, c);
+      const task = this.#taskCreator.create(p, plan.start, c, warm);
       this.#states.set(p, task);
       if (task.live) this.metrics.restoreDuration.observe(0);
       this.logger.info(
-        { partition: p, committed: String(c), replayFrom: String(plan.start), reason },
+        {
+          partition: p,
+          committed: String(c),
+          replayFrom: String(plan.start),
+          reason,
+          ...(warm && {
+            warmTopic: warm.topic,
+            warmPartition: warm.partition,
+            warmFrom: String(warm.start),
+            warmTo: String(warm.end),
+          }),
+        },
         'partition state rebuilding',
       );
     }

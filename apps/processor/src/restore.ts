@@ -8,6 +8,11 @@ export interface RestorePlan {
   committed: bigint;
   /** First offset to read; records in [start, committed) are replayed silently. */
   start: bigint;
+  /**
+   * The rebuild starts at the log's beginning (nothing older to replay): the state then lacks the
+   * history before the topic existed, which a warm from the previous generation's topic supplies.
+   */
+  fromLogStart: boolean;
 }
 
 /**
@@ -23,12 +28,18 @@ export async function planRestore(
   horizonMs: number,
 ): Promise<RestorePlan> {
   const earliest = await offsetForTimestamp(consumer, topic, partition, ListOffsetTimestamps.EARLIEST);
-  if (committed < 0n) return { partition, committed, start: earliest < 0n ? 0n : earliest };
-  if (committed <= earliest) return { partition, committed, start: committed };
+  const plan = (start: bigint): RestorePlan => ({
+    partition,
+    committed,
+    start,
+    fromLogStart: start <= (earliest < 0n ? 0n : earliest),
+  });
+  if (committed < 0n) return plan(earliest < 0n ? 0n : earliest);
+  if (committed <= earliest) return plan(committed);
   const ts = await recordTimestamp(consumer, topic, partition, committed - 1n);
-  if (ts === undefined) return { partition, committed, start: committed };
+  if (ts === undefined) return plan(committed);
   const start = await offsetForTimestamp(consumer, topic, partition, BigInt(ts - horizonMs));
-  if (start < 0n || start > committed) return { partition, committed, start: committed };
-  if (start < earliest) return { partition, committed, start: earliest };
-  return { partition, committed, start };
+  if (start < 0n || start > committed) return plan(committed);
+  if (start < earliest) return plan(earliest);
+  return plan(start);
 }

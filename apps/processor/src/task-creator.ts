@@ -9,7 +9,8 @@ import type { ErasureTable } from '@footfall/erasure';
 import type { Logger } from '@footfall/observability';
 import type { ProcessorConfig } from './config.ts';
 import type { ProcessorMetrics } from './metrics.ts';
-import { PartitionTask, type PartitionTaskOptions } from './partition-task.ts';
+import { OutputWindow } from './output-window.ts';
+import { PartitionTask, type PartitionTaskOptions, type WarmPlan } from './partition-task.ts';
 import type { PlaceTable } from './places.ts';
 
 /**
@@ -53,6 +54,19 @@ export class TaskCreator {
           'partition restored, live',
         );
       },
+      outputWindow: new OutputWindow(config.outputFromMs, config.outputUntilMs),
+      onWarmed: (task, records, seconds) => {
+        logger.info(
+          {
+            partition: task.partition,
+            warmTopic: config.topicIngestionWarm,
+            records,
+            seconds: Number(seconds.toFixed(3)),
+            state: task.aggregator.stats(),
+          },
+          'partition warmed from the previous generation; reading its own topic',
+        );
+      },
       onBadRecord: (task, offset, error) => {
         logger.warn({ partition: task.partition, offset: String(offset), err: error }, 'bad record skipped');
       },
@@ -63,9 +77,12 @@ export class TaskCreator {
     };
   }
 
-  /** A task that replays from `start` and goes live at the committed offset `committed`. */
-  create(partition: number, start: bigint, committed: bigint): PartitionTask {
-    return new PartitionTask(partition, this.#newAggregator(), start, committed, this.#options);
+  /**
+   * A task that replays from `start` and goes live at the committed offset `committed`, after replaying
+   * the previous generation's records of `warm` (if any).
+   */
+  create(partition: number, start: bigint, committed: bigint, warm?: WarmPlan): PartitionTask {
+    return new PartitionTask(partition, this.#newAggregator(), start, committed, this.#options, warm);
   }
 
   #newLiveEdge(): LiveEdge {

@@ -149,43 +149,50 @@ export class TransactionalEmitter {
         });
         live++;
       }
+      // A warm's outputs inside the window (docs/operations.md), sent with an offset of the partition
+      // (fenced by our generation): kept by the task until it has one.
+      const warm = s.lastConsumed >= 0n || s.committed >= 0n ? s.takeWarmOutputs() : [];
       if (s.lastConsumed >= 0n) offsets.set(s, s.lastConsumed + 1n);
       else if (
         messages.length > first ||
-        (u.occupancy.length + u.visits.length + (u.places?.length ?? 0) > 0 && s.committed >= 0n)
+        (u.occupancy.length + u.visits.length + (u.places?.length ?? 0) + warm.length > 0 &&
+          s.committed >= 0n)
       ) {
         // Updates without new input (an idle advance closed visits): re-commit the unchanged offset so
         // that the transaction is still fenced by our generation (a zombie's idle closes abort).
         offsets.set(s, s.committed);
       }
-      for (const o of u.occupancy) {
-        messages.push({
-          topic,
-          partition: this.#outputPartition(o.region, n),
-          key: Buffer.from(occupancyKey(o)),
-          value: encodeOccupancy(o, bucketMs),
-        });
-      }
-      occ += u.occupancy.length;
-      for (const v of u.visits) {
-        if (v.retracted) tombstones++;
-        else visits++;
-        messages.push({
-          topic,
-          partition: this.#outputPartition(v.region, n),
-          key: Buffer.from(visitKey(v)),
-          // Tombstone: the client writes a null value when the (no-op) serializer returns null.
-          value: v.retracted ? (null as unknown as Buffer) : encodeVisit(v),
-        });
-      }
-      placeCount += u.places?.length ?? 0;
-      for (const p of u.places ?? []) {
-        messages.push({
-          topic,
-          partition: this.#outputPartition(p.region, n),
-          key: Buffer.from(placeOccupancyKey(p)),
-          value: encodePlaceOccupancy(p, bucketMs),
-        });
+      // The warm's first: they are older than the drained ones.
+      for (const w of [...warm, u]) {
+        for (const o of w.occupancy) {
+          messages.push({
+            topic,
+            partition: this.#outputPartition(o.region, n),
+            key: Buffer.from(occupancyKey(o)),
+            value: encodeOccupancy(o, bucketMs),
+          });
+        }
+        occ += w.occupancy.length;
+        for (const v of w.visits) {
+          if (v.retracted) tombstones++;
+          else visits++;
+          messages.push({
+            topic,
+            partition: this.#outputPartition(v.region, n),
+            key: Buffer.from(visitKey(v)),
+            // Tombstone: the client writes a null value when the (no-op) serializer returns null.
+            value: v.retracted ? (null as unknown as Buffer) : encodeVisit(v),
+          });
+        }
+        placeCount += w.places?.length ?? 0;
+        for (const p of w.places ?? []) {
+          messages.push({
+            topic,
+            partition: this.#outputPartition(p.region, n),
+            key: Buffer.from(placeOccupancyKey(p)),
+            value: encodePlaceOccupancy(p, bucketMs),
+          });
+        }
       }
       if (messages.length > first) sent.set(s, messages.slice(first));
     }

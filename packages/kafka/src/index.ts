@@ -20,6 +20,7 @@ export {
   isControlBatch,
   KafkaErrorCodes,
   KafkaOffsetsError,
+  lastStableOffset,
   offsetForTimestamp,
   recordTimestamp,
   stableCommittedOffsets,

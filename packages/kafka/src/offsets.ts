@@ -1,4 +1,9 @@
-import { type Consumer, offsetFetchV9 } from '@platformatic/kafka';
+import {
+  type Consumer,
+  FetchIsolationLevels,
+  ListOffsetTimestamps,
+  offsetFetchV9,
+} from '@platformatic/kafka';
 import pRetry from 'p-retry';
 
 /** A Kafka protocol operation of this package failed after its retries. */
@@ -85,6 +90,25 @@ export async function offsetForTimestamp(
     timestamp: timestampMs,
   });
   return offsets.get(topic)?.[partition] ?? -1n;
+}
+
+/**
+ * The last stable offset (LSO) of `topic`'s partition: the end of what a `read_committed` reader can
+ * read now (before the first record of a still-open transaction); 0n for an empty partition.
+ */
+export async function lastStableOffset(
+  consumer: Consumer,
+  topic: string,
+  partition: number,
+): Promise<bigint> {
+  const offsets = await consumer.listOffsets({
+    topics: [topic],
+    partitions: { [topic]: [partition] },
+    timestamp: ListOffsetTimestamps.LATEST,
+    isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+  });
+  const end = offsets.get(topic)?.[partition] ?? 0n;
+  return end < 0n ? 0n : end;
 }
 
 /**
