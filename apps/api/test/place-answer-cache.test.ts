@@ -178,7 +178,7 @@ describe('place answer caches', () => {
     const answers = await Promise.all(
       Array.from({ length: 20 }, () => settled.series(id, 1, DAY0, DAY0 + DAY, 3_600_000)),
     );
-    assert.equal(queries, 1, 'one query for 20 concurrent misses');
+    assert.equal(queries, 2, 'one stamp and one block query for 20 concurrent misses');
     assert.equal(new Set(answers.map((a) => JSON.stringify(a))).size, 1);
     const block = await cache.get(`${id}|1|${DAY0}|${DAY0 + DAY}`, () =>
       Promise.reject(new Error('not cached')),
@@ -191,6 +191,54 @@ describe('place answer caches', () => {
       'only gated counts',
     );
     assert.ok(values.includes(-1), 'some buckets were suppressed');
+  });
+
+  it('a reload keeps an unchanged day block after a one-row probe, and reads a changed one again', async (t) => {
+    const id =
+      (await db.query<{ id: string }>(`SELECT id FROM places WHERE name = 'Exact'`)).rows[0]?.id ?? '';
+    const names: string[] = [];
+    let last: Promise<unknown> = Promise.resolve();
+    const counting = {
+      query: ((...args: Parameters<Database['query']>) => {
+        names.push((args[2] as { name?: string } | undefined)?.name ?? '');
+        const q = db.query(...args);
+        last = q;
+        return q;
+      }) as Database['query'],
+    };
+    const blockReads = () => names.filter((n) => n === 'api_place_settled_day').length;
+    const probes = () => names.filter((n) => n === 'api_place_settled_day_stamp').length;
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    const cache = new ReadCache<DayBlock>(1_000);
+    const settled = new SettledPlaceCounts(counting, cache, BUCKET, K);
+    const key = `${id}|1|${DAY0}|${DAY0 + DAY}`;
+    const held = () => cache.get(key, () => Promise.reject(new Error('not cached')));
+    const b = DAY0 + 700 * BUCKET;
+    const at = (gated: Awaited<ReturnType<typeof settled.series>>) => gated?.[0]?.devices;
+    const before = at(await settled.series(id, 1, b, b + BUCKET, BUCKET));
+    const first = await held();
+    assert.deepEqual([blockReads(), probes()], [1, 1]);
+
+    // Stale (within 2 × TTL): served as is while the reload probes; nothing changed, so the block stays.
+    t.mock.timers.tick(1_500);
+    assert.equal(at(await settled.series(id, 1, b, b + BUCKET, BUCKET)), before);
+    await last; // the background probe; then its continuation stores the entry
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual([blockReads(), probes()], [1, 2], 'a probe, no block read');
+    assert.equal(await held(), first, 'the same block, revalidated');
+
+    // A late backfill of the settled day changes the stamp: the next reload reads the rows again.
+    await db.query(
+      `INSERT INTO place_occupancy (place_id, bucket_start, bucket_ms, devices, version)
+       VALUES ($1, ${TS('$2')}, ${BUCKET}, 777, 1)
+       ON CONFLICT (place_id, bucket_start) DO UPDATE SET devices = 777, version = place_occupancy.version + 1`,
+      [id, b],
+    );
+    t.mock.timers.tick(2_500); // expired: loaded (revalidated) before answering
+    assert.equal(at(await settled.series(id, 1, b, b + BUCKET, BUCKET)), 777);
+    assert.deepEqual([blockReads(), probes()], [2, 3]);
+    assert.notEqual(await held(), first);
+    counts.set(b, 777);
   });
 
   it('a write through this instance is seen at once; through another within 2 × the TTLs', async () => {

@@ -31,9 +31,13 @@ export class ReadCache<V extends {}> {
     this.#entries = new LRUCache({ max });
   }
 
-  /** The cached answer of `key`, or `load()`'s (shared by concurrent callers; a failure is forgotten). */
-  get(key: string, load: () => Promise<V>): Promise<V> {
-    if (this.#ttlMs <= 0) return load();
+  /**
+   * The cached answer of `key`, or `load()`'s (shared by concurrent callers; a failure is forgotten).
+   * A reload of a held key gets the value it replaces (`previous`), so that it can revalidate it with a
+   * cheap probe and return it as is when nothing changed (settled-counts.ts) instead of reading it again.
+   */
+  get(key: string, load: (previous: V | undefined) => Promise<V>): Promise<V> {
+    if (this.#ttlMs <= 0) return load(undefined);
     const now = Date.now();
     const e = this.#entries.get(key);
     if (e !== undefined) {
@@ -43,7 +47,7 @@ export class ReadCache<V extends {}> {
         if (!e.refreshing) {
           e.refreshing = true;
           const generation = this.#generation;
-          const next = load();
+          const next = e.value.then(load);
           next.then(
             () => {
               if (generation === this.#generation)
@@ -57,7 +61,8 @@ export class ReadCache<V extends {}> {
         return e.value;
       }
     }
-    const value = load();
+    // Expired: loaded before answering, still from the held value (a failed load is never held).
+    const value = e === undefined ? load(undefined) : e.value.then(load);
     const entry: Entry<V> = { value, loadedAtMs: now, refreshing: false };
     this.#entries.set(key, entry);
     value.catch(() => {
