@@ -13,6 +13,8 @@ interface Entry<V> {
   value: Promise<V>;
   loadedAtMs: number;
   refreshing: boolean;
+  /** The value once `value` resolved: what `peek` answers without a promise. */
+  resolved?: V;
 }
 
 /**
@@ -49,9 +51,9 @@ export class ReadCache<V extends {}> {
           const generation = this.#generation;
           const next = e.value.then(load);
           next.then(
-            () => {
+            (resolved) => {
               if (generation === this.#generation)
-                this.#entries.set(key, { value: next, loadedAtMs: Date.now(), refreshing: false });
+                this.#entries.set(key, { value: next, loadedAtMs: Date.now(), refreshing: false, resolved });
             },
             () => {
               e.refreshing = false;
@@ -65,10 +67,26 @@ export class ReadCache<V extends {}> {
     const value = e === undefined ? load(undefined) : e.value.then(load);
     const entry: Entry<V> = { value, loadedAtMs: now, refreshing: false };
     this.#entries.set(key, entry);
-    value.catch(() => {
-      if (this.#entries.get(key) === entry) this.#entries.delete(key);
-    });
+    value.then(
+      (resolved) => {
+        entry.resolved = resolved;
+      },
+      () => {
+        if (this.#entries.get(key) === entry) this.#entries.delete(key);
+      },
+    );
     return value;
+  }
+
+  /**
+   * The held value of `key` if it is loaded and fresh (younger than the TTL), without a promise: the
+   * place routes answer a hit synchronously (each await of the async path is a few microtasks per
+   * request). Anything else (a miss, a load under way, a stale entry): undefined, and `get` decides.
+   */
+  peek(key: string): V | undefined {
+    const e = this.#entries.get(key);
+    if (e?.resolved === undefined || Date.now() - e.loadedAtMs >= this.#ttlMs) return undefined;
+    return e.resolved;
   }
 
   /** Whether `key` is held (without touching its recency). */
@@ -130,6 +148,15 @@ export class RegistryCaches {
         return { row };
       })
     ).row;
+  }
+
+  /**
+   * The place `id` if the registry check is current and the place is held fresh (`{ row: undefined }`:
+   * known not to exist), without a promise; undefined: ask `place`.
+   */
+  placeNow(id: string): { row: PlaceRow | undefined } | undefined {
+    if (this.current() !== undefined) return undefined;
+    return this.#places.peek(id);
   }
 
   /** A list answer by its query, serialised (registry rows only, no counts). */
