@@ -241,6 +241,50 @@ describe('place answer caches', () => {
     counts.set(b, 777);
   });
 
+  it("settled popular places and series answers are the serializer's bytes", async () => {
+    // No registry or settled caches: every answer built and serialised per request (the async paths).
+    const uncached = await startApi(
+      loadApiConfig(
+        { K_ANONYMITY: String(K), API_PLACES_CACHE_MS: '0', API_PLACES_SETTLED_CACHE_MS: '0' },
+        { port: 0, host: '127.0.0.1', kafkaBootstrap: [kafkaBootstrap()], logLevel: 'silent' },
+      ),
+      { db, logger },
+    );
+    try {
+      const text = async (target: Api, path: string) => {
+        const res = await fetch(`${target.url}${path}`);
+        assert.equal(res.status, 200, path);
+        assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+        return res.text();
+      };
+      const random = mulberry32(seed + 3);
+      for (let i = 0; i < 12; i++) {
+        // Any ms of a settled bucket, k from 1 to 12, with and without a category.
+        const at = DAY0 + Math.floor(random() * DAY);
+        const path = `/v1/places/popular?at=${at}&k=${1 + (i % 12)}${i % 3 ? '' : '&category=station'}`;
+        const cached = await text(api, path);
+        assert.equal(cached, await text(uncached, path), path);
+        assert.equal(JSON.parse(cached).at, new Date(at).toISOString());
+        assert.equal(await text(api, path), cached, 'the cached tail again');
+      }
+      // Series of a settled day: once its block is held, written by finalSeriesBody, not the serializer.
+      const id =
+        (await db.query<{ id: string }>(`SELECT id FROM places WHERE name = 'Exact'`)).rows[0]?.id ?? '';
+      for (let i = 0; i < 12; i++) {
+        const from = DAY0 + Math.floor(random() * (DAY - 7_200_000));
+        const to = from + 1 + Math.floor(random() * 7_200_000);
+        const step = [BUCKET, 5 * BUCKET, 60 * BUCKET][i % 3];
+        const path = `/v1/places/${id}/occupancy/series?from=${from}&to=${to}&step=${step}`;
+        await text(api, path); // holds the place and the block
+        const held = await text(api, path);
+        assert.equal(held, await text(uncached, path), path);
+        assert.ok(JSON.parse(held).points.length > 0);
+      }
+    } finally {
+      await uncached.close();
+    }
+  });
+
   it('a write through this instance is seen at once; through another within 2 × the TTLs', async () => {
     const id = await create('Before', 0.01);
     const b = DAY0 + 600 * BUCKET;
