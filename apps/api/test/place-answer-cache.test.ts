@@ -285,6 +285,66 @@ describe('place answer caches', () => {
     }
   });
 
+  it('reloads keep unchanged popular times and registry rows after a probe; a backfill is recomputed', async (t) => {
+    const id =
+      (await db.query<{ id: string }>(`SELECT id FROM places WHERE name = 'Exact'`)).rows[0]?.id ?? '';
+    // The API's queries by name, through a proxy of the test's pool.
+    const names: string[] = [];
+    const counted = new Proxy(db, {
+      get: (target, prop, receiver) =>
+        prop === 'query'
+          ? (...args: Parameters<Database['query']>) => {
+              names.push((args[2] as { name?: string } | undefined)?.name ?? '');
+              return target.query(...args);
+            }
+          : Reflect.get(target, prop, receiver),
+    });
+    const named = (n: string) => names.filter((x) => x === n).length;
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    const probed = await startApi(
+      loadApiConfig(
+        { K_ANONYMITY: String(K) },
+        { port: 0, host: '127.0.0.1', kafkaBootstrap: [kafkaBootstrap()], logLevel: 'silent' },
+      ),
+      { db: counted, logger },
+    );
+    try {
+      // The place was created now: its history is empty, and `live.current` is the peak of 18:00–at.
+      const at = DAY0 + 18 * 3_600_000 + 30 * BUCKET;
+      const path = `/v1/places/${id}/popular-times?at=${at}`;
+      const first = await call(probed, 'GET', path);
+      assert.equal(first.status, 200);
+      assert.notEqual(first.body.live.current, 4321);
+      const [hourly, byId, stamps] = [
+        named('api_place_hourly'),
+        named('place_by_id'),
+        named('api_place_settled_day_stamp'),
+      ];
+      assert.deepEqual([hourly, byId, stamps], [1, 1, 1]);
+      // Past twice API_PLACES_SETTLED_CACHE_MS and the registry hold (60 s): reloaded before answering;
+      // the counts and the registry are unchanged, so the stamps are compared and the entries kept.
+      t.mock.timers.tick(121_000);
+      assert.deepEqual((await call(probed, 'GET', path)).body, first.body);
+      assert.equal(named('api_place_settled_day_stamp'), stamps + 1, 'probed');
+      assert.equal(named('api_place_hourly'), hourly, 'not recomputed');
+      assert.equal(named('place_by_id'), byId, 'the registry row kept (its stamp unchanged)');
+
+      // A late backfill inside the answer's range: the stamp changes, the answer is recomputed.
+      await db.query(
+        `INSERT INTO place_occupancy (place_id, bucket_start, bucket_ms, devices, version)
+         VALUES ($1, ${TS('$2')}, ${BUCKET}, 4321, 1)
+         ON CONFLICT (place_id, bucket_start) DO UPDATE SET devices = 4321, version = place_occupancy.version + 1`,
+        [id, DAY0 + 18 * 3_600_000 + 10 * BUCKET],
+      );
+      t.mock.timers.tick(121_000);
+      const after = await call(probed, 'GET', path);
+      assert.equal(named('api_place_hourly'), hourly + 1, 'recomputed');
+      assert.equal(after.body.live.current, 4321);
+    } finally {
+      await probed.close();
+    }
+  });
+
   it('a write through this instance is seen at once; through another within 2 × the TTLs', async () => {
     const id = await create('Before', 0.01);
     const b = DAY0 + 600 * BUCKET;

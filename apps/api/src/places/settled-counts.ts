@@ -51,6 +51,19 @@ export interface Gated {
   suppressed: boolean;
 }
 
+/** The change stamp (STAMP) of place `placeId`'s stored counts of buckets in [fromMs, toMs). */
+export async function placeCountsStamp(
+  db: Pick<Database, 'query'>,
+  placeId: string,
+  fromMs: number,
+  toMs: number,
+): Promise<string> {
+  const { rows } = await db.query<{ stamp: string }>(STAMP, [placeId, fromMs, toMs], {
+    name: 'api_place_settled_day_stamp',
+  });
+  return rows[0]?.stamp ?? '';
+}
+
 const SUPPRESSED_ANSWER: Gated = Object.freeze({ devices: null, suppressed: true });
 /** A block's cache key; the version is in it, so that an update is a new entry. */
 const blockKey = (placeId: string, version: number, dayMs: number, untilMs: number) =>
@@ -179,10 +192,7 @@ export class SettledPlaceCounts {
     });
   }
 
-  async #stamp(placeId: string, dayMs: number, untilMs: number): Promise<string> {
-    const { rows } = await this.#db.query<{ stamp: string }>(STAMP, [placeId, dayMs, untilMs], {
-      name: 'api_place_settled_day_stamp',
-    });
-    return rows[0]?.stamp ?? '';
+  #stamp(placeId: string, dayMs: number, untilMs: number): Promise<string> {
+    return placeCountsStamp(this.#db, placeId, dayMs, untilMs);
   }
 }

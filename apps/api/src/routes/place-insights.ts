@@ -22,7 +22,7 @@ import { parseTime } from '../params.ts';
 import { livePlaceRows } from '../places/live.ts';
 import { placeHourlyPeaks, placePeak, visitsInCells } from '../places/queries.ts';
 import { RegistryCaches } from '../places/read-cache.ts';
-import { SETTLED_AFTER_MS } from '../places/settled-counts.ts';
+import { placeCountsStamp, SETTLED_AFTER_MS } from '../places/settled-counts.ts';
 import type { PlaceRow } from '../places/store.ts';
 import { refuseInDpMode } from '../privacy/dp-refusal.ts';
 import { PlaceParams } from './places.ts';
@@ -65,7 +65,7 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
   // longer change), and dwell of open days (visits still arrive) for a short while.
   const finalDwells = caches.answers<{ body: Buffer }>(config.placesDwellFinalCacheMs, 20_000);
   const openDwells = caches.answers<{ body: Buffer }>(config.placesDwellOpenCacheMs, 20_000);
-  const settledAnswers = caches.answers<{ body: Buffer }>(config.placesSettledCacheMs, 20_000);
+  const settledAnswers = caches.answers<{ body: Buffer; stamp: string }>(config.placesSettledCacheMs, 20_000);
   /**
    * A cached answer of place `id` held fresh, without a promise (`peek` of the answer cache by the
    * place); undefined when anything is not held fresh (the async path answers, 404 included).
@@ -81,10 +81,12 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
   };
 
   /** The popular-times answer of `place` at `now` (every number through the gate). */
-  const popularTimes = async (place: PlaceRow, weeks: number, now: number) => {
+  const popularTimes = async (place: PlaceRow, weeks: number, now: number, reread = false) => {
     const hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
     const fromMs = Math.max(hourStart - weeks * WEEK_MS, place.effectiveFromMs);
     const key = `${place.id}|${place.version}|${weeks}|${hourStart}`;
+    // `reread`: the caller read a stamp of the counts just before; a held profile may be older than it.
+    if (reread) usualWeeks.delete(key);
     let profile = usualWeeks.get(key);
     if (profile === undefined) {
       profile = placeHourlyPeaks(db, place.id, Math.min(fromMs, hourStart), hourStart).then((hourly) =>
@@ -282,9 +284,15 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
       return (async () => {
         const place = await placeOr404(request.params.id);
         if (!settled) return popularTimes(place, weeks, now);
-        const { body } = await settledAnswers.get(key(place), async () => ({
-          body: serialise(reply, await popularTimes(place, weeks, now)),
-        }));
+        // Every count the answer reads is in [history start, now]: a reload compares their stamp first
+        // and keeps the held answer when nothing changed (no recomputation nor 7 kB to serialise).
+        const hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
+        const historyFrom = Math.min(Math.max(hourStart - weeks * WEEK_MS, place.effectiveFromMs), hourStart);
+        const { body } = await settledAnswers.get(key(place), async (previous) => {
+          const stamp = await placeCountsStamp(db, place.id, historyFrom, now + 1);
+          if (previous !== undefined && previous.stamp === stamp) return previous;
+          return { body: serialise(reply, await popularTimes(place, weeks, now, true)), stamp };
+        });
         sendSerialised(reply, body);
         return reply;
       })();
