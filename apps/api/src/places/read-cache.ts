@@ -49,7 +49,7 @@ export class ReadCache<V extends {}> {
         if (!e.refreshing) {
           e.refreshing = true;
           const generation = this.#generation;
-          const next = e.value.then(load);
+          const next = e.value.then(load, () => load(undefined));
           next.then(
             (resolved) => {
               if (generation === this.#generation)
@@ -63,8 +63,8 @@ export class ReadCache<V extends {}> {
         return e.value;
       }
     }
-    // Expired: loaded before answering, still from the held value (a failed load is never held).
-    const value = e === undefined ? load(undefined) : e.value.then(load);
+    // Expired: loaded before answering, from the held value (a load that failed meanwhile: from scratch).
+    const value = e === undefined ? load(undefined) : e.value.then(load, () => load(undefined));
     const entry: Entry<V> = { value, loadedAtMs: now, refreshing: false };
     this.#entries.set(key, entry);
     value.then(
