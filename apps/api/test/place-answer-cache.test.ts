@@ -285,7 +285,7 @@ describe('place answer caches', () => {
     }
   });
 
-  it('reloads keep unchanged popular times and registry rows after a probe; a backfill is recomputed', async (t) => {
+  it('reloads keep unchanged popular times, dwell and registry rows after a probe; a backfill is recomputed', async (t) => {
     const id =
       (await db.query<{ id: string }>(`SELECT id FROM places WHERE name = 'Exact'`)).rows[0]?.id ?? '';
     // The API's queries by name, through a proxy of the test's pool.
@@ -321,6 +321,10 @@ describe('place answer caches', () => {
         named('api_place_settled_day_stamp'),
       ];
       assert.deepEqual([hourly, byId, stamps], [1, 1, 1]);
+      const dwellPath = `/v1/places/${id}/dwell?date=${DATE0}`;
+      const dwell = await call(probed, 'GET', dwellPath);
+      assert.equal(dwell.status, 200);
+      assert.deepEqual([named('api_visits_in_cells'), named('api_visits_stamp')], [1, 1]);
       // Past twice API_PLACES_SETTLED_CACHE_MS and the registry hold (60 s): reloaded before answering;
       // the counts and the registry are unchanged, so the stamps are compared and the entries kept.
       t.mock.timers.tick(121_000);
@@ -328,6 +332,12 @@ describe('place answer caches', () => {
       assert.equal(named('api_place_settled_day_stamp'), stamps + 1, 'probed');
       assert.equal(named('api_place_hourly'), hourly, 'not recomputed');
       assert.equal(named('place_by_id'), byId, 'the registry row kept (its stamp unchanged)');
+      assert.deepEqual((await call(probed, 'GET', dwellPath)).body, dwell.body);
+      assert.deepEqual(
+        [named('api_visits_in_cells'), named('api_visits_stamp')],
+        [1, 2],
+        'dwell: a probe of the visits, no recomputation',
+      );
 
       // A late backfill inside the answer's range: the stamp changes, the answer is recomputed.
       await db.query(

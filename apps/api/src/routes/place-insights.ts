@@ -20,7 +20,7 @@ import { sendSerialised, serialise } from '../http/serialised.ts';
 import { answerState, NowcastSchema, StateFields } from '../live-edge.ts';
 import { parseTime } from '../params.ts';
 import { livePlaceRows } from '../places/live.ts';
-import { placeHourlyPeaks, placePeak, visitsInCells } from '../places/queries.ts';
+import { placeHourlyPeaks, placePeak, visitsInCells, visitsStamp } from '../places/queries.ts';
 import { RegistryCaches } from '../places/read-cache.ts';
 import { placeCountsStamp, SETTLED_AFTER_MS } from '../places/settled-counts.ts';
 import type { PlaceRow } from '../places/store.ts';
@@ -63,8 +63,8 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
   const caches = registryCaches ?? new RegistryCaches(db, config.placesCacheMs);
   // Serialised gated answers: dwell of final days and popular times at a settled `at` (their counts no
   // longer change), and dwell of open days (visits still arrive) for a short while.
-  const finalDwells = caches.answers<{ body: Buffer }>(config.placesDwellFinalCacheMs, 20_000);
-  const openDwells = caches.answers<{ body: Buffer }>(config.placesDwellOpenCacheMs, 20_000);
+  const finalDwells = caches.answers<{ body: Buffer; stamp: string }>(config.placesDwellFinalCacheMs, 20_000);
+  const openDwells = caches.answers<{ body: Buffer; stamp: string }>(config.placesDwellOpenCacheMs, 20_000);
   const settledAnswers = caches.answers<{ body: Buffer; stamp: string }>(config.placesSettledCacheMs, 20_000);
   /**
    * A cached answer of place `id` held fresh, without a promise (`peek` of the answer cache by the
@@ -185,8 +185,11 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
       }
       return (async () => {
         const place = await placeOr404(request.params.id);
-        const { body } = await dwells.get(`${place.id}|${place.version}|${day}`, async () => {
-          // Cell visits from a day before (a visit that began then and continues) to a day after.
+        const { body } = await dwells.get(`${place.id}|${place.version}|${day}`, async (previous) => {
+          // Cell visits from a day before (a visit that began then and continues) to a day after. A
+          // reload (every 5 s for an open day) compares their stamp first: unchanged, the answer stays.
+          const stamp = await visitsStamp(db, place.cells, day - DAY_MS, day + 2 * DAY_MS);
+          if (previous !== undefined && previous.stamp === stamp) return previous;
           const visits = await visitsInCells(db, place.cells, day - DAY_MS, day + 2 * DAY_MS);
           const s = dwellSummary(placeVisits(visits, config.presenceMaxGapMs), day);
           // Gated before it is serialised and cached: the cache holds no count below K_ANONYMITY.
@@ -201,6 +204,7 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
               buckets: DWELL_BUCKETS.map((b, i) => ({ label: b.label, visits: gate(s.buckets[i] ?? 0) })),
               visitorsPerHour: s.visitorsPerHour.map(gate),
             }),
+            stamp,
           };
         });
         sendSerialised(reply, body);
