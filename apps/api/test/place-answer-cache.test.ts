@@ -241,7 +241,7 @@ describe('place answer caches', () => {
     counts.set(b, 777);
   });
 
-  it("settled popular places and series answers are the serializer's bytes", async () => {
+  it("settled popular places and series answers from the caches are the uncached answers' bytes", async () => {
     // No registry or settled caches: every answer built and serialised per request (the async paths).
     const uncached = await startApi(
       loadApiConfig(
@@ -267,7 +267,7 @@ describe('place answer caches', () => {
         assert.equal(JSON.parse(cached).at, new Date(at).toISOString());
         assert.equal(await text(api, path), cached, 'the cached tail again');
       }
-      // Series of a settled day: once its block is held, written by finalSeriesBody, not the serializer.
+      // Series of a settled day: once its block is held, answered from the held counts.
       const id =
         (await db.query<{ id: string }>(`SELECT id FROM places WHERE name = 'Exact'`)).rows[0]?.id ?? '';
       for (let i = 0; i < 12; i++) {

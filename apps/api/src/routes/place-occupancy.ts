@@ -69,38 +69,6 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
     answerState(row, b, now, config.bucketMs, config.nowcastHorizonMs, k);
   /** Whether bucket `b` can still be provisional at `now`. */
   const provisional = (b: number, now: number) => b + config.bucketMs + config.nowcastHorizonMs > now;
-  /**
-   * The series answer of a settled range whose every point is final, as the route's serializer writes
-   * it (field order and formats of the 200 schema; `place-answer-cache.test.ts` compares the bytes with
-   * the serializer's): a settled series is answered per request (its range is any ms), and the generic
-   * serializer checks each point's `state` and `nowcast` unions against their schemas, about half the
-   * route's own time. Undefined when a point is not final (then the object is serialised).
-   */
-  const finalSeriesBody = (
-    id: string,
-    start: number,
-    toMs: number,
-    stepMs: number,
-    gated: Gated[],
-    now: number,
-  ): string | undefined => {
-    const points: string[] = new Array(gated.length);
-    for (let i = 0; i < gated.length; i++) {
-      const startMs = start + i * stepMs;
-      const last = Math.min(startMs + stepMs, toMs) - config.bucketMs;
-      const st = state(undefined, bucketStart(last, config.bucketMs), now);
-      if (st.state !== 'final' || st.nowcast !== null || st.completeness !== 1) return undefined;
-      const g = gated[i] ?? kAnon(0);
-      points[i] =
-        `{"startMs":${startMs},"devices":${g.devices},"suppressed":${g.suppressed},"state":"final",` +
-        `"finalAtMs":${st.finalAtMs},"completeness":1,"nowcast":null}`;
-    }
-    // The id matched ^[A-Za-z0-9-]+$ (PlaceParams): nothing to escape.
-    return (
-      `{"placeId":"${id}","fromMs":${start},"toMs":${toMs},"stepMs":${stepMs},"kAnonymity":${k},` +
-      `"provisionalFromMs":null,"points":[${points.join(',')}]}`
-    );
-  };
   // The nowcast ranking of a provisional bucket: gated answers only, shared for API_POPULAR_CACHE_MS.
   const nowcasts = new LRUCache<string, Promise<NowcastPlace[]>>({ max: 10_000 });
   const nowcastOf = (b: number, n: number, now: number, category: string | undefined) => {
@@ -225,7 +193,7 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
         },
       },
     },
-    (request, reply) => {
+    (request) => {
       const q = request.query;
       const id = request.params.id;
       const { fromMs, toMs } = parseRange(q, config.maxRangeDays);
@@ -266,12 +234,7 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
           throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
         }
         const gated = held?.row && counts.seriesNow(id, held.row.version, start, toMs, stepMs);
-        if (gated) {
-          const body = finalSeriesBody(id, start, toMs, stepMs, gated, now);
-          if (body === undefined) return answer(gated, NO_LIVE_ROWS);
-          reply.type('application/json; charset=utf-8').send(body as never);
-          return;
-        }
+        if (gated) return answer(gated, NO_LIVE_ROWS);
       }
       return (async () => {
         let place = settled ? await caches.place(id) : undefined;
