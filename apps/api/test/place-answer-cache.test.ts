@@ -178,7 +178,7 @@ describe('place answer caches', () => {
     const answers = await Promise.all(
       Array.from({ length: 20 }, () => settled.series(id, 1, DAY0, DAY0 + DAY, 3_600_000)),
     );
-    assert.equal(queries, 1, 'one query for 20 concurrent misses');
+    assert.equal(queries, 2, 'one stamp and one block query for 20 concurrent misses');
     assert.equal(new Set(answers.map((a) => JSON.stringify(a))).size, 1);
     const block = await cache.get(`${id}|1|${DAY0}|${DAY0 + DAY}`, () =>
       Promise.reject(new Error('not cached')),
@@ -191,6 +191,168 @@ describe('place answer caches', () => {
       'only gated counts',
     );
     assert.ok(values.includes(-1), 'some buckets were suppressed');
+  });
+
+  it('a reload keeps an unchanged day block after a one-row probe, and reads a changed one again', async (t) => {
+    const id =
+      (await db.query<{ id: string }>(`SELECT id FROM places WHERE name = 'Exact'`)).rows[0]?.id ?? '';
+    const names: string[] = [];
+    let last: Promise<unknown> = Promise.resolve();
+    const counting = {
+      query: ((...args: Parameters<Database['query']>) => {
+        names.push((args[2] as { name?: string } | undefined)?.name ?? '');
+        const q = db.query(...args);
+        last = q;
+        return q;
+      }) as Database['query'],
+    };
+    const blockReads = () => names.filter((n) => n === 'api_place_settled_day').length;
+    const probes = () => names.filter((n) => n === 'api_place_settled_day_stamp').length;
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    const cache = new ReadCache<DayBlock>(1_000);
+    const settled = new SettledPlaceCounts(counting, cache, BUCKET, K);
+    const key = `${id}|1|${DAY0}|${DAY0 + DAY}`;
+    const held = () => cache.get(key, () => Promise.reject(new Error('not cached')));
+    const b = DAY0 + 700 * BUCKET;
+    const at = (gated: Awaited<ReturnType<typeof settled.series>>) => gated?.[0]?.devices;
+    const before = at(await settled.series(id, 1, b, b + BUCKET, BUCKET));
+    const first = await held();
+    assert.deepEqual([blockReads(), probes()], [1, 1]);
+
+    // Stale (within 2 × TTL): served as is while the reload probes; nothing changed, so the block stays.
+    t.mock.timers.tick(1_500);
+    assert.equal(at(await settled.series(id, 1, b, b + BUCKET, BUCKET)), before);
+    await last; // the background probe; then its continuation stores the entry
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual([blockReads(), probes()], [1, 2], 'a probe, no block read');
+    assert.equal(await held(), first, 'the same block, revalidated');
+
+    // A late backfill of the settled day changes the stamp: the next reload reads the rows again.
+    await db.query(
+      `INSERT INTO place_occupancy (place_id, bucket_start, bucket_ms, devices, version)
+       VALUES ($1, ${TS('$2')}, ${BUCKET}, 777, 1)
+       ON CONFLICT (place_id, bucket_start) DO UPDATE SET devices = 777, version = place_occupancy.version + 1`,
+      [id, b],
+    );
+    t.mock.timers.tick(2_500); // expired: loaded (revalidated) before answering
+    assert.equal(at(await settled.series(id, 1, b, b + BUCKET, BUCKET)), 777);
+    assert.deepEqual([blockReads(), probes()], [2, 3]);
+    assert.notEqual(await held(), first);
+    counts.set(b, 777);
+  });
+
+  it("settled popular places and series answers from the caches are the uncached answers' bytes", async () => {
+    // No registry or settled caches: every answer built and serialised per request (the async paths).
+    const uncached = await startApi(
+      loadApiConfig(
+        { K_ANONYMITY: String(K), API_PLACES_CACHE_MS: '0', API_PLACES_SETTLED_CACHE_MS: '0' },
+        { port: 0, host: '127.0.0.1', kafkaBootstrap: [kafkaBootstrap()], logLevel: 'silent' },
+      ),
+      { db, logger },
+    );
+    try {
+      const text = async (target: Api, path: string) => {
+        const res = await fetch(`${target.url}${path}`);
+        assert.equal(res.status, 200, path);
+        assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+        return res.text();
+      };
+      const random = mulberry32(seed + 3);
+      for (let i = 0; i < 12; i++) {
+        // Any ms of a settled bucket, k from 1 to 12, with and without a category.
+        const at = DAY0 + Math.floor(random() * DAY);
+        const path = `/v1/places/popular?at=${at}&k=${1 + (i % 12)}${i % 3 ? '' : '&category=station'}`;
+        const cached = await text(api, path);
+        assert.equal(cached, await text(uncached, path), path);
+        assert.equal(JSON.parse(cached).at, new Date(at).toISOString());
+        assert.equal(await text(api, path), cached, 'the cached tail again');
+      }
+      // Series of a settled day: once its block is held, answered from the held counts.
+      const id =
+        (await db.query<{ id: string }>(`SELECT id FROM places WHERE name = 'Exact'`)).rows[0]?.id ?? '';
+      for (let i = 0; i < 12; i++) {
+        const from = DAY0 + Math.floor(random() * (DAY - 7_200_000));
+        const to = from + 1 + Math.floor(random() * 7_200_000);
+        const step = [BUCKET, 5 * BUCKET, 60 * BUCKET][i % 3];
+        const path = `/v1/places/${id}/occupancy/series?from=${from}&to=${to}&step=${step}`;
+        await text(api, path); // holds the place and the block
+        const held = await text(api, path);
+        assert.equal(held, await text(uncached, path), path);
+        assert.ok(JSON.parse(held).points.length > 0);
+      }
+    } finally {
+      await uncached.close();
+    }
+  });
+
+  it('reloads keep unchanged popular times, dwell and registry rows after a probe; a backfill is recomputed', async (t) => {
+    const id =
+      (await db.query<{ id: string }>(`SELECT id FROM places WHERE name = 'Exact'`)).rows[0]?.id ?? '';
+    // The API's queries by name, through a proxy of the test's pool.
+    const names: string[] = [];
+    const counted = new Proxy(db, {
+      get: (target, prop, receiver) =>
+        prop === 'query'
+          ? (...args: Parameters<Database['query']>) => {
+              names.push((args[2] as { name?: string } | undefined)?.name ?? '');
+              return target.query(...args);
+            }
+          : Reflect.get(target, prop, receiver),
+    });
+    const named = (n: string) => names.filter((x) => x === n).length;
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    const probed = await startApi(
+      loadApiConfig(
+        { K_ANONYMITY: String(K) },
+        { port: 0, host: '127.0.0.1', kafkaBootstrap: [kafkaBootstrap()], logLevel: 'silent' },
+      ),
+      { db: counted, logger },
+    );
+    try {
+      // The place was created now: its history is empty, and `live.current` is the peak of 18:00–at.
+      const at = DAY0 + 18 * 3_600_000 + 30 * BUCKET;
+      const path = `/v1/places/${id}/popular-times?at=${at}`;
+      const first = await call(probed, 'GET', path);
+      assert.equal(first.status, 200);
+      assert.notEqual(first.body.live.current, 4321);
+      const [hourly, byId, stamps] = [
+        named('api_place_hourly'),
+        named('place_by_id'),
+        named('api_place_settled_day_stamp'),
+      ];
+      assert.deepEqual([hourly, byId, stamps], [1, 1, 1]);
+      const dwellPath = `/v1/places/${id}/dwell?date=${DATE0}`;
+      const dwell = await call(probed, 'GET', dwellPath);
+      assert.equal(dwell.status, 200);
+      assert.deepEqual([named('api_visits_in_cells'), named('api_visits_stamp')], [1, 1]);
+      // Past twice API_PLACES_SETTLED_CACHE_MS and the registry hold (60 s): reloaded before answering;
+      // the counts and the registry are unchanged, so the stamps are compared and the entries kept.
+      t.mock.timers.tick(121_000);
+      assert.deepEqual((await call(probed, 'GET', path)).body, first.body);
+      assert.equal(named('api_place_settled_day_stamp'), stamps + 1, 'probed');
+      assert.equal(named('api_place_hourly'), hourly, 'not recomputed');
+      assert.equal(named('place_by_id'), byId, 'the registry row kept (its stamp unchanged)');
+      assert.deepEqual((await call(probed, 'GET', dwellPath)).body, dwell.body);
+      assert.deepEqual(
+        [named('api_visits_in_cells'), named('api_visits_stamp')],
+        [1, 2],
+        'dwell: a probe of the visits, no recomputation',
+      );
+
+      // A late backfill inside the answer's range: the stamp changes, the answer is recomputed.
+      await db.query(
+        `INSERT INTO place_occupancy (place_id, bucket_start, bucket_ms, devices, version)
+         VALUES ($1, ${TS('$2')}, ${BUCKET}, 4321, 1)
+         ON CONFLICT (place_id, bucket_start) DO UPDATE SET devices = 4321, version = place_occupancy.version + 1`,
+        [id, DAY0 + 18 * 3_600_000 + 10 * BUCKET],
+      );
+      t.mock.timers.tick(121_000);
+      const after = await call(probed, 'GET', path);
+      assert.equal(named('api_place_hourly'), hourly + 1, 'recomputed');
+      assert.equal(after.body.live.current, 4321);
+    } finally {
+      await probed.close();
+    }
   });
 
   it('a write through this instance is seen at once; through another within 2 × the TTLs', async () => {

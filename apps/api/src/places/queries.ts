@@ -124,6 +124,28 @@ export async function visitsInCells(
   }));
 }
 
+/**
+ * A change stamp of the visits `visitsInCells` reads: their count and the sum of 64-bit hashes of each
+ * (device, start, end). A visit closed, extended, added or erased changes it (short of a collision); it
+ * comes back as one row where the visits are many.
+ */
+export async function visitsStamp(
+  db: Pick<Database, 'query'>,
+  cells: readonly string[],
+  fromMs: number,
+  toMs: number,
+): Promise<string> {
+  const { rows } = await db.query<{ stamp: string }>(
+    `SELECT count(*) || ':' || coalesce(sum(hashtextextended(
+              device_id || ':' || ${MS('start_at')} || ':' || ${MS('end_at')}, 0)::numeric), 0) AS stamp
+       FROM visits
+      WHERE cell = ANY($1::text[]) AND start_at >= ${TS('$2')} AND start_at < ${TS('$3')}`,
+    [cells, fromMs, toMs],
+    { name: 'api_visits_stamp' },
+  );
+  return rows[0]?.stamp ?? '';
+}
+
 /** Places containing any of the cells (GIN index on places.cells). */
 export async function placesWithCells(
   db: Database,

@@ -13,6 +13,8 @@ interface Entry<V> {
   value: Promise<V>;
   loadedAtMs: number;
   refreshing: boolean;
+  /** The value once `value` resolved: what `peek` answers without a promise. */
+  resolved?: V;
 }
 
 /**
@@ -31,9 +33,13 @@ export class ReadCache<V extends {}> {
     this.#entries = new LRUCache({ max });
   }
 
-  /** The cached answer of `key`, or `load()`'s (shared by concurrent callers; a failure is forgotten). */
-  get(key: string, load: () => Promise<V>): Promise<V> {
-    if (this.#ttlMs <= 0) return load();
+  /**
+   * The cached answer of `key`, or `load()`'s (shared by concurrent callers; a failure is forgotten).
+   * A reload of a held key gets the value it replaces (`previous`), so that it can revalidate it with a
+   * cheap probe and return it as is when nothing changed (settled-counts.ts) instead of reading it again.
+   */
+  get(key: string, load: (previous: V | undefined) => Promise<V>): Promise<V> {
+    if (this.#ttlMs <= 0) return load(undefined);
     const now = Date.now();
     const e = this.#entries.get(key);
     if (e !== undefined) {
@@ -43,11 +49,11 @@ export class ReadCache<V extends {}> {
         if (!e.refreshing) {
           e.refreshing = true;
           const generation = this.#generation;
-          const next = load();
+          const next = e.value.then(load, () => load(undefined));
           next.then(
-            () => {
+            (resolved) => {
               if (generation === this.#generation)
-                this.#entries.set(key, { value: next, loadedAtMs: Date.now(), refreshing: false });
+                this.#entries.set(key, { value: next, loadedAtMs: Date.now(), refreshing: false, resolved });
             },
             () => {
               e.refreshing = false;
@@ -57,13 +63,30 @@ export class ReadCache<V extends {}> {
         return e.value;
       }
     }
-    const value = load();
+    // Expired: loaded before answering, from the held value (a load that failed meanwhile: from scratch).
+    const value = e === undefined ? load(undefined) : e.value.then(load, () => load(undefined));
     const entry: Entry<V> = { value, loadedAtMs: now, refreshing: false };
     this.#entries.set(key, entry);
-    value.catch(() => {
-      if (this.#entries.get(key) === entry) this.#entries.delete(key);
-    });
+    value.then(
+      (resolved) => {
+        entry.resolved = resolved;
+      },
+      () => {
+        if (this.#entries.get(key) === entry) this.#entries.delete(key);
+      },
+    );
     return value;
+  }
+
+  /**
+   * The held value of `key` if it is loaded and fresh (younger than the TTL), without a promise: the
+   * place routes answer a hit synchronously (each await of the async path is a few microtasks per
+   * request). Anything else (a miss, a load under way, a stale entry): undefined, and `get` decides.
+   */
+  peek(key: string): V | undefined {
+    const e = this.#entries.get(key);
+    if (e?.resolved === undefined || Date.now() - e.loadedAtMs >= this.#ttlMs) return undefined;
+    return e.resolved;
   }
 
   /** Whether `key` is held (without touching its recency). */
@@ -95,8 +118,9 @@ export class ReadCache<V extends {}> {
  * twice that old, so nothing is served from a registry state older than 2 × API_PLACES_CACHE_MS.
  */
 export class RegistryCaches {
-  readonly #places: ReadCache<{ row: PlaceRow | undefined }>;
-  readonly #lists: ReadCache<{ body: Buffer }>;
+  // Each entry keeps the registry stamp of the last check before it was read (`#unchangedSince`).
+  readonly #places: ReadCache<{ row: PlaceRow | undefined; stamp: string | undefined }>;
+  readonly #lists: ReadCache<{ body: Buffer; stamp: string | undefined }>;
   readonly #answers: { clear(): void }[] = [];
   readonly #db: Pick<Database, 'query'>;
   readonly #ttlMs: number;
@@ -119,18 +143,35 @@ export class RegistryCaches {
   async place(id: string): Promise<PlaceRow | undefined> {
     await this.current();
     return (
-      await this.#places.get(id, async () => {
+      await this.#places.get(id, async (previous) => {
+        if (this.#unchangedSince(previous)) return previous;
+        const stamp = this.#stamp;
         const row = await getPlace(this.#db, id);
         this.#versions.set(id, row?.version ?? -1);
-        return { row };
+        return { row, stamp };
       })
     ).row;
+  }
+
+  /**
+   * The place `id` if the registry check is current and the place is held fresh (`{ row: undefined }`:
+   * known not to exist), without a promise; undefined: ask `place`.
+   */
+  placeNow(id: string): { row: PlaceRow | undefined } | undefined {
+    if (this.current() !== undefined) return undefined;
+    return this.#places.peek(id);
   }
 
   /** A list answer by its query, serialised (registry rows only, no counts). */
   async list(key: string, load: () => Promise<Buffer>): Promise<Buffer> {
     await this.current();
-    return (await this.#lists.get(key, async () => ({ body: await load() }))).body;
+    return (
+      await this.#lists.get(key, async (previous) => {
+        if (this.#unchangedSince(previous)) return previous;
+        const stamp = this.#stamp;
+        return { body: await load(), stamp };
+      })
+    ).body;
   }
 
   /**
@@ -188,6 +229,16 @@ export class RegistryCaches {
     if (this.#stamp !== undefined && stamp !== this.#stamp) this.#clearDerived();
     this.#stamp = stamp;
     this.#checkedAtMs = Math.max(this.#checkedAtMs, startedAtMs);
+  }
+
+  /**
+   * Whether a held entry being reloaded (after `holdMs`) can be kept: the registry stamp is the one
+   * of the last check before it was read, so no place was created, changed or deleted since (short of
+   * a hash collision). Keeps the hold's reloads of 1 000 busy places (and of every cached list) from
+   * rereading the registry each minute; anything changed is dropped by the check as before.
+   */
+  #unchangedSince<E extends { stamp: string | undefined }>(previous: E | undefined): previous is E {
+    return previous !== undefined && previous.stamp !== undefined && previous.stamp === this.#stamp;
   }
 
   #clearDerived(): void {

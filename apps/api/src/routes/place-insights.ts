@@ -20,9 +20,9 @@ import { sendSerialised, serialise } from '../http/serialised.ts';
 import { answerState, NowcastSchema, StateFields } from '../live-edge.ts';
 import { parseTime } from '../params.ts';
 import { livePlaceRows } from '../places/live.ts';
-import { placeHourlyPeaks, placePeak, visitsInCells } from '../places/queries.ts';
+import { placeHourlyPeaks, placePeak, visitsInCells, visitsStamp } from '../places/queries.ts';
 import { RegistryCaches } from '../places/read-cache.ts';
-import { SETTLED_AFTER_MS } from '../places/settled-counts.ts';
+import { placeCountsStamp, SETTLED_AFTER_MS } from '../places/settled-counts.ts';
 import type { PlaceRow } from '../places/store.ts';
 import { refuseInDpMode } from '../privacy/dp-refusal.ts';
 import { PlaceParams } from './places.ts';
@@ -50,7 +50,9 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
   { config, db, gate: publicGate, registryCaches },
 ) => {
   // This plugin's routes only (encapsulated): the place registry (places.ts) keeps working in dp mode.
-  app.addHook('onRequest', refuseInDpMode(publicGate, 'place counts'));
+  // The gate's mode is fixed at start: in k-anonymity mode the hook would only cost every request a
+  // promise, so it is installed in dp mode alone.
+  if (publicGate.mode === 'dp') app.addHook('onRequest', refuseInDpMode(publicGate, 'place counts'));
   const k = config.kAnonymity;
   const gate = (n: number) => kAnonymize(n, k);
   // The usual week of a place only changes when an hour completes (or the place changes): one gated
@@ -61,9 +63,17 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
   const caches = registryCaches ?? new RegistryCaches(db, config.placesCacheMs);
   // Serialised gated answers: dwell of final days and popular times at a settled `at` (their counts no
   // longer change), and dwell of open days (visits still arrive) for a short while.
-  const finalDwells = caches.answers<{ body: Buffer }>(config.placesDwellFinalCacheMs, 20_000);
-  const openDwells = caches.answers<{ body: Buffer }>(config.placesDwellOpenCacheMs, 20_000);
-  const settledAnswers = caches.answers<{ body: Buffer }>(config.placesSettledCacheMs, 20_000);
+  const finalDwells = caches.answers<{ body: Buffer; stamp: string }>(config.placesDwellFinalCacheMs, 20_000);
+  const openDwells = caches.answers<{ body: Buffer; stamp: string }>(config.placesDwellOpenCacheMs, 20_000);
+  const settledAnswers = caches.answers<{ body: Buffer; stamp: string }>(config.placesSettledCacheMs, 20_000);
+  /**
+   * A cached answer of place `id` held fresh, without a promise (`peek` of the answer cache by the
+   * place); undefined when anything is not held fresh (the async path answers, 404 included).
+   */
+  const heldAnswer = <V>(id: string, peek: (place: PlaceRow) => V | undefined): V | undefined => {
+    const row = caches.placeNow(id)?.row;
+    return row === undefined ? undefined : peek(row);
+  };
   const placeOr404 = async (id: string) => {
     const place = await caches.place(id);
     if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
@@ -71,10 +81,12 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
   };
 
   /** The popular-times answer of `place` at `now` (every number through the gate). */
-  const popularTimes = async (place: PlaceRow, weeks: number, now: number) => {
+  const popularTimes = async (place: PlaceRow, weeks: number, now: number, reread = false) => {
     const hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
     const fromMs = Math.max(hourStart - weeks * WEEK_MS, place.effectiveFromMs);
     const key = `${place.id}|${place.version}|${weeks}|${hourStart}`;
+    // `reread`: the caller read a stamp of the counts just before; a held profile may be older than it.
+    if (reread) usualWeeks.delete(key);
     let profile = usualWeeks.get(key);
     if (profile === undefined) {
       profile = placeHourlyPeaks(db, place.id, Math.min(fromMs, hourStart), hourStart).then((hourly) =>
@@ -156,18 +168,28 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
         },
       },
     },
-    async (request, reply) => {
+    (request, reply) => {
       const day = request.query.date
         ? parseTime(request.query.date, 'date')
         : Math.floor(Date.now() / DAY_MS) * DAY_MS;
       if (day % DAY_MS !== 0) throw new ApiError('API_INVALID_TIME', 'date must be a UTC day (YYYY-MM-DD)');
-      const place = await placeOr404(request.params.id);
       // Final once the day and the next (visits chaining into it) are over plus the lateness.
       const final = day + 2 * DAY_MS + 2 * HOUR_MS < Date.now();
-      const { body } = await (final ? finalDwells : openDwells).get(
-        `${place.id}|${place.version}|${day}`,
-        async () => {
-          // Cell visits from a day before (a visit that began then and continues) to a day after.
+      const dwells = final ? finalDwells : openDwells;
+      const hit = heldAnswer(request.params.id, (place) =>
+        dwells.peek(`${place.id}|${place.version}|${day}`),
+      );
+      if (hit !== undefined) {
+        sendSerialised(reply, hit.body);
+        return;
+      }
+      return (async () => {
+        const place = await placeOr404(request.params.id);
+        const { body } = await dwells.get(`${place.id}|${place.version}|${day}`, async (previous) => {
+          // Cell visits from a day before (a visit that began then and continues) to a day after. A
+          // reload (every 5 s for an open day) compares their stamp first: unchanged, the answer stays.
+          const stamp = await visitsStamp(db, place.cells, day - DAY_MS, day + 2 * DAY_MS);
+          if (previous !== undefined && previous.stamp === stamp) return previous;
           const visits = await visitsInCells(db, place.cells, day - DAY_MS, day + 2 * DAY_MS);
           const s = dwellSummary(placeVisits(visits, config.presenceMaxGapMs), day);
           // Gated before it is serialised and cached: the cache holds no count below K_ANONYMITY.
@@ -182,11 +204,12 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
               buckets: DWELL_BUCKETS.map((b, i) => ({ label: b.label, visits: gate(s.buckets[i] ?? 0) })),
               visitorsPerHour: s.visitorsPerHour.map(gate),
             }),
+            stamp,
           };
-        },
-      );
-      sendSerialised(reply, body);
-      return reply;
+        });
+        sendSerialised(reply, body);
+        return reply;
+      })();
     },
   );
 
@@ -250,18 +273,33 @@ export const placeInsightRoutes: FastifyPluginAsyncTypebox<ApiContext> = async (
         },
       },
     },
-    async (request, reply) => {
+    (request, reply) => {
       const weeks = request.query.weeks ?? config.popularTimesWeeks;
       const now = parseTime(request.query.at, 'at', Date.now());
-      const place = await placeOr404(request.params.id);
       // A past `at` whose counts no longer change: the whole gated answer, serialised (168 hours), is
       // reused for API_PLACES_SETTLED_CACHE_MS.
-      if (!(now + SETTLED_AFTER_MS < Date.now())) return popularTimes(place, weeks, now);
-      const { body } = await settledAnswers.get(`${place.id}|${place.version}|${weeks}|${now}`, async () => ({
-        body: serialise(reply, await popularTimes(place, weeks, now)),
-      }));
-      sendSerialised(reply, body);
-      return reply;
+      const settled = now + SETTLED_AFTER_MS < Date.now();
+      const key = (place: PlaceRow) => `${place.id}|${place.version}|${weeks}|${now}`;
+      const hit = settled ? heldAnswer(request.params.id, (p) => settledAnswers.peek(key(p))) : undefined;
+      if (hit !== undefined) {
+        sendSerialised(reply, hit.body);
+        return;
+      }
+      return (async () => {
+        const place = await placeOr404(request.params.id);
+        if (!settled) return popularTimes(place, weeks, now);
+        // Every count the answer reads is in [history start, now]: a reload compares their stamp first
+        // and keeps the held answer when nothing changed (no recomputation nor 7 kB to serialise).
+        const hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
+        const historyFrom = Math.min(Math.max(hourStart - weeks * WEEK_MS, place.effectiveFromMs), hourStart);
+        const { body } = await settledAnswers.get(key(place), async (previous) => {
+          const stamp = await placeCountsStamp(db, place.id, historyFrom, now + 1);
+          if (previous !== undefined && previous.stamp === stamp) return previous;
+          return { body: serialise(reply, await popularTimes(place, weeks, now, true)), stamp };
+        });
+        sendSerialised(reply, body);
+        return reply;
+      })();
     },
   );
 };

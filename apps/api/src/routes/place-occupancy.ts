@@ -25,6 +25,10 @@ import { type DayBlock, type Gated, SETTLED_AFTER_MS, SettledPlaceCounts } from 
 import { refuseInDpMode } from '../privacy/dp-refusal.ts';
 import { PlaceParams } from './places.ts';
 
+/** How the serialised popular places answer starts when `at` is empty (its tail follows). */
+const AT_EMPTY = '{"at":""';
+/** No live rows (a settled range): shared, never written. */
+const NO_LIVE_ROWS: Map<number, LivePlaceRow> = new Map();
 /** The largest `k` of popular places. */
 const MAX_K = 100;
 
@@ -39,7 +43,9 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
   { config, db, gate: publicGate, registryCaches },
 ) => {
   const caches = registryCaches ?? new RegistryCaches(db, config.placesCacheMs);
-  app.addHook('onRequest', refuseInDpMode(publicGate, 'place counts'));
+  // The gate's mode is fixed at start: in k-anonymity mode the hook would only cost every request a
+  // promise, so it is installed in dp mode alone.
+  if (publicGate.mode === 'dp') app.addHook('onRequest', refuseInDpMode(publicGate, 'place counts'));
   const k = config.kAnonymity;
   const kAnon = (n: number): Gated => {
     const devices = kAnonymize(n, k);
@@ -54,6 +60,8 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
     k,
   );
   const settledTop = caches.answers<{ places: PopularPlace[] }>(config.placesSettledCacheMs, 20_000);
+  // Serialised settled answers per (bucket, k, category), without their leading `at` (AT_EMPTY).
+  const settledBodies = caches.answers<{ tail: string }>(config.placesSettledCacheMs, 20_000);
   const gatedTop = async (b: number, n: number, category: string | undefined) =>
     // Through the gate anyway: the query's threshold and the gate are the same K.
     (await popularPlaces(db, b, n, k, category)).filter((p) => kAnonymize(p.devices, k) !== null);
@@ -104,7 +112,7 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
         },
       },
     },
-    async (request) => {
+    (request) => {
       const id = request.params.id;
       const at = parseTime(request.query.at, 'at', Date.now());
       const b = bucketStart(at, config.bucketMs);
@@ -120,18 +128,27 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
         kAnonymity: k,
         ...state(live, b, now),
       });
-      if (!provisional(b, now) && counts.covers(b, b + config.bucketMs, now)) {
-        const place = await caches.place(id);
-        if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
-        const gated = await counts.series(id, place.version, b, b + config.bucketMs, config.bucketMs);
-        if (gated?.[0] !== undefined) return answer(place.name, gated[0], undefined);
+      const settled = !provisional(b, now) && counts.covers(b, b + config.bucketMs, now);
+      if (settled) {
+        // Place and block held fresh: answered without a promise.
+        const row = caches.placeNow(id)?.row;
+        const gated = row && counts.seriesNow(id, row.version, b, b + config.bucketMs, config.bucketMs);
+        if (row && gated?.[0] !== undefined) return answer(row.name, gated[0], undefined);
       }
-      const [found, live] = await Promise.all([
-        placeOccupancyAt(db, id, b),
-        provisional(b, now) ? livePlaceRows(db, id, b, b + 1) : undefined,
-      ]);
-      if (!found) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
-      return answer(found.name, kAnon(found.devices), live?.get(b));
+      return (async () => {
+        if (settled) {
+          const place = await caches.place(id);
+          if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
+          const gated = await counts.series(id, place.version, b, b + config.bucketMs, config.bucketMs);
+          if (gated?.[0] !== undefined) return answer(place.name, gated[0], undefined);
+        }
+        const [found, live] = await Promise.all([
+          placeOccupancyAt(db, id, b),
+          provisional(b, now) ? livePlaceRows(db, id, b, b + 1) : undefined,
+        ]);
+        if (!found) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
+        return answer(found.name, kAnon(found.devices), live?.get(b));
+      })();
     },
   );
 
@@ -176,7 +193,7 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
         },
       },
     },
-    async (request) => {
+    (request) => {
       const q = request.query;
       const id = request.params.id;
       const { fromMs, toMs } = parseRange(q, config.maxRangeDays);
@@ -195,31 +212,46 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
         start,
         bucketStart(now - config.nowcastHorizonMs, config.bucketMs) - config.bucketMs,
       );
-      // A settled range (no live edge in it): from the day blocks; otherwise from PostgreSQL.
-      let place = liveFrom >= toMs && counts.covers(start, toMs, now) ? await caches.place(id) : undefined;
-      let gated = place && (await counts.series(id, place.version, start, toMs, stepMs));
-      let live = new Map<number, LivePlaceRow>();
-      if (gated === undefined) {
-        let peaks: Map<number, number>;
-        [place, peaks, live] = await Promise.all([
-          caches.place(id),
-          placeOccupancySeries(db, id, start, toMs, stepMs),
-          liveFrom < toMs ? livePlaceRows(db, id, liveFrom, toMs) : live,
-        ]);
-        gated = Array.from({ length: n }, (_, i) => kAnon(peaks.get(i) ?? 0));
+      const answer = (gated: Gated[], live: Map<number, LivePlaceRow>) => {
+        let provisionalFromMs: number | null = null;
+        const points = Array.from({ length: n }, (_, i) => {
+          const startMs = start + i * stepMs;
+          // A step of several buckets: its state is its last bucket's, its nowcast the busiest bucket's.
+          const last = Math.min(startMs + stepMs, toMs) - config.bucketMs;
+          const row = busiestLiveRow<LivePlaceRow>(live, startMs, last, config.bucketMs);
+          const st = state(row, bucketStart(last, config.bucketMs), now);
+          if (st.state === 'provisional' && provisionalFromMs === null) provisionalFromMs = startMs;
+          return { startMs, ...(gated[i] ?? kAnon(0)), ...st };
+        });
+        return { placeId: id, fromMs: start, toMs, stepMs, kAnonymity: k, provisionalFromMs, points };
+      };
+      // A settled range (no live edge in it): from the day blocks; otherwise from PostgreSQL. When the
+      // place and its blocks are held fresh, answered without a promise (the common case under load).
+      const settled = liveFrom >= toMs && counts.covers(start, toMs, now);
+      if (settled) {
+        const held = caches.placeNow(id);
+        if (held !== undefined && held.row === undefined) {
+          throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
+        }
+        const gated = held?.row && counts.seriesNow(id, held.row.version, start, toMs, stepMs);
+        if (gated) return answer(gated, NO_LIVE_ROWS);
       }
-      if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
-      let provisionalFromMs: number | null = null;
-      const points = Array.from({ length: n }, (_, i) => {
-        const startMs = start + i * stepMs;
-        // A step of several buckets: its state is its last bucket's, its nowcast the busiest bucket's.
-        const last = Math.min(startMs + stepMs, toMs) - config.bucketMs;
-        const row = busiestLiveRow<LivePlaceRow>(live, startMs, last, config.bucketMs);
-        const st = state(row, bucketStart(last, config.bucketMs), now);
-        if (st.state === 'provisional' && provisionalFromMs === null) provisionalFromMs = startMs;
-        return { startMs, ...(gated[i] ?? kAnon(0)), ...st };
-      });
-      return { placeId: id, fromMs: start, toMs, stepMs, kAnonymity: k, provisionalFromMs, points };
+      return (async () => {
+        let place = settled ? await caches.place(id) : undefined;
+        let gated = place && (await counts.series(id, place.version, start, toMs, stepMs));
+        let live = NO_LIVE_ROWS;
+        if (gated === undefined) {
+          let peaks: Map<number, number>;
+          [place, peaks, live] = await Promise.all([
+            caches.place(id),
+            placeOccupancySeries(db, id, start, toMs, stepMs),
+            liveFrom < toMs ? livePlaceRows(db, id, liveFrom, toMs) : live,
+          ]);
+          gated = Array.from({ length: n }, (_, i) => kAnon(peaks.get(i) ?? 0));
+        }
+        if (!place) throw new ApiError('API_PLACE_NOT_FOUND', 'no such place');
+        return answer(gated, live);
+      })();
     },
   );
 
@@ -264,29 +296,14 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
         },
       },
     },
-    async (request) => {
+    (request, reply) => {
       const q = request.query;
       const at = parseTime(q.at, 'at', Date.now());
       const b = bucketStart(at, config.bucketMs);
       const now = Date.now();
       const st = state(undefined, b, now);
-      // The cached list carries names: it must follow the registry (a check drops it on any change), so
-      // it is used only while the registry check runs (API_PLACES_CACHE_MS > 0).
-      const settled =
-        config.placesCacheMs > 0 &&
-        st.state !== 'provisional' &&
-        b + config.bucketMs + SETTLED_AFTER_MS < now;
-      if (settled) await caches.current();
-      const [top, nowcast] = await Promise.all([
-        settled
-          ? settledTop
-              .get(`${b}|${q.category ?? ''}`, async () => ({ places: await gatedTop(b, MAX_K, q.category) }))
-              .then((t) => t.places.slice(0, q.k))
-          : gatedTop(b, q.k, q.category),
-        st.state === 'provisional' ? nowcastOf(b, q.k, now, q.category) : [],
-      ]);
-      return {
-        at: new Date(at).toISOString(),
+      const answer = (top: PopularPlace[], nowcast: NowcastPlace[], atIso: string) => ({
+        at: atIso,
         bucketStartMs: b,
         bucketMs: config.bucketMs,
         k: q.k,
@@ -298,7 +315,46 @@ export const placeOccupancyRoutes: FastifyPluginAsyncTypebox<ApiContext> = async
         completeness:
           st.state === 'final' ? 1 : nowcast.length ? Math.min(...nowcast.map((p) => p.completeness)) : 0,
         nowcast,
+      });
+      // The cached list carries names: it must follow the registry (a check drops it on any change), so
+      // it is used only while the registry check runs (API_PLACES_CACHE_MS > 0).
+      const settled =
+        config.placesCacheMs > 0 &&
+        st.state !== 'provisional' &&
+        b + config.bucketMs + SETTLED_AFTER_MS < now;
+      if (!settled) {
+        return (async () => {
+          const [top, nowcast] = await Promise.all([
+            gatedTop(b, q.k, q.category),
+            st.state === 'provisional' ? nowcastOf(b, q.k, now, q.category) : [],
+          ]);
+          return answer(top, nowcast, new Date(at).toISOString());
+        })();
+      }
+      // A settled bucket: the whole answer but its first field (`at`, the time asked, any ms of the
+      // bucket) is the same for every request of (bucket, k, category); it is serialised once, by the
+      // route's serializer, and the request's `at` put in front of it (an ISO time needs no escaping).
+      const key = `${b}|${q.k}|${q.category ?? ''}`;
+      const send = (tail: string) => {
+        reply
+          .type('application/json; charset=utf-8')
+          .send(`{"at":"${new Date(at).toISOString()}"${tail}` as never);
       };
+      const held = caches.current() === undefined ? settledBodies.peek(key) : undefined;
+      if (held !== undefined) return send(held.tail);
+      return (async () => {
+        await caches.current();
+        const { tail } = await settledBodies.get(key, async () => {
+          const { places } = await settledTop.get(`${b}|${q.category ?? ''}`, async () => ({
+            places: await gatedTop(b, MAX_K, q.category),
+          }));
+          const body = String(reply.serialize(answer(places.slice(0, q.k), [], '')));
+          if (!body.startsWith(AT_EMPTY)) throw new Error('popular places: `at` is not the first field');
+          return { tail: body.slice(AT_EMPTY.length) };
+        });
+        send(tail);
+        return reply;
+      })();
     },
   );
 };
