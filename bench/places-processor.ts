@@ -133,7 +133,16 @@ async function catchUp(
   }, 30 * 60_000);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = (await cpuSeconds(pid)) - cpu0;
-  const text = await scrape(port);
+  // The broker shows the last commit before the processor has counted it (its metrics are updated when
+  // the commit's answer arrives): read them once two scrapes agree (nothing is left to commit).
+  let text = await scrape(port);
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 300));
+    const again = await scrape(port);
+    const updates = (t: string) => metricSum(t, 'footfall_processor_updates_total');
+    if (updates(again) === updates(text)) break;
+    text = again;
+  }
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   const pings = Number(end - committed0);
