@@ -19,6 +19,7 @@ import { Producer } from '@platformatic/kafka';
 import { gridDisk } from 'h3-js';
 import {
   committedAndEnd,
+  median,
   metricSum,
   PingFixture,
   scrape,
@@ -41,12 +42,6 @@ interface Run {
   readonly updates: number;
   readonly transactions: number;
   readonly loadSeconds: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
 }
 
 /** User + system CPU seconds of a process so far (Linux /proc; clock ticks of 100 Hz). */

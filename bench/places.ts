@@ -26,6 +26,7 @@ import { createTemporaryDatabase, mulberry32 } from '@footfall/testing';
 import autocannon from 'autocannon';
 import { gridDisk, latLngToCell } from 'h3-js';
 import { processorPlacesBench } from './places-processor.ts';
+import { median } from './processor-support.ts';
 
 assertNodeVersion();
 const here = import.meta.dirname;
@@ -40,12 +41,6 @@ const results: Record<string, unknown> = {
 const centre = latLngToCell(52.52, 13.405, 10);
 const city = gridDisk(centre, 200); // ~120k cells
 const inner = gridDisk(centre, 81); // ~20k cells
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-}
 
 function makePlaces(n: number, random: () => number): PlaceIndex {
   const index = new PlaceIndex();

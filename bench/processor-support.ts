@@ -156,6 +156,13 @@ export function measure(child: ChildProcess, gc = true): Promise<Measured> {
   });
 }
 
+/** Median of a sample (the mean of the middle two for an even count). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+
 /** Least-squares slope of (x, y) pairs. */
 export function slope(points: [number, number][]): number {
   const n = points.length;
